@@ -1,0 +1,36 @@
+/** `nova-fleet mock-api`: run the mock Nova API (SPEC §8) until SIGINT/SIGTERM. */
+import { startMockApi, type MockApiOptions } from '../mock/server.js';
+import type { Output } from './output.js';
+
+/** Resolves when a signal arrives; the server is then closed. */
+export async function mockApiCommand(options: MockApiOptions, out: Output, until: Promise<unknown> = signal()): Promise<void> {
+  const api = await startMockApi(options);
+  const summary = {
+    url: api.url,
+    orgIds: api.orgIds,
+    agents: options.agents ?? 100,
+    agentsUrl: `${new URL(api.url).origin}/__mock/agents`,
+    statsUrl: `${new URL(api.url).origin}/__mock/stats`,
+  };
+  out.result(
+    [
+      `Nova mock API listening on ${api.url}`,
+      `  agents: ${summary.agents} in ${api.orgIds.length} orgs (seed ${options.seed ?? 1})`,
+      `  orgs:   ${api.orgIds.join(' ')}`,
+      `  list:   GET ${summary.agentsUrl}   counters: GET ${summary.statsUrl}`,
+      `  use:    export NOVA_API_URL=${api.url} NOVA_API_KEY=<the --api-key${options.apiKey ? '' : ', default mock-key'}>`,
+      'Ctrl-C to stop.',
+    ].join('\n'),
+    summary,
+  );
+  await until;
+  await api.close();
+  out.note('mock API stopped');
+}
+
+function signal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}

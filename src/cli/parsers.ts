@@ -1,0 +1,43 @@
+/**
+ * Flag value parsers for commander: each checks its input at the boundary and says exactly what it
+ * expected (``Expected a whole number from 1 and up``), so bad flags exit 2 with a clear message.
+ */
+import { InvalidArgumentError } from 'commander';
+
+export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} and up` : `from ${min} to ${max}`;
+      throw new InvalidArgumentError(`Expected a whole number ${range}.`);
+    }
+    return n;
+  };
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError('Expected a number above 0.');
+  }
+  return n;
+}
+
+export function probability(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) {
+    throw new InvalidArgumentError('Expected a probability from 0 to 1 (e.g. 0.05).');
+  }
+  return n;
+}
+
+/** `ID=STATUS,ID=STATUS` → record, e.g. `a1=422,a2=500`. */
+export function agentStatuses(value: string): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const part of value.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*([A-Za-z0-9._:-]+)\s*=\s*([1-5]\d\d)\s*$/.exec(part);
+    if (!match) throw new InvalidArgumentError(`Expected AGENT_ID=STATUS pairs separated by commas, got "${part}".`);
+    result[match[1]!] = Number(match[2]);
+  }
+  return result;
+}

@@ -1,0 +1,129 @@
+/**
+ * The command line: commander parses, each command lives in its own file, and errors are mapped to
+ * exit codes in one place (`main`). Only commands that work are listed.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { printableConfig, resolveConfig } from '../config.js';
+import { EXIT_CODES, ExitError } from '../errors.js';
+import { VERSION } from '../package-info.js';
+import { mockApiCommand } from './mock-api.js';
+import { createOutput, type Output } from './output.js';
+import { agentStatuses, positiveNumber, probability, wholeNumber } from './parsers.js';
+
+
+/** What an action returns: an exit code for "the work ran but …" outcomes, or nothing for success. */
+type ActionResult = number | void;
+
+interface CommonOptions {
+  json?: boolean;
+}
+
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('nova-fleet')
+    .description('Change fleets of Nova AI agents safely: rate-limited, resumable, rollback-able bulk PATCHes.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  /** Every command takes --json and runs through the same output and exit-code plumbing. */
+  const command = (name: string, description: string) =>
+    program.command(name).description(description).option('--json', 'machine-readable output on stdout').exitOverride();
+  const act =
+    <O extends CommonOptions>(fn: (options: O, out: Output, ...args: string[]) => Promise<ActionResult>) =>
+    async (...args: unknown[]) => {
+      // commander calls action(arg1, …, options, command)
+      const options = args.at(-2) as O;
+      const positional = args.slice(0, -2) as string[];
+      const code = await fn(options, createOutput(Boolean(options.json)), ...positional);
+      if (typeof code === 'number') setExitCode(code);
+    };
+
+  command('mock-api', 'run a local stand-in for the Nova API (tests, benchmarks, the demo)')
+    .option('--port <n>', 'port to listen on (0 = any free port)', wholeNumber(0, 65535), 4010)
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--agents <n>', 'number of generated agents', wholeNumber(1), 100)
+    .option('--orgs <n>', 'number of organisations', wholeNumber(1), 3)
+    .option('--seed <n>', 'seed of the generated fleet and of the fault dice', wholeNumber(0), 1)
+    .option('--prompt-bytes <n>', 'approximate size of each generated prompt', wholeNumber(0), 3000)
+    .option('--api-key <key>', 'the key the mock accepts (X-API-Key or Bearer)', 'mock-key')
+    .option('--rate-limit <n>', 'requests per second before 429 (0 = unlimited)', positiveNumberOrZero, 0)
+    .addOption(new Option('--retry-after <format>', 'how 429 says when to come back').choices(['seconds', 'date']).default('seconds'))
+    .option('--latency <ms>', 'fixed delay before every reply', wholeNumber(0), 0)
+    .option('--fail-rate <p>', 'probability of a 500/502/503 reply', probability, 0)
+    .option('--drop-before <p>', 'probability a connection is dropped before the request is applied', probability, 0)
+    .option('--drop-after <p>', 'probability a PATCH is applied and its reply then lost', probability, 0)
+    .option('--slow-rate <p>', 'probability of a slow reply', probability, 0)
+    .option('--slow-ms <ms>', 'extra delay of a slow reply', wholeNumber(0), 2000)
+    .option('--fail-agents <list>', 'agents that always answer a status, e.g. ID=422,ID2=500', agentStatuses)
+    .action(
+      act(async (o: CommonOptions & Record<string, unknown>, out) => {
+        await mockApiCommand(
+          {
+            port: o.port as number,
+            host: o.host as string,
+            agents: o.agents as number,
+            orgs: o.orgs as number,
+            seed: o.seed as number,
+            promptBytes: o.promptBytes as number,
+            apiKey: o.apiKey as string,
+            rateLimit: o.rateLimit as number,
+            retryAfterFormat: o.retryAfter as 'seconds' | 'date',
+            latencyMs: o.latency as number,
+            failRate: o.failRate as number,
+            dropBeforeRate: o.dropBefore as number,
+            dropAfterRate: o.dropAfter as number,
+            slowRate: o.slowRate as number,
+            slowMs: o.slowMs as number,
+            ...(o.failAgents ? { agentStatus: o.failAgents as Record<string, number> } : {}),
+          },
+          out,
+        );
+      }),
+    );
+
+  command('config', 'print the resolved configuration, secrets masked')
+    .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')
+    .action(
+      act(async (o: CommonOptions & { prefix?: string }, out) => {
+        const config = printableConfig(resolveConfig(o.prefix ? { prefix: o.prefix } : {}));
+        out.result(
+          Object.entries(config)
+            .map(([k, v]) => `${k.padEnd(12)} ${String(v)}`)
+            .join('\n'),
+          config,
+        );
+      }),
+    );
+
+  return program;
+}
+
+function positiveNumberOrZero(value: string): number {
+  return value.trim() === '0' ? 0 : positiveNumber(value);
+}
+
+/** Run the CLI; returns the process exit code. Only the bin calls process.exit. */
+export async function main(argv: string[], stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let exitCode: number = EXIT_CODES.ok;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version are successes; every other commander complaint is bad usage (it has printed it).
+      return ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)
+        ? EXIT_CODES.ok
+        : EXIT_CODES.usage;
+    }
+    if (error instanceof ExitError) {
+      stderr.write(`nova-fleet: ${error.message}\n`);
+      if (error.hint) stderr.write(`hint: ${error.hint}\n`);
+      return error.exitCode;
+    }
+    stderr.write(`nova-fleet: unexpected error (a bug; please report it): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_CODES.failed;
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * The mock Nova API (SPEC §8): a faithful local stand-in, worst habits included — top-level
+ * replacement of nested objects, strict body validation, a token-bucket rate limit answering 429 with
+ * Retry-After, and injectable faults (5xx, connections dropped before or *after* a PATCH is applied,
+ * slow replies, agents that always answer a chosen status). Counters and an optional request log let
+ * tests and benchmarks prove what reached the "server".
+ *
+ * Routes (under `/api`, like the vendor's base URL):
+ *   GET   /api/org/{org_id}/agents/{agent_id}
+ *   PATCH /api/org/{org_id}/agents/{agent_id}
+ *   GET   /api/org/{org_id}/agents?page=&size=&search=&type=
+ * Control routes (no key, no faults, no rate limit), at the root or under /api:
+ *   GET /__mock/agents   every {org_id, agent_id}
+ *   GET /__mock/stats    counters (`?agents=1` adds PATCHes applied per agent)
+ *   POST /__mock/reset   zero the counters and the request log
+ *   POST /__mock/faults  change faults at run time (JSON body, same keys as MockFaults)
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import type { Agent } from '../api/types.js';
+import { validatePatchBody } from '../patch/schema.js';
+import { agentKey, generateFleet, type Fleet, type FleetOptions } from './fleet.js';
+import { Random } from './random.js';
+import { TokenBucket } from './token-bucket.js';
+
+export const MockFaultsSchema = z.strictObject({
+  /** Probability (0..1) that an API request answers 500, 502 or 503. */
+  failRate: z.number().min(0).max(1).optional(),
+  /** Probability that the connection is dropped before the request is applied. */
+  dropBeforeRate: z.number().min(0).max(1).optional(),
+  /** Probability that a PATCH is applied and then its connection dropped: the reply is lost. */
+  dropAfterRate: z.number().min(0).max(1).optional(),
+  /** Probability of a slow reply (`slowMs` extra delay). */
+  slowRate: z.number().min(0).max(1).optional(),
+  /** Extra delay of a slow reply in ms. Default 2000. */
+  slowMs: z.number().int().min(0).optional(),
+  /** Fixed delay before every API reply in ms. Default 0. */
+  latencyMs: z.number().int().min(0).optional(),
+  /** Agent id → HTTP status it always answers (e.g. 422), for GET and PATCH alike. */
+  agentStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
+  /** Requests per second allowed (token bucket); 0 = unlimited. */
+  rateLimit: z.number().min(0).optional(),
+  /** Bucket capacity (burst). Default: max(1, rateLimit), i.e. one second's worth. */
+  burst: z.number().min(1).optional(),
+  /** How 429 says when to come back: delay-seconds (default) or an HTTP date. */
+  retryAfterFormat: z.enum(['seconds', 'date']).optional(),
+});
+export type MockFaults = z.infer<typeof MockFaultsSchema>;
+
+export interface MockApiOptions extends FleetOptions, MockFaults {
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** The only key accepted (as X-API-Key or Bearer). Default `mock-key`. */
+  apiKey?: string;
+  /** Keep a log of every API request with its time and status. Default false. */
+  recordRequests?: boolean;
+}
+
+export interface RequestRecord {
+  /** Epoch ms when the request arrived. */
+  t: number;
+  method: string;
+  orgId: string | undefined;
+  agentId: string | undefined;
+  status: number | 'dropped';
+}
+
+export interface MockStats {
+  total: number;
+  byMethod: Record<string, number>;
+  /** Status → count; connections dropped on purpose count as `dropped`. */
+  byStatus: Record<string, number>;
+  /** `METHOD STATUS` → count, e.g. `PATCH 200`. */
+  byMethodStatus: Record<string, number>;
+  /** PATCHes that passed validation and were stored (including those whose reply was then dropped). */
+  patchesApplied: number;
+  /** Applied PATCHes that changed at least one value. */
+  changes: number;
+  /** `org_id/agent_id` → PATCHes applied to that agent. */
+  appliedPerAgent?: Record<string, number>;
+}
+
+export interface MockApi {
+  /** Base URL to use as NOVA_API_URL, e.g. `http://127.0.0.1:4010/api`. */
+  url: string;
+  port: number;
+  apiKey: string;
+  orgIds: string[];
+  /** A deep copy of one agent as the server holds it now. */
+  agent(orgId: string, agentId: string): Agent | undefined;
+  /** Every agent, as `{org_id, agent_id}`, in creation order. */
+  agentIds(): { org_id: string; agent_id: string }[];
+  stats(options?: { perAgent?: boolean }): MockStats;
+  /** The request log (empty unless `recordRequests`). */
+  requests(): readonly RequestRecord[];
+  configure(changes: MockFaults): void;
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 5 * 1024 * 1024;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const increment = (record: Record<string, number>, key: string) => {
+  record[key] = (record[key] ?? 0) + 1;
+};
+
+type Route =
+  | { kind: 'agent'; orgId: string; agentId: string }
+  | { kind: 'list'; orgId: string }
+  | { kind: 'control'; name: string }
+  | { kind: 'none' };
+
+function route(pathname: string): Route {
+  const path = pathname.startsWith('/api/') ? pathname.slice(4) : pathname;
+  const control = /^\/__mock\/([a-z]+)$/.exec(path);
+  if (control) return { kind: 'control', name: control[1]! };
+  const match = /^\/org\/([^/]+)\/agents(?:\/([^/]+))?\/?$/.exec(path);
+  if (!match) return { kind: 'none' };
+  try {
+    const orgId = decodeURIComponent(match[1]!);
+    return match[2] === undefined
+      ? { kind: 'list', orgId }
+      : { kind: 'agent', orgId, agentId: decodeURIComponent(match[2]) };
+  } catch {
+    return { kind: 'none' }; // malformed percent-encoding
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startMockApi(options: MockApiOptions = {}): Promise<MockApi> {
+  const fleet: Fleet = generateFleet(options);
+  const apiKey = options.apiKey ?? 'mock-key';
+  const dice = new Random((options.seed ?? 1) ^ 0x5eed);
+  let faults: MockFaults = {};
+  let bucket: TokenBucket | undefined;
+  const configure = (changes: MockFaults) => {
+    faults = { ...faults, ...MockFaultsSchema.parse(changes) };
+    const rate = faults.rateLimit ?? 0;
+    bucket = rate > 0 ? new TokenBucket(rate, faults.burst ?? Math.max(1, rate)) : undefined;
+  };
+  configure(Object.fromEntries(Object.entries(options).filter(([k]) => k in MockFaultsSchema.shape)));
+
+  let stats = emptyStats();
+  let appliedPerAgent = new Map<string, number>();
+  let log: RequestRecord[] = [];
+
+  function finish(req: http.IncomingMessage, r: Route, t: number, status: number | 'dropped') {
+    stats.total++;
+    increment(stats.byMethod, req.method ?? '?');
+    increment(stats.byStatus, String(status));
+    increment(stats.byMethodStatus, `${req.method} ${status}`);
+    if (options.recordRequests) {
+      log.push({
+        t,
+        method: req.method ?? '?',
+        orgId: r.kind === 'agent' || r.kind === 'list' ? r.orgId : undefined,
+        agentId: r.kind === 'agent' ? r.agentId : undefined,
+        status,
+      });
+    }
+  }
+
+  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  function authorized(req: http.IncomingMessage): boolean {
+    const header = req.headers['x-api-key'];
+    if (header === apiKey) return true;
+    const auth = req.headers.authorization;
+    return auth === `Bearer ${apiKey}`;
+  }
+
+  function control(name: string, req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string) {
+    if (req.method === 'GET' && name === 'agents') return send(res, 200, api.agentIds());
+    if (req.method === 'GET' && name === 'stats') return send(res, 200, api.stats({ perAgent: url.searchParams.get('agents') === '1' }));
+    if (req.method === 'POST' && name === 'reset') {
+      api.resetStats();
+      return send(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && name === 'faults') {
+      try {
+        configure(JSON.parse(body || '{}'));
+      } catch (error) {
+        return send(res, 400, { detail: error instanceof Error ? error.message : String(error) });
+      }
+      return send(res, 200, faults);
+    }
+    return send(res, 404, { detail: 'Not found' });
+  }
+
+  function handleList(orgId: string, url: URL, res: http.ServerResponse): number {
+    const agents = fleet.byOrg.get(orgId);
+    if (!agents) return reply(res, 404, { detail: 'Organization not found' });
+    const page = Number(url.searchParams.get('page') ?? '1');
+    const size = Number(url.searchParams.get('size') ?? '20');
+    if (!Number.isInteger(page) || page < 1) return reply(res, 400, { detail: 'page: must be an integer from 1' });
+    if (!Number.isInteger(size) || size < 1 || size > 100) return reply(res, 400, { detail: 'size: must be an integer from 1 to 100' });
+    const search = url.searchParams.get('search')?.toLowerCase();
+    const type = url.searchParams.get('type');
+    const matching = agents.filter(
+      (a) => (!search || String(a.name).toLowerCase().includes(search)) && (!type || a.type === type),
+    );
+    const data = matching.slice((page - 1) * size, page * size).map((a) => ({
+      id: a.id,
+      name: a.name,
+      type: a.type,
+      created_at: a.created_at,
+      updated_at: a.updated_at,
+    }));
+    const total = matching.length;
+    return reply(res, 200, { data, meta: { page, size, total, total_pages: Math.ceil(total / size) } });
+  }
+
+  /** Applies a validated PATCH: each top-level field replaced whole (the pessimistic reading, SPEC §2). */
+  function applyPatch(agent: Agent, key: string, body: Record<string, unknown>) {
+    let changed = false;
+    for (const [field, value] of Object.entries(body)) {
+      if (!isDeepStrictEqual(agent[field], value)) changed = true;
+      agent[field] = structuredClone(value) as Agent[string];
+    }
+    if (changed) {
+      agent.updated_at = new Date().toISOString();
+      stats.changes++;
+    }
+    stats.patchesApplied++;
+    appliedPerAgent.set(key, (appliedPerAgent.get(key) ?? 0) + 1);
+  }
+
+  const reply = (res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>) => {
+    send(res, status, body, headers);
+    return status;
+  };
+
+  type ApiRoute = Exclude<Route, { kind: 'control' }>;
+
+  async function handleApi(req: http.IncomingMessage, res: http.ServerResponse, r: ApiRoute, url: URL, body: string): Promise<number | 'dropped'> {
+    if (r.kind === 'none') return reply(res, 404, { detail: 'Not found' });
+    if (!authorized(req)) return reply(res, 401, { detail: 'Invalid or missing API key' });
+    if (bucket) {
+      const waitMs = bucket.take();
+      if (waitMs > 0) {
+        const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+        const retryAfter =
+          faults.retryAfterFormat === 'date' ? new Date(Date.now() + seconds * 1000).toUTCString() : String(seconds);
+        return reply(res, 429, { detail: 'Too many requests' }, { 'retry-after': retryAfter });
+      }
+    }
+    const delay = (faults.latencyMs ?? 0) + (dice.chance(faults.slowRate ?? 0) ? (faults.slowMs ?? 2000) : 0);
+    if (delay > 0) await sleep(delay);
+    if (dice.chance(faults.dropBeforeRate ?? 0)) {
+      req.socket.destroy();
+      return 'dropped';
+    }
+    if (dice.chance(faults.failRate ?? 0)) {
+      return reply(res, dice.pick([500, 502, 503]), { detail: 'Injected server fault' });
+    }
+    if (r.kind === 'list') {
+      if (req.method !== 'GET') return reply(res, 405, { detail: 'Method not allowed' });
+      return handleList(r.orgId, url, res);
+    }
+    const forced = faults.agentStatus?.[r.agentId];
+    if (forced !== undefined) return reply(res, forced, { detail: `Injected ${forced} for agent ${r.agentId}` });
+    const key = agentKey(r.orgId, r.agentId);
+    const agent = fleet.agents.get(key);
+    if (!agent) return reply(res, 404, { detail: 'Agent not found' });
+    if (req.method === 'GET') return reply(res, 200, agent);
+    if (req.method !== 'PATCH') return reply(res, 405, { detail: 'Method not allowed' });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return reply(res, 400, { detail: 'Body is not valid JSON' });
+    }
+    const valid = validatePatchBody(parsed);
+    if (!valid.ok) {
+      return reply(res, 400, { detail: valid.errors.map((e) => `${e.path || 'body'}: ${e.message}`).join('; ') });
+    }
+    applyPatch(agent, key, valid.value);
+    if (dice.chance(faults.dropAfterRate ?? 0)) {
+      req.socket.destroy(); // applied, but the client never hears so: the idempotency test case
+      return 'dropped';
+    }
+    return reply(res, 200, agent);
+  }
+
+  const server = http.createServer((req, res) => {
+    const t = Date.now();
+    const url = new URL(req.url ?? '/', 'http://mock');
+    const r = route(url.pathname);
+    readBody(req)
+      .then(async (body) => {
+        if (r.kind === 'control') return control(r.name, req, res, url, body);
+        finish(req, r, t, await handleApi(req, res, r, url, body));
+      })
+      .catch((error: unknown) => {
+        if (error instanceof BodyTooLarge) return finish(req, r, t, reply(res, 413, { detail: 'Body too large' }));
+        if (res.headersSent || req.socket.destroyed) return;
+        process.stderr.write(`mock-api: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+        send(res, 500, { detail: 'Mock internal error' });
+      });
+  });
+  // Longer than any client's keep-alive idle time, so the mock never races a reused socket closed.
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  const api: MockApi = {
+    url: `http://${hostForUrl}:${address.port}/api`,
+    port: address.port,
+    apiKey,
+    orgIds: fleet.orgIds,
+    agent: (orgId, agentId) => {
+      const agent = fleet.agents.get(agentKey(orgId, agentId));
+      return agent ? structuredClone(agent) : undefined;
+    },
+    agentIds: () => [...fleet.agents.values()].map((a) => ({ org_id: String(a.organization_id), agent_id: a.id })),
+    stats: ({ perAgent = false } = {}) => ({
+      ...structuredClone(stats),
+      ...(perAgent ? { appliedPerAgent: Object.fromEntries(appliedPerAgent) } : {}),
+    }),
+    requests: () => log,
+    configure,
+    resetStats: () => {
+      stats = emptyStats();
+      appliedPerAgent = new Map();
+      log = [];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  return api;
+}
+
+function emptyStats(): MockStats {
+  return { total: 0, byMethod: {}, byStatus: {}, byMethodStatus: {}, patchesApplied: 0, changes: 0 };
+}
