@@ -46,8 +46,16 @@ export interface ListOptions extends CallOptions {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_SOCKETS = 8;
 
-/** Percent-encode one path segment; ids are validated elsewhere, but a path must never be bent by one. */
-const seg = (id: string): string => encodeURIComponent(id);
+/**
+ * One path segment, percent-encoded. `.` and `..` are refused: a URL resolves them (and their
+ * `%2e` spellings) as dot segments, so `agents/..` would silently address another resource.
+ */
+function seg(id: string, method: string): string {
+  if (id === '' || /^(\.|%2e)+$/i.test(id)) {
+    throw new NovaApiError({ kind: 'client', method, path: '(not sent)', serverMessage: `invalid id "${id}" in a URL path` });
+  }
+  return encodeURIComponent(id);
+}
 
 export class NovaClient {
   readonly baseUrl: string;
@@ -84,21 +92,22 @@ export class NovaClient {
     });
   }
 
-  getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
-    return this.#request<Agent>('GET', `/org/${seg(orgId)}/agents/${seg(agentId)}`, undefined, options, isAgent);
+  async getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
+    return this.#request<Agent>('GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent);
   }
 
   /** PATCH exactly `body` (whole top-level fields). The response is the whole agent. */
-  patchAgent(orgId: string, agentId: string, body: Record<string, unknown>, options: CallOptions = {}): Promise<Agent> {
-    return this.#request<Agent>('PATCH', `/org/${seg(orgId)}/agents/${seg(agentId)}`, body, options, isAgent);
+  async patchAgent(orgId: string, agentId: string, body: Record<string, unknown>, options: CallOptions = {}): Promise<Agent> {
+    const path = `/org/${seg(orgId, 'PATCH')}/agents/${seg(agentId, 'PATCH')}`;
+    return this.#request<Agent>('PATCH', path, body, options, isAgent);
   }
 
   /** One page of an org's agents (pages start at 1). */
-  listAgentsPage(orgId: string, page: number, options: ListOptions = {}): Promise<AgentPage> {
+  async listAgentsPage(orgId: string, page: number, options: ListOptions = {}): Promise<AgentPage> {
     const query = new URLSearchParams({ page: String(page), size: String(options.size ?? 100) });
     if (options.search !== undefined) query.set('search', options.search);
     if (options.type !== undefined) query.set('type', options.type);
-    return this.#request<AgentPage>('GET', `/org/${seg(orgId)}/agents?${query}`, undefined, options, isAgentPage);
+    return this.#request<AgentPage>('GET', `/org/${seg(orgId, 'GET')}/agents?${query}`, undefined, options, isAgentPage);
   }
 
   /** Every agent of an org, page by page. */
@@ -149,9 +158,9 @@ export class NovaClient {
     try {
       parsed = JSON.parse(response.body);
     } catch {
-      throw fail('server', { status, serverMessage: 'response is not JSON' });
+      throw fail('server', { status, serverMessage: 'response is not JSON', retryable: true });
     }
-    if (!check(parsed)) throw fail('server', { status, serverMessage: 'response does not have the expected shape' });
+    if (!check(parsed)) throw fail('server', { status, serverMessage: 'response does not have the expected shape', retryable: true });
     return parsed;
   }
 

@@ -32,6 +32,11 @@ export interface ApiErrorInit {
   /** Low-level code such as ECONNRESET or ETIMEDOUT. */
   code?: string;
   cause?: Error;
+  /**
+   * Overrides the status-derived rule; used for a 2xx whose body is not what was asked for (a proxy's
+   * maintenance page): worth a retry, since the job re-reads the agent before acting again.
+   */
+  retryable?: boolean;
 }
 
 export class NovaApiError extends Error {
@@ -54,7 +59,7 @@ export class NovaApiError extends Error {
     this.serverMessage = init.serverMessage;
     this.retryAfterMs = init.retryAfterMs;
     this.code = init.code;
-    this.retryable = isRetryable(init.kind, init.status);
+    this.retryable = init.retryable ?? isRetryable(init.kind, init.status);
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,0 +1,164 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { NovaApiError } from '../src/api/errors.js';
+import { clientFor, firstAgent, rejection, startMock } from './helpers/mock.js';
+
+describe('NovaClient against the mock API', () => {
+  it('gets an agent exactly as the server holds it', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    const agent = await clientFor(api).getAgent(org, id);
+    expect(agent).toEqual(api.agent(org, id));
+    expect(String(agent.prompt_template).length).toBeGreaterThan(2000);
+  });
+
+  it('patches with X-API-Key by default and returns the whole agent', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    const agent = await clientFor(api).patchAgent(org, id, { name: 'Renamed' });
+    expect(agent.name).toBe('Renamed');
+    expect(agent.prompt_template).toBe(api.agent(org, id)!.prompt_template);
+    expect(api.stats().byMethodStatus['PATCH 200']).toBe(1);
+  });
+
+  it('authenticates with Authorization: Bearer when asked', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    await expect(clientFor(api, { auth: 'bearer' }).getAgent(org, id)).resolves.toMatchObject({ id });
+  });
+
+  it('lists every agent of an org across pages', async () => {
+    const api = await startMock({ agents: 25, orgs: 1 });
+    const ids: string[] = [];
+    for await (const summary of clientFor(api).listAgents(api.orgIds[0]!, { size: 10 })) ids.push(summary.id);
+    expect(ids).toEqual(api.agentIds().map((a) => a.agent_id));
+    expect(api.stats().byMethod.GET).toBe(3);
+  });
+
+  it('percent-encodes ids so one cannot reach another path', async () => {
+    const api = await startMock();
+    const { org } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api).getAgent(org, 'x/../../other'));
+    expect(error.kind).toBe('not_found');
+    expect(error.path).toBe(`/org/${org}/agents/x%2F..%2F..%2Fother`);
+  });
+
+  it('refuses dot-segment ids, which a URL would silently resolve away', async () => {
+    const api = await startMock();
+    const error = await rejection<NovaApiError>(clientFor(api).getAgent('..', 'a'));
+    expect(error).toBeInstanceOf(NovaApiError);
+    expect(error.kind).toBe('client');
+    expect(error.retryable).toBe(false);
+    expect(api.stats().total).toBe(0);
+  });
+});
+
+describe('NovaClient errors: one typed error per failure kind', () => {
+  it('auth: a wrong key is a 401, not retryable', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api, { apiKey: 'wrong' }).getAgent(org, id));
+    expect(error).toMatchObject({ kind: 'auth', status: 401, retryable: false, serverMessage: 'Invalid or missing API key' });
+  });
+
+  it('not_found: an unknown agent is a 404, not retryable', async () => {
+    const api = await startMock();
+    const error = await rejection<NovaApiError>(clientFor(api).getAgent(firstAgent(api).org, 'no-such-agent'));
+    expect(error).toMatchObject({ kind: 'not_found', status: 404, retryable: false, serverMessage: 'Agent not found' });
+  });
+
+  it('client: a rejected body is a 400 carrying the server message, not retryable', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api).patchAgent(org, id, { llm_config: { temperature: 0.2 } }));
+    expect(error).toMatchObject({ kind: 'client', status: 400, retryable: false });
+    expect(error.serverMessage).toContain('llm_config.model: required key is missing');
+    expect(error.message).toBe(`PATCH /org/${org}/agents/${id}: 400 ${error.serverMessage}`);
+  });
+
+  it('client: a 422 chosen for one agent is not retryable', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    api.configure({ agentStatus: { [id]: 422 } });
+    const error = await rejection<NovaApiError>(clientFor(api).patchAgent(org, id, { name: 'x' }));
+    expect(error).toMatchObject({ kind: 'client', status: 422, retryable: false });
+  });
+
+  it('server: 5xx is retryable, and got does not retry on its own', async () => {
+    const api = await startMock({ failRate: 1 });
+    const { org, id } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api).getAgent(org, id));
+    expect(error.kind).toBe('server');
+    expect([500, 502, 503]).toContain(error.status);
+    expect(error.retryable).toBe(true);
+    expect(api.stats().total).toBe(1);
+  });
+
+  it('rate_limited: 429 with Retry-After in seconds', async () => {
+    const api = await startMock({ rateLimit: 1, burst: 1 });
+    const { org, id } = firstAgent(api);
+    const client = clientFor(api);
+    await client.getAgent(org, id);
+    const error = await rejection<NovaApiError>(client.getAgent(org, id));
+    expect(error).toMatchObject({ kind: 'rate_limited', status: 429, retryable: true, retryAfterMs: 1000 });
+  });
+
+  it('rate_limited: 429 with Retry-After as an HTTP date', async () => {
+    const api = await startMock({ rateLimit: 0.2, burst: 1, retryAfterFormat: 'date' });
+    const { org, id } = firstAgent(api);
+    const client = clientFor(api);
+    await client.getAgent(org, id);
+    const error = await rejection<NovaApiError>(client.getAgent(org, id));
+    expect(error.kind).toBe('rate_limited');
+    // 5 s asked for, at one-second resolution of an HTTP date.
+    expect(error.retryAfterMs).toBeGreaterThan(3000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(5000);
+  });
+
+  it('timeout: a reply slower than the timeout', async () => {
+    const api = await startMock({ slowRate: 1, slowMs: 1000 });
+    const { org, id } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api, { timeoutMs: 150 }).getAgent(org, id));
+    expect(error).toMatchObject({ kind: 'timeout', retryable: true, code: 'ETIMEDOUT' });
+  });
+
+  it('network: connection refused', async () => {
+    const api = await startMock();
+    const url = api.url;
+    await api.close();
+    const error = await rejection<NovaApiError>(clientFor(api, { baseUrl: url }).getAgent('o', 'a'));
+    expect(error).toMatchObject({ kind: 'network', retryable: true, code: 'ECONNREFUSED' });
+  });
+
+  it('network: a connection dropped after the PATCH was applied', async () => {
+    const api = await startMock({ dropAfterRate: 1 });
+    const { org, id } = firstAgent(api);
+    const error = await rejection<NovaApiError>(clientFor(api).patchAgent(org, id, { name: 'Applied anyway' }));
+    expect(error).toMatchObject({ kind: 'network', retryable: true });
+    expect(api.agent(org, id)!.name).toBe('Applied anyway');
+  });
+
+  it('aborted: our own signal cancels the request', async () => {
+    const api = await startMock({ latencyMs: 2000 });
+    const { org, id } = firstAgent(api);
+    const controller = new AbortController();
+    const pending = clientFor(api).getAgent(org, id, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const error = await rejection<NovaApiError>(pending);
+    expect(error).toMatchObject({ kind: 'aborted', retryable: true });
+  });
+
+  it('server: a 2xx that is not an agent', async () => {
+    const server = http.createServer((_req, res) => res.end('<html>maintenance</html>'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const api = await startMock();
+      const error = await rejection<NovaApiError>(clientFor(api, { baseUrl: `http://127.0.0.1:${port}` }).getAgent('o', 'a'));
+      expect(error).toMatchObject({ kind: 'server', status: 200, serverMessage: 'response is not JSON', retryable: true });
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { collect, firstJson, runCli, spawnCli } from './helpers/cli.js';
+
+describe('nova-fleet CLI shell', () => {
+  it('prints help listing only working commands, and exits 0', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('mock-api');
+    expect(result.stdout).toContain('config');
+  });
+
+  it('prints its version', async () => {
+    const result = await runCli(['--version']);
+    expect(result).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
+  });
+
+  it('exits 2 with a clear message on a bad flag value', async () => {
+    const result = await runCli(['mock-api', '--agents', 'many']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("option '--agents <n>' argument 'many' is invalid. Expected a whole number from 1 and up.");
+  });
+
+  it('exits 2 on an unknown command', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('config prints the resolved configuration with the key masked', async () => {
+    const result = await runCli(['config', '--json'], { NOVA_API_KEY: 'sk-live-abcdefghijklmnop1234', NOVA_FLEET_PREFIX: 'pfx', REDIS_URL: 'redis://:hunter2@127.0.0.1:6379/3' });
+    expect(result.code).toBe(0);
+    const config = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(config).toMatchObject({ apiKey: '****1234', prefix: 'pfx', redisUrl: 'redis://:****@127.0.0.1:6379/3', rate: 10, concurrency: 8 });
+    expect(result.stdout + result.stderr).not.toContain('abcdefghijklmnop');
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+  });
+
+  it('mock-api serves agents that can be read, listed and patched, then stops on SIGTERM with exit 0', async () => {
+    const child = spawnCli(['mock-api', '--port', '0', '--agents', '12', '--api-key', 'k', '--json']);
+    const done = collect(child);
+    const info = await firstJson<{ url: string; orgIds: string[]; agentsUrl: string }>(child);
+    expect(info.orgIds).toHaveLength(3);
+    const agents = (await (await fetch(info.agentsUrl)).json()) as { org_id: string; agent_id: string }[];
+    expect(agents).toHaveLength(12);
+    const { org_id, agent_id } = agents[0]!;
+    const headers = { 'x-api-key': 'k', 'content-type': 'application/json' };
+    const one = await fetch(`${info.url}/org/${org_id}/agents/${agent_id}`, { headers });
+    expect(one.status).toBe(200);
+    const list = (await (await fetch(`${info.url}/org/${org_id}/agents`, { headers })).json()) as { meta: { total: number } };
+    expect(list.meta.total).toBe(4);
+    const bad = await fetch(`${info.url}/org/${org_id}/agents/${agent_id}`, { method: 'PATCH', headers, body: JSON.stringify({ llm_config: { temperature: 0.2 } }) });
+    expect(bad.status).toBe(400);
+    const good = await fetch(`${info.url}/org/${org_id}/agents/${agent_id}`, { method: 'PATCH', headers, body: JSON.stringify({ name: 'cli' }) });
+    expect(((await good.json()) as { name: string }).name).toBe('cli');
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('mock API stopped');
+  });
+});
