@@ -118,7 +118,7 @@ describe('mock API: PATCH semantics', () => {
     ['a bad enum', { type: 'robot' }, 'type: expected one of "voice"|"chat"|"video"'],
     ['a wrong type', { default_functions: 'end_call' }, 'default_functions: expected array, received string'],
     ['an unknown key in a documented object', { extra_config: { interuption_sensitivity: 0.5 } }, 'extra_config: unknown key "interuption_sensitivity"'],
-    ['a value out of range', { extra_config: { interruption_sensitivity: 1.5 } }, 'extra_config.interruption_sensitivity: Too big: expected number to be <=1'],
+    ['a value out of range', { extra_config: { interruption_sensitivity: 1.5 } }, 'extra_config.interruption_sensitivity: must be at most 1'],
     ['a non-integer where an integer is required', { vad_config: { sample_rate: 16000.5 } }, 'vad_config.sample_rate: expected int, received number'],
     ['a bad required enum', { transcriber_config: { provider: 'whisper' } }, 'transcriber_config.provider: expected one of'],
     ['a body that is not an object', [1, 2], 'body: body must be a JSON object'],

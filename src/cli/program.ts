@@ -6,7 +6,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { printableConfig, resolveConfig } from '../config.js';
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { VERSION } from '../package-info.js';
+import type { ManifestFlags } from './manifest-gate.js';
 import { mockApiCommand } from './mock-api.js';
+import { validateCommand } from './validate.js';
 import { createOutput, type Output } from './output.js';
 import { agentStatuses, positiveNumber, probability, wholeNumber } from './parsers.js';
 
@@ -80,6 +82,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         );
       }),
     );
+
+  const manifestFlags = (cmd: Command) =>
+    cmd
+      .addOption(new Option('--format <format>', 'manifest format (default: from the extension)').choices(['csv', 'json', 'ndjson']))
+      .option('--allow-files-outside', "allow $file/$template paths outside the manifest's folder");
+
+  manifestFlags(command('validate', 'parse and validate a manifest only (no Redis, no network); exit 0 or 2').argument('<manifest>', 'CSV, JSON or NDJSON file'))
+    .action(act(async (o: CommonOptions & ManifestFlags, out, file) => validateCommand(file!, o, out)));
 
   command('config', 'print the resolved configuration, secrets masked')
     .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')

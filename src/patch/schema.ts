@@ -45,11 +45,16 @@ function mapValues<T, U>(record: Readonly<Record<string, T>>, fn: (value: T) => 
   return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, fn(v)]));
 }
 
-/** The schema of one top-level field's full value, as sent to (and accepted by) the API. */
-export function fieldSchema(spec: FieldSpec): z.ZodType {
+/**
+ * The schema of one top-level field's full value, as sent to (and accepted by) the API. `loose`
+ * keeps unknown keys of documented objects: for merged values, whose extra keys came from the agent.
+ */
+export function fieldSchema(spec: FieldSpec, loose = false): z.ZodType {
   switch (spec.kind) {
-    case 'object':
-      return z.strictObject(mapValues(spec.keys, (leaf) => leafSchema(leaf).optional()));
+    case 'object': {
+      const shape = mapValues(spec.keys, (leaf) => leafSchema(leaf).optional());
+      return loose ? z.looseObject(shape) : z.strictObject(shape);
+    }
     case 'freeform':
       return z.looseObject(mapValues(spec.required, leafSchema));
     default:
@@ -57,7 +62,15 @@ export function fieldSchema(spec: FieldSpec): z.ZodType {
   }
 }
 
-const fieldSchemas: Readonly<Record<string, z.ZodType>> = mapValues(WRITABLE_FIELDS, fieldSchema);
+const fieldSchemas: Readonly<Record<string, z.ZodType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec));
+const looseFieldSchemas: Readonly<Record<string, z.ZodType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec, true));
+
+/** The loose schema of a writable field (see fieldSchema). */
+export function looseFieldSchema(name: string): z.ZodType {
+  const schema = looseFieldSchemas[name];
+  if (schema === undefined) throw new RangeError(`not a writable field: ${name}`);
+  return schema;
+}
 
 /** True when the issue's path names a key its parent object does not have at all. */
 function isMissingKey(root: unknown, path: readonly PropertyKey[]): boolean {
@@ -76,6 +89,8 @@ function describeIssue(root: unknown, issue: z.core.$ZodIssue): string {
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   }
   if (isMissingKey(root, issue.path)) return 'required key is missing';
+  if (issue.code === 'too_big' && typeof issue.maximum === 'number') return `must be ${issue.inclusive ? 'at most' : 'below'} ${issue.maximum}`;
+  if (issue.code === 'too_small' && typeof issue.minimum === 'number') return `must be ${issue.inclusive ? 'at least' : 'above'} ${issue.minimum}`;
   return issue.message.replace(/^Invalid (input|option): /, '');
 }
 

@@ -1,0 +1,54 @@
+/**
+ * The gate every manifest passes before anything else happens (validate, plan, submit, run): the whole
+ * file is validated; any issue prints `FILE:LINE: FIELD: message` lines on stderr (up to the cap, then a
+ * count) and ends the command with exit 2 — nothing read from or written to the API or Redis.
+ */
+import { ExitError, EXIT_CODES } from '../errors.js';
+import { formatIssue } from '../manifest/errors.js';
+import type { ManifestFormat } from '../manifest/types.js';
+import { validateManifest, type ManifestOptions, type ValidationReport } from '../manifest/validate.js';
+import type { Output } from './output.js';
+
+export interface ManifestFlags {
+  format?: ManifestFormat;
+  allowFilesOutside?: boolean;
+}
+
+export function manifestOptions(flags: ManifestFlags): ManifestOptions {
+  return { ...(flags.format ? { format: flags.format } : {}), allowFilesOutside: Boolean(flags.allowFilesOutside) };
+}
+
+/** A report's issues as stderr lines, capped, with the count of the rest. */
+export function issueLines(report: ValidationReport): string[] {
+  const lines = report.issues.map((issue) => formatIssue(report.summary.file, issue));
+  const more = report.issueCount - report.issues.length;
+  if (more > 0) lines.push(`… and ${more} more problem${more === 1 ? '' : 's'}`);
+  return lines;
+}
+
+/** Validate or end the command with exit 2. */
+export async function requireValidManifest(file: string, flags: ManifestFlags, out: Output): Promise<ValidationReport> {
+  const report = await validateManifest(file, manifestOptions(flags));
+  if (!report.ok) {
+    for (const line of issueLines(report)) out.note(line);
+    if (out.json) out.result('', { ok: false, issueCount: report.issueCount, issues: report.issues, summary: report.summary });
+    throw new ExitError(
+      EXIT_CODES.usage,
+      `manifest rejected: ${report.issueCount} problem${report.issueCount === 1 ? '' : 's'}; nothing was done`,
+      'fix the lines above and run again (`nova-fleet validate FILE` checks without touching anything)',
+    );
+  }
+  return report;
+}
+
+export function describeSummary(report: ValidationReport): string {
+  const s = report.summary;
+  const fields = Object.entries(s.fields)
+    .map(([path, n]) => `  ${path.padEnd(40)} ${n} row${n === 1 ? '' : 's'}`)
+    .join('\n');
+  return [
+    `${s.file}: valid ${s.format} manifest — ${s.rows} row${s.rows === 1 ? '' : 's'}, ${s.agents} agent${s.agents === 1 ? '' : 's'} in ${s.orgs} org${s.orgs === 1 ? '' : 's'}${s.files ? `, ${s.files} file${s.files === 1 ? '' : 's'} read` : ''}`,
+    'fields touched:',
+    fields,
+  ].join('\n');
+}

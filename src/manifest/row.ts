@@ -1,0 +1,115 @@
+/**
+ * One raw row → a checked manifest row (pure): ids, vars, the row's patch composed over the
+ * defaults, and the patch checked field by field. File reads are the validator's job (files.ts).
+ */
+import { FORBIDDEN_KEYS } from '../patch/fields.js';
+import { composePatches } from '../patch/merge.js';
+import { checkRowPatch, type FileRef } from '../patch/row-patch.js';
+import { isPlainObject, type PatchValue, type RowPatch } from '../patch/types.js';
+import type { ManifestIssue } from './errors.js';
+import type { ManifestRow } from './types.js';
+
+const ID = /^[A-Za-z0-9._:-]+$/;
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const MAX_ID_LENGTH = 256;
+
+export interface Defaults {
+  patch: RowPatch | undefined;
+  vars: Record<string, string>;
+  /** False when the defaults had issues (already reported): rows are then checked on their own. */
+  valid: boolean;
+}
+
+export interface RowCheck {
+  row: ManifestRow | undefined;
+  issues: ManifestIssue[];
+  files: FileRef[];
+  /** Leaf paths the row's patch sets. */
+  paths: string[];
+}
+
+/** Why an id is unusable, or undefined when it is fine. */
+export function idProblem(value: unknown): string | undefined {
+  if (value === undefined || value === null) return 'missing';
+  if (typeof value !== 'string') return `must be a string, found ${Array.isArray(value) ? 'array' : typeof value}`;
+  if (value.trim() === '') return 'empty';
+  if (value.length > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} characters`;
+  if (!ID.test(value)) return 'contains characters outside [A-Za-z0-9._:-]';
+  if (/^\.+$/.test(value)) return 'cannot be only dots';
+  return undefined;
+}
+
+function checkVars(value: unknown, line: number, field: string, issues: ManifestIssue[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  if (value === undefined) return vars;
+  if (!isPlainObject(value)) {
+    issues.push({ line, field, message: 'must be an object of NAME → text' });
+    return vars;
+  }
+  for (const [name, item] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(name) || !VAR_NAME.test(name)) {
+      issues.push({ line, field: `${field}.${name}`, message: 'a variable name is letters, digits and _, not starting with a digit' });
+    } else if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') {
+      if (typeof item === 'number' && !Number.isFinite(item)) issues.push({ line, field: `${field}.${name}`, message: 'number out of range' });
+      else vars[name] = String(item);
+    } else {
+      issues.push({ line, field: `${field}.${name}`, message: 'must be text (or a number or boolean)' });
+    }
+  }
+  return vars;
+}
+
+/** The `defaults` of a JSON manifest: `{"patch": {...}, "vars"?: {...}}`. */
+export function checkDefaults(value: unknown, line: number): { defaults: Defaults; issues: ManifestIssue[]; files: FileRef[] } {
+  const issues: ManifestIssue[] = [];
+  if (!isPlainObject(value)) {
+    return { defaults: { patch: undefined, vars: {}, valid: false }, issues: [{ line, field: 'defaults', message: 'must be an object {"patch": {...}}' }], files: [] };
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'patch' && key !== 'vars') issues.push({ line, field: `defaults.${key}`, message: 'unknown key; defaults hold "patch" and "vars"' });
+  }
+  const vars = checkVars(value.vars, line, 'defaults.vars', issues);
+  let files: FileRef[] = [];
+  let patch: RowPatch | undefined;
+  if (value.patch !== undefined) {
+    const checked = checkRowPatch(value.patch);
+    issues.push(...checked.errors.map((e) => ({ line, field: `defaults.${e.path}`, message: e.message })));
+    files = checked.files;
+    if (checked.errors.length === 0) patch = value.patch as RowPatch;
+  }
+  return { defaults: { patch, vars, valid: issues.length === 0 }, issues, files };
+}
+
+export function checkRow(line: number, value: unknown, defaults: Defaults | undefined): RowCheck {
+  const issues: ManifestIssue[] = [];
+  const result: RowCheck = { row: undefined, issues, files: [], paths: [] };
+  if (!isPlainObject(value)) {
+    issues.push({ line, field: 'row', message: 'a row is an object {"org_id", "agent_id", "patch", "vars"?}' });
+    return result;
+  }
+  for (const key of Object.keys(value)) {
+    if (!['org_id', 'agent_id', 'patch', 'vars'].includes(key)) {
+      issues.push({ line, field: key, message: 'unknown key in a row; a row is {"org_id", "agent_id", "patch", "vars"?}' });
+    }
+  }
+  for (const field of ['org_id', 'agent_id'] as const) {
+    const problem = idProblem(value[field]);
+    if (problem) issues.push({ line, field, message: problem });
+  }
+  const vars = { ...defaults?.vars, ...checkVars(value.vars, line, 'vars', issues) };
+  const own = value.patch;
+  if (own === undefined && defaults?.patch === undefined) {
+    // With broken defaults the row may well rely on them: their issues are the ones to fix.
+    if (defaults?.valid !== false) issues.push({ line, field: 'patch', message: 'missing: the row changes nothing' });
+    return result;
+  }
+  const patch = (defaults?.patch !== undefined && own !== undefined ? composePatches(defaults.patch, own as PatchValue) : (own ?? defaults?.patch)) as unknown;
+  const checked = checkRowPatch(patch);
+  issues.push(...checked.errors.map((e) => ({ line, field: e.path, message: e.message })));
+  result.files = checked.files;
+  result.paths = checked.paths;
+  if (issues.length === 0) {
+    result.row = { line, orgId: value.org_id as string, agentId: value.agent_id as string, patch: patch as RowPatch, vars };
+  }
+  return result;
+}

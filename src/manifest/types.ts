@@ -1,0 +1,36 @@
+/**
+ * Glossary of manifests.
+ *
+ * - manifest: a CSV, JSON or NDJSON file listing agents and their patches (SPEC §3).
+ * - raw row: one row as a reader found it — a JSON value shaped `{org_id, agent_id, patch, vars?}`
+ *   (a CSV reader builds that shape from its columns) — with its first line in the file.
+ * - defaults: the `{"defaults": {"patch": …, "vars": …}}` of a JSON manifest, merged under every row.
+ * - manifest row: a raw row that passed every check; what plan and submit work from.
+ */
+import type { RowPatch } from '../patch/types.js';
+import type { ManifestIssue } from './errors.js';
+
+export type ManifestFormat = 'csv' | 'json' | 'ndjson';
+
+export interface RawRow {
+  line: number;
+  value: unknown;
+}
+
+/** What a reader yields, in file order. Fatal problems are thrown as FatalManifestError instead. */
+export type ReaderItem =
+  | { kind: 'row'; row: RawRow }
+  | { kind: 'defaults'; line: number; value: unknown }
+  | { kind: 'issue'; issue: ManifestIssue };
+
+export interface ManifestRow {
+  line: number;
+  orgId: string;
+  agentId: string;
+  /** The row's patch, defaults merged in, directives unresolved. */
+  patch: RowPatch;
+  vars: Record<string, string>;
+}
+
+/** A cell or string value above this is refused (SPEC §3: cells over 1 MiB). */
+export const MAX_CELL_BYTES = 1024 * 1024;
