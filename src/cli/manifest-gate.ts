@@ -43,8 +43,9 @@ export async function requireValidManifest(file: string, flags: ManifestFlags, o
 
 export function describeSummary(report: ValidationReport): string {
   const s = report.summary;
+  const width = Math.max(0, ...Object.keys(s.fields).map((p) => p.length));
   const fields = Object.entries(s.fields)
-    .map(([path, n]) => `  ${path.padEnd(40)} ${n} row${n === 1 ? '' : 's'}`)
+    .map(([path, n]) => `  ${path.padEnd(width)}  ${n} row${n === 1 ? '' : 's'}`)
     .join('\n');
   return [
     `${s.file}: valid ${s.format} manifest — ${s.rows} row${s.rows === 1 ? '' : 's'}, ${s.agents} agent${s.agents === 1 ? '' : 's'} in ${s.orgs} org${s.orgs === 1 ? '' : 's'}${s.files ? `, ${s.files} file${s.files === 1 ? '' : 's'} read` : ''}`,

@@ -8,6 +8,7 @@ import { EXIT_CODES, ExitError } from '../errors.js';
 import { VERSION } from '../package-info.js';
 import type { ManifestFlags } from './manifest-gate.js';
 import { mockApiCommand } from './mock-api.js';
+import { planCommand, type PlanFlags } from './plan.js';
 import { validateCommand } from './validate.js';
 import { createOutput, type Output } from './output.js';
 import { agentStatuses, positiveNumber, probability, wholeNumber } from './parsers.js';
@@ -90,6 +91,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   manifestFlags(command('validate', 'parse and validate a manifest only (no Redis, no network); exit 0 or 2').argument('<manifest>', 'CSV, JSON or NDJSON file'))
     .action(act(async (o: CommonOptions & ManifestFlags, out, file) => validateCommand(file!, o, out)));
+
+  manifestFlags(command('plan', 'dry run: read every agent (GET only), print per-field diffs; writes nothing').argument('<manifest>', 'CSV, JSON or NDJSON file'))
+    .option('--out <file>', "write every agent's diff as NDJSON")
+    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--concurrency <n>', 'requests in flight (default 8)', wholeNumber(1, 1000))
+    .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
+    .action(act(async (o: CommonOptions & PlanFlags, out, file) => planCommand(file!, o, out)));
 
   command('config', 'print the resolved configuration, secrets masked')
     .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')

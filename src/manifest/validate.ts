@@ -71,6 +71,8 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
   const agents = new KeySet(1 << 14);
   const orgs = new KeySet(64);
   const fileNames = new Set<string>();
+  /** Unreadable files already reported: once, at first use, rather than on every row using them. */
+  const badFiles = new Set<string>();
   const fields = new Map<string, number>();
   const issues: ManifestIssue[] = [];
   let issueCount = 0;
@@ -120,7 +122,8 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
         fileNames.add(ref.path);
         const check = await files.check(ref.path);
         if (!check.ok) {
-          report({ line, field: ref.field, message: check.message });
+          if (!badFiles.has(ref.path)) report({ line, field: ref.field, message: `${check.message} (reported once, at its first use)` });
+          badFiles.add(ref.path);
           rowIssues++;
         } else if (ref.kind === '$template') {
           const vars = checked.row?.vars ?? {};

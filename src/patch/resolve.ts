@@ -27,3 +27,16 @@ export function resolvePatch(patch: RowPatch, vars: Readonly<Record<string, stri
   for (const [field, value] of Object.entries(patch)) setOwn(out, field, resolveAt(value, 1, vars, text));
   return out;
 }
+
+/** Every file the patch reads, found where resolvePatch looks (to load texts before resolving). */
+export function fileRefs(patch: RowPatch): string[] {
+  const out = new Set<string>();
+  const visit = (value: unknown, depth: number) => {
+    if (isDirective(value)) {
+      if ('$file' in value) out.add(value.$file);
+      else if ('$template' in value) out.add(value.$template);
+    } else if (depth === 1 && isPlainObject(value)) for (const item of Object.values(value)) visit(item, 2);
+  };
+  for (const value of Object.values(patch)) visit(value, 1);
+  return [...out];
+}
