@@ -93,7 +93,18 @@ export async function* readCsv(bytes: AsyncIterable<Buffer>): AsyncGenerator<Rea
     .on('error', (error) => parser.destroy(error))
     .pipe(parser);
   const skipped: ManifestIssue[] = [];
+  const seenSkips = new Set<string>();
+  /** Where the last good record ended: a record that never closes its quote started after it. */
+  let lastEnd = 0;
   parser.on('skip', (error: Error & { lines?: number; code?: string }) => {
+    // csv-parse repeats the size error for every further chunk of one oversized record.
+    const key = `${error.code}:${error.lines}`;
+    if (seenSkips.has(key)) return;
+    seenSkips.add(key);
+    if (error.code === 'CSV_QUOTE_NOT_CLOSED') {
+      skipped.push({ line: lastEnd + 1, field: 'csv', message: 'a quoted cell opened in this record is never closed' });
+      return;
+    }
     const lengths = /expect (\d+), got (\d+)/.exec(error.message);
     const message =
       error.code === 'CSV_MAX_RECORD_SIZE'
@@ -113,6 +124,7 @@ export async function* readCsv(bytes: AsyncIterable<Buffer>): AsyncGenerator<Rea
     for await (const { record, info, raw } of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
       yield* flushSkipped();
       const line = startLine(info.lines, raw);
+      lastEnd = info.lines;
       if (columns === undefined) {
         columns = yield* header(record, line);
         continue;
@@ -206,7 +218,7 @@ function* row(columns: Column[], record: string[], line: number): Generator<Read
   }
   for (const issue of issues) yield { kind: 'issue', issue };
   // Yielded even with bad cells, so the row's other cells and its ids are still checked.
-  yield { kind: 'row', row: { line, value } };
+  yield { kind: 'row', row: { line, value, partial: issues.length > 0 } };
 }
 
 /** Column values over the `patch` cell: objects merge key by key (no key is set by both: checked). */

@@ -80,7 +80,7 @@ export function checkDefaults(value: unknown, line: number): { defaults: Default
   return { defaults: { patch, vars, valid: issues.length === 0 }, issues, files };
 }
 
-export function checkRow(line: number, value: unknown, defaults: Defaults | undefined): RowCheck {
+export function checkRow(line: number, value: unknown, defaults: Defaults | undefined, partial = false): RowCheck {
   const issues: ManifestIssue[] = [];
   const result: RowCheck = { row: undefined, issues, files: [], paths: [] };
   if (!isPlainObject(value)) {
@@ -100,12 +100,13 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
   const own = value.patch;
   if (own === undefined && defaults?.patch === undefined) {
     // With broken defaults the row may well rely on them: their issues are the ones to fix.
-    if (defaults?.valid !== false) issues.push({ line, field: 'patch', message: 'missing: the row changes nothing' });
+    if (defaults?.valid !== false && !partial) issues.push({ line, field: 'patch', message: 'missing: the row changes nothing' });
     return result;
   }
   const patch = (defaults?.patch !== undefined && own !== undefined ? composePatches(defaults.patch, own as PatchValue) : (own ?? defaults?.patch)) as unknown;
   const checked = checkRowPatch(patch);
-  issues.push(...checked.errors.map((e) => ({ line, field: e.path, message: e.message })));
+  const followOn = (e: { path: string }) => partial && e.path === 'patch';
+  issues.push(...checked.errors.filter((e) => !followOn(e)).map((e) => ({ line, field: e.path, message: e.message })));
   result.files = checked.files;
   result.paths = checked.paths;
   if (issues.length === 0) {

@@ -15,6 +15,8 @@ export type ManifestFormat = 'csv' | 'json' | 'ndjson';
 export interface RawRow {
   line: number;
   value: unknown;
+  /** Some of its cells were refused (already reported): an "empty patch" would be a follow-on error. */
+  partial?: boolean;
 }
 
 /** What a reader yields, in file order. Fatal problems are thrown as FatalManifestError instead. */

@@ -105,8 +105,8 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
         continue;
       }
       rows++;
-      const { line, value } = item.row;
-      const checked = checkRow(line, value, defaults);
+      const { line, value, partial } = item.row;
+      const checked = checkRow(line, value, defaults, partial);
       let rowIssues = checked.issues.length;
       checked.issues.forEach(report);
       const ids = value as { org_id?: unknown; agent_id?: unknown };
