@@ -56,3 +56,31 @@ describe('nova-fleet CLI shell', () => {
     expect(result.stderr).toContain('mock API stopped');
   });
 });
+
+describe('nova-fleet validate', () => {
+  it('prints every problem as FILE:LINE: FIELD: message and exits 2', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/nova-fleet-cli-`);
+    writeFileSync(`${dir}/bad.csv`, 'org_id,agent_id,type,vad_config.sample_rate\no1,a1,robot,16000\no1,a2,voice,fast\n');
+    const result = await runCli(['validate', `${dir}/bad.csv`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${dir}/bad.csv:2: type: expected one of "voice"|"chat"|"video"\n${dir}/bad.csv:3: vad_config.sample_rate: expected a number, got "fast"\n`);
+    expect(result.stderr).toContain('nova-fleet: manifest rejected: 2 problems; nothing was done');
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user's mistake
+  });
+
+  it('with --json prints the summary of a valid manifest on stdout', async () => {
+    const result = await runCli(['validate', 'jobs/vad-migration.csv', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, summary: { format: 'csv', rows: 30, agents: 30, orgs: 3 } });
+  });
+
+  it('exits 2 with a hint for an unknown extension or a missing file', async () => {
+    const unknown = await runCli(['validate', 'README.md']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('hint: name it .csv, .json, .ndjson or .jsonl, or pass --format csv|json|ndjson');
+    const missing = await runCli(['validate', 'nope.csv']);
+    expect(missing).toMatchObject({ code: 2, stderr: 'nova-fleet: cannot read manifest "nope.csv": no such file\n' });
+  });
+});
