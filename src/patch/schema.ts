@@ -20,7 +20,19 @@ export interface FieldError {
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
+/** Built once per spec: building a zod schema costs far more than running it. */
+const leafSchemas = new WeakMap<LeafSpec, z.ZodType>();
+
 export function leafSchema(spec: LeafSpec): z.ZodType {
+  let schema = leafSchemas.get(spec);
+  if (!schema) {
+    schema = buildLeafSchema(spec);
+    leafSchemas.set(spec, schema);
+  }
+  return schema;
+}
+
+function buildLeafSchema(spec: LeafSpec): z.ZodType {
   switch (spec.kind) {
     case 'string':
       return z.string();
