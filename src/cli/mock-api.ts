@@ -2,6 +2,38 @@
 import { startMockApi, type MockApiOptions } from '../mock/server.js';
 import type { Output } from './output.js';
 
+/** The flags of `mock-api` as commander names them (every one has a default there). */
+export interface MockApiFlags {
+  port: number;
+  host: string;
+  agents: number;
+  orgs: number;
+  seed: number;
+  promptBytes: number;
+  apiKey: string;
+  rateLimit: number;
+  retryAfter: 'seconds' | 'date';
+  latency: number;
+  failRate: number;
+  dropBefore: number;
+  dropAfter: number;
+  slowRate: number;
+  slowMs: number;
+  failAgents?: Record<string, number>;
+}
+
+export function mockOptionsFromFlags(flags: MockApiFlags): MockApiOptions {
+  const { retryAfter, latency, dropBefore, dropAfter, failAgents, ...same } = flags;
+  return {
+    ...same,
+    retryAfterFormat: retryAfter,
+    latencyMs: latency,
+    dropBeforeRate: dropBefore,
+    dropAfterRate: dropAfter,
+    ...(failAgents ? { agentStatus: failAgents } : {}),
+  };
+}
+
 /** Resolves when a signal arrives; the server is then closed. */
 export async function mockApiCommand(options: MockApiOptions, out: Output, until: Promise<unknown> = signal()): Promise<void> {
   const api = await startMockApi(options);

@@ -7,7 +7,7 @@ import { printableConfig, resolveConfig } from '../config.js';
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { VERSION } from '../package-info.js';
 import type { ManifestFlags } from './manifest-gate.js';
-import { mockApiCommand } from './mock-api.js';
+import { mockApiCommand, mockOptionsFromFlags, type MockApiFlags } from './mock-api.js';
 import { planCommand, type PlanFlags } from './plan.js';
 import { validateCommand } from './validate.js';
 import { createOutput, type Output } from './output.js';
@@ -58,31 +58,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--slow-rate <p>', 'probability of a slow reply', probability, 0)
     .option('--slow-ms <ms>', 'extra delay of a slow reply', wholeNumber(0), 2000)
     .option('--fail-agents <list>', 'agents that always answer a status, e.g. ID=422,ID2=500', agentStatuses)
-    .action(
-      act(async (o: CommonOptions & Record<string, unknown>, out) => {
-        await mockApiCommand(
-          {
-            port: o.port as number,
-            host: o.host as string,
-            agents: o.agents as number,
-            orgs: o.orgs as number,
-            seed: o.seed as number,
-            promptBytes: o.promptBytes as number,
-            apiKey: o.apiKey as string,
-            rateLimit: o.rateLimit as number,
-            retryAfterFormat: o.retryAfter as 'seconds' | 'date',
-            latencyMs: o.latency as number,
-            failRate: o.failRate as number,
-            dropBeforeRate: o.dropBefore as number,
-            dropAfterRate: o.dropAfter as number,
-            slowRate: o.slowRate as number,
-            slowMs: o.slowMs as number,
-            ...(o.failAgents ? { agentStatus: o.failAgents as Record<string, number> } : {}),
-          },
-          out,
-        );
-      }),
-    );
+    .action(act(async (o: CommonOptions & MockApiFlags, out) => mockApiCommand(mockOptionsFromFlags(o), out)));
 
   const manifestFlags = (cmd: Command) =>
     cmd
