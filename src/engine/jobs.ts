@@ -1,0 +1,48 @@
+/**
+ * The BullMQ side of a batch: its queue (one per batch, so pause/resume are the queue's own and its
+ * keys share the batch's hash tag) and the shape and id of an agent's job.
+ */
+import { createHash } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { BatchOptions } from '../store/batch-store.js';
+import { QUEUE_NAME, type Keys } from '../store/keys.js';
+import type { ScriptClient } from '../store/scripts.js';
+
+/** One agent's job. Kept small: the patch is stored once per batch and named by its digest. */
+export interface AgentJobData {
+  /** Agent key `org_id/agent_id`. */
+  k: string;
+  /** Manifest line, for messages. */
+  l: number;
+  /** Digest of the row's patch in the batch's patch store. */
+  p: string;
+  /** The row's template variables, when it has any. */
+  v?: Record<string, string>;
+}
+
+/**
+ * Deterministic job id: re-submitting adds nothing new. BullMQ refuses `:` in ids (and ids may hold
+ * `:`), and integer-looking ids, hence a letter and a hash.
+ */
+export function jobId(agentKey: string): string {
+  return `a${createHash('sha1').update(agentKey).digest('hex').slice(0, 32)}`;
+}
+
+export function patchDigest(patchJson: string): string {
+  return createHash('sha256').update(patchJson).digest('base64url').slice(0, 22);
+}
+
+export function batchQueue(connection: ScriptClient, keys: Keys, batchId: string): Queue<AgentJobData> {
+  return new Queue<AgentJobData>(QUEUE_NAME, { connection, prefix: keys.queuePrefix(batchId) });
+}
+
+/** Completed and failed job records are removed: the batch's own keys hold the results (SPEC §7). */
+export function jobOptions(agentKey: string, options: BatchOptions): JobsOptions {
+  return {
+    jobId: jobId(agentKey),
+    attempts: options.attempts,
+    backoff: { type: 'nova' },
+    removeOnComplete: true,
+    removeOnFail: true,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * One agent's job (SPEC §4). Delivery is at-least-once (crashes, stalls, retries), so every step is
+ * safe to repeat:
+ *   1. read the agent; record the before snapshot once — the first attempt's, never overwritten;
+ *   2. compute the desired state from that *first* before snapshot (so `$replace` applies once);
+ *   3. if the agent already carries it, send nothing: `unchanged` if the before snapshot had it,
+ *      `applied` if an earlier attempt did (a PATCH whose reply was lost);
+ *   4. else PATCH the fields that differ, each in full, and check the reply carries the desired values;
+ *   5. record the after snapshot and the final status, keeping the counters (one Lua step).
+ * Pause and cancel are checked before each request; rate-limit waits never use up an attempt.
+ */
+import { DelayedError, type Job } from 'bullmq';
+import type { NovaClient } from '../api/client.js';
+import { NovaApiError } from '../api/errors.js';
+import type { Agent } from '../api/types.js';
+import { carriesDesired, desiredState } from '../patch/desired.js';
+import { fileRefs, resolvePatch } from '../patch/resolve.js';
+import type { RowPatch } from '../patch/types.js';
+import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
+import { splitAgentKey } from '../store/keys.js';
+import type { AgentJobData } from './jobs.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** Consecutive 429s one request may meet before its attempt fails like any retryable error. */
+const MAX_RATE_LIMIT_WAITS = 30;
+/** How long a job of a paused (or otherwise waiting) batch is put back for before it looks again. */
+export const DEFER_MS = 1000;
+
+export interface ProcessorDeps {
+  store: BatchStore;
+  client: NovaClient;
+  batchId: string;
+  options: BatchOptions;
+  limiter: RateLimiter;
+  /** The batch's status, cached briefly by the caller. */
+  batchStatus: () => Promise<BatchStatus>;
+  /** A 401/403 was met; the caller halts the batch when they repeat. */
+  onAuthFailure: (error: NovaApiError) => Promise<void>;
+  patch: (digest: string) => Promise<RowPatch>;
+  file: (path: string) => Promise<string>;
+}
+
+export type JobOutcome = AgentStatus | 'deferred' | 'already_done';
+
+class Deferred extends Error {}
+
+/** Why the agent failed, in one line: the server's words where it gave any. */
+function reason(error: unknown): string {
+  if (error instanceof NovaApiError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData>, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+  const { store, batchId, client, limiter } = deps;
+  const key = job.data.k;
+  const { orgId, agentId } = splitAgentKey(key);
+
+  /** Stop before a request if the batch may not make one now. */
+  const gate = async (): Promise<'go' | 'cancelled'> => {
+    const status = await deps.batchStatus();
+    if (status === 'cancelled') return 'cancelled';
+    if (status !== 'running') throw new Deferred(status);
+    return 'go';
+  };
+
+  /** One API call within the batch's budget; 429s wait (shared by the batch) without using an attempt. */
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let waits = 0; ; waits++) {
+      await limiter.acquire(signal);
+      try {
+        return await fn();
+      } catch (error) {
+        if (error instanceof NovaApiError && error.kind === 'rate_limited' && waits < MAX_RATE_LIMIT_WAITS) {
+          await limiter.penalize(error.retryAfterMs ?? 1000);
+          continue;
+        }
+        throw error;
+      }
+    }
+  };
+
+  const status = await store.agentStatus(batchId, key);
+  if (status !== 'pending') return 'already_done'; // finished by an earlier delivery, or cancelled
+  try {
+    if ((await gate()) === 'cancelled') {
+      await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
+      return 'skipped';
+    }
+    await store.incrementAttempts(batchId, key);
+    const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}));
+    const before = await store.saveBefore(batchId, key, current);
+    const rowPatch = await deps.patch(job.data.p);
+    const texts = new Map<string, string>();
+    for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
+    const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
+    if (!desired.ok) {
+      const error = `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+      await store.finish(batchId, key, 'failed', 'pending', { before, after: current, error });
+      return 'failed';
+    }
+    const changed = Object.keys(desired.body);
+    // What still differs on the agent as it is now (an earlier attempt may have applied some or all).
+    const stillDifferent = carriesDesired(current, desired.desired);
+    if (stillDifferent.length === 0) {
+      const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : 'applied';
+      await store.finish(batchId, key, outcome, 'pending', { before, after: current, changed });
+      return outcome;
+    }
+    if ((await gate()) === 'cancelled') {
+      await store.finish(batchId, key, 'skipped', 'pending', { before, after: current, error: 'batch cancelled' });
+      return 'skipped';
+    }
+    const body = Object.fromEntries(stillDifferent.map((field) => [field, desired.desired[field]!]));
+    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}));
+    const missing = carriesDesired(after, desired.desired);
+    if (missing.length > 0) {
+      await store.finish(batchId, key, 'failed', 'pending', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}` });
+      return 'failed';
+    }
+    await store.finish(batchId, key, 'applied', 'pending', { before, after, changed });
+    return 'applied';
+  } catch (error) {
+    if (error instanceof Deferred) {
+      await job.moveToDelayed(Date.now() + DEFER_MS, token);
+      throw new DelayedError();
+    }
+    if (error instanceof NovaApiError && error.kind === 'auth') await deps.onAuthFailure(error);
+    const attempt = job.attemptsMade + 1;
+    // Anything that is not the API's verdict (Redis briefly away, our own shutdown) is worth another attempt.
+    const retryable = error instanceof NovaApiError ? error.retryable : true;
+    if (retryable && attempt < (job.opts.attempts ?? deps.options.attempts)) {
+      await store.noteError(batchId, key, reason(error));
+      throw error; // BullMQ retries it after the backoff (backoff.ts), as a new attempt
+    }
+    const before = await store.loadBefore(batchId, key);
+    await store.finish(batchId, key, 'failed', 'pending', { ...(before ? { before } : {}), error: reason(error) });
+    return 'failed';
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * submit: a validated manifest becomes a batch — its record, its stored patches and files, and one job
+ * per agent, streamed into BullMQ in chunks. Safe to repeat: the same batch id with the same manifest
+ * adds nothing new, and an interrupted submit re-run completes the enqueueing.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { ManifestFiles } from '../manifest/files.js';
+import type { ManifestRow } from '../manifest/types.js';
+import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
+import { fileRefs } from '../patch/resolve.js';
+import type { BatchMeta, BatchOptions, BatchStore } from '../store/batch-store.js';
+import { agentKey } from '../store/keys.js';
+import { batchQueue, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
+
+export interface SubmitInput {
+  store: BatchStore;
+  file: string;
+  manifestOptions: ManifestOptions;
+  batchId: string;
+  options: BatchOptions;
+  /** Rows per addBulk. Default 1000. */
+  chunk?: number;
+}
+
+export interface SubmitResult {
+  batchId: string;
+  /** False when the batch already existed (a re-submit). */
+  created: boolean;
+  /** Agents in the manifest. */
+  total: number;
+  /** Jobs added by this call (0 on a repeated submit of a finished enqueue). */
+  enqueued: number;
+  meta: BatchMeta;
+}
+
+export async function fileDigest(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
+  const { store, file, batchId, options } = input;
+  const digest = await fileDigest(file);
+  const { created, meta } = await store.createBatch({
+    id: batchId,
+    kind: 'rollout',
+    manifest: file,
+    digest,
+    createdAt: Date.now(),
+    status: 'running',
+    total: 0,
+    enqueued: false,
+    options,
+  });
+  if (!created && meta.digest !== digest) {
+    throw new UsageError(`batch ${batchId} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
+  }
+  const files = new ManifestFiles(file, { allowOutside: input.manifestOptions.allowFilesOutside ?? false });
+  const storedFiles = new Set<string>();
+  const storedPatches = new Set<string>();
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  const chunkSize = input.chunk ?? 1000;
+  let total = 0;
+  let enqueued = 0;
+  let chunk: ManifestRow[] = [];
+
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const keys = chunk.map((row) => agentKey(row.orgId, row.agentId));
+    // Patches and files first: a job must never run before what it refers to is stored.
+    const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
+    const rowsPatch = new Map<ManifestRow, string>();
+    for (const row of chunk) {
+      const json = JSON.stringify(row.patch);
+      const p = patchDigest(json);
+      rowsPatch.set(row, p);
+      if (!storedPatches.has(p)) {
+        await store.storePatch(batchId, p, json);
+        // Bounded memory for manifests whose every row has its own patch.
+        if (storedPatches.size > 10_000) storedPatches.clear();
+        storedPatches.add(p);
+      }
+      for (const ref of fileRefs(row.patch)) {
+        if (!storedFiles.has(ref)) {
+          await store.storeFile(batchId, ref, await files.text(ref));
+          storedFiles.add(ref);
+        }
+      }
+    }
+    const flags = await store.register(batchId, keys);
+    chunk.forEach((row, i) => {
+      if (!flags[i]) return;
+      const data: AgentJobData = { k: keys[i]!, l: row.line, p: rowsPatch.get(row)! };
+      if (Object.keys(row.vars).length > 0) data.v = row.vars;
+      jobs.push({ name: 'agent', data, opts: jobOptions(keys[i]!, options) });
+    });
+    if (jobs.length > 0) await queue.addBulk(jobs);
+    enqueued += jobs.length;
+    total += chunk.length;
+    await store.setTotal(batchId, total, false);
+    chunk = [];
+  };
+
+  try {
+    const rows = scanManifest(file, input.manifestOptions);
+    for (;;) {
+      const next = await rows.next();
+      if (next.done) {
+        if (!next.value.ok) throw new UsageError(`${file} changed while it was being submitted`, 'submit again');
+        break;
+      }
+      chunk.push(next.value);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    await flush();
+    await store.setTotal(batchId, total, true);
+    await store.completeIfDone(batchId);
+  } finally {
+    await queue.close();
+  }
+  return { batchId, created, total, enqueued, meta: (await store.getBatch(batchId))! };
+}

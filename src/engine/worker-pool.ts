@@ -1,0 +1,205 @@
+/**
+ * A worker process's engine: it watches the batch registry, runs one BullMQ Worker per active batch
+ * (each batch has its own queue), and shares one limit of in-flight requests (`--concurrency`) across
+ * them. On close it stops taking jobs, lets in-flight ones finish (up to a grace period, then aborts
+ * their requests — the jobs are retried later, safely), and closes its connections.
+ */
+import { Worker, type Job } from 'bullmq';
+import pLimit from 'p-limit';
+import type { NovaClient } from '../api/client.js';
+import type { NovaApiError } from '../api/errors.js';
+import type { RowPatch } from '../patch/types.js';
+import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus } from '../store/batch-store.js';
+import { connectRedis } from '../store/connect.js';
+import { QUEUE_NAME } from '../store/keys.js';
+import type { ScriptClient } from '../store/scripts.js';
+import { backoffDelay } from './backoff.js';
+import { batchQueue, type AgentJobData } from './jobs.js';
+import { processAgentJob, type JobOutcome } from './processor.js';
+import { RateLimiter } from './rate-limiter.js';
+
+/** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
+export const AUTH_FAILURES_TO_HALT = 3;
+
+export interface WorkerPoolOptions {
+  redisUrl: string;
+  prefix: string;
+  client: NovaClient;
+  /** In-flight agents (each one request at a time) for this process. Default 8. */
+  concurrency?: number;
+  /** Work on this batch only (the `run` command); default: every active batch. */
+  batchId?: string;
+  /** How often the registry is read for new or finished batches. Default 1000 ms. */
+  pollMs?: number;
+  /** BullMQ lock duration: a job whose worker vanished is picked up again after about this. Default 30 s. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  onOutcome?: (batchId: string, outcome: JobOutcome) => void;
+  onError?: (error: Error) => void;
+}
+
+interface Runner {
+  meta: BatchMeta;
+  worker: Worker<AgentJobData>;
+  connection: ScriptClient;
+}
+
+export class WorkerPool {
+  readonly store: BatchStore;
+  readonly #options: WorkerPoolOptions;
+  readonly #runners = new Map<string, Runner>();
+  readonly #limit: ReturnType<typeof pLimit>;
+  readonly #shutdown = new AbortController();
+  readonly #command: ScriptClient;
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#command = connectRedis(options.redisUrl);
+    this.store = new BatchStore(this.#command, options.prefix);
+    this.#limit = pLimit(options.concurrency ?? 8);
+  }
+
+  /** Batches this pool is working on now. */
+  get batches(): string[] {
+    return [...this.#runners.keys()];
+  }
+
+  async start(): Promise<void> {
+    await this.#poll();
+    const tick = () => {
+      this.#polling = this.#poll()
+        .catch((error: Error) => this.#options.onError?.(error))
+        .finally(() => {
+          if (!this.#closed) this.#timer = setTimeout(tick, this.#options.pollMs ?? 1000);
+        });
+    };
+    this.#timer = setTimeout(tick, this.#options.pollMs ?? 1000);
+  }
+
+  async #poll(): Promise<void> {
+    const ids = this.#options.batchId ? [this.#options.batchId] : await this.store.listBatchIds();
+    for (const id of ids) {
+      if (this.#closed) return;
+      const meta = await this.store.getBatch(id);
+      const active = meta !== undefined && !FINAL_BATCH_STATUSES.has(meta.status);
+      const runner = this.#runners.get(id);
+      if (active && !runner) this.#runners.set(id, this.#startRunner(meta));
+      else if (!active && runner) {
+        this.#runners.delete(id);
+        await this.#stopRunner(runner);
+      } else if (runner && meta) runner.meta = meta;
+    }
+  }
+
+  #startRunner(meta: BatchMeta): Runner {
+    const { store } = this;
+    const batchId = meta.id;
+    const limiter = new RateLimiter(store, batchId, meta.options.rate);
+    let cached: { status: BatchStatus; at: number } | undefined;
+    const batchStatus = async (): Promise<BatchStatus> => {
+      if (!cached || Date.now() - cached.at > 250) {
+        cached = { status: (await store.getBatch(batchId))?.status ?? 'cancelled', at: Date.now() };
+      }
+      return cached.status;
+    };
+    const patches = new Map<string, RowPatch>();
+    const files = new Map<string, string>();
+    const connection = connectRedis(this.#options.redisUrl, { blocking: true });
+    const deps = {
+      store,
+      client: this.#options.client,
+      batchId,
+      options: meta.options,
+      limiter,
+      batchStatus,
+      onAuthFailure: async (_error: NovaApiError) => {
+        if ((await store.noteAuthFailure(batchId)) >= AUTH_FAILURES_TO_HALT) {
+          if (await store.transition(batchId, 'halted', ['running'])) {
+            await store.setMeta(batchId, { halt_reason: 'bad_credentials: the API refused the key repeatedly (401/403)' });
+            const queue = batchQueue(store.redis, store.keys, batchId);
+            await queue.pause();
+            await queue.close();
+          }
+          cached = undefined;
+        }
+      },
+      patch: async (digest: string) => {
+        let patch = patches.get(digest);
+        if (!patch) {
+          const json = await store.loadPatch(batchId, digest);
+          if (json === undefined) throw new Error(`patch ${digest} of batch ${batchId} is missing from Redis`);
+          patch = JSON.parse(json) as RowPatch;
+          if (patches.size > 1000) patches.clear();
+          patches.set(digest, patch);
+        }
+        return patch;
+      },
+      file: async (file: string) => {
+        let text = files.get(file);
+        if (text === undefined) {
+          text = await store.loadFile(batchId, file);
+          if (text === undefined) throw new Error(`file ${file} of batch ${batchId} is missing from Redis`);
+          files.set(file, text);
+        }
+        return text;
+      },
+    };
+    const worker = new Worker<AgentJobData>(
+      QUEUE_NAME,
+      async (job: Job<AgentJobData>, token?: string, signal?: AbortSignal) =>
+        this.#limit(async () => {
+          const combined = signal ? AbortSignal.any([signal, this.#shutdown.signal]) : this.#shutdown.signal;
+          const outcome = await processAgentJob(deps, job, token, combined);
+          this.#options.onOutcome?.(batchId, outcome);
+          return outcome;
+        }),
+      {
+        connection,
+        prefix: store.keys.queuePrefix(batchId),
+        concurrency: this.#options.concurrency ?? 8,
+        maxStalledCount: 5,
+        lockDuration: this.#options.lockDurationMs ?? 30_000,
+        stalledInterval: this.#options.stalledIntervalMs ?? 30_000,
+        settings: { backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => backoffDelay(attemptsMade, error, meta.options) },
+      },
+    );
+    worker.on('failed', (job, error) => {
+      // Final failures the processor could not record itself: a job stalled too often.
+      const final = job !== undefined && (job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(error.message));
+      if (!job || !final) return;
+      void store.finish(batchId, job.data.k, 'failed', 'pending', { error: error.message }).catch(() => {});
+    });
+    worker.on('error', (error) => this.#options.onError?.(error));
+    return { meta, worker, connection };
+  }
+
+  async #stopRunner(runner: Runner): Promise<void> {
+    await runner.worker.close();
+    runner.connection.disconnect();
+  }
+
+  /** Stop taking jobs; let in-flight ones finish within `graceMs`, then abort them. */
+  async close(graceMs = 30_000): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#polling?.catch(() => {});
+    const runners = [...this.#runners.values()];
+    this.#runners.clear();
+    const closing = Promise.all(runners.map((r) => r.worker.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#shutdown.abort(new Error('worker shutting down'));
+      await Promise.all(runners.map((r) => r.worker.close(true)));
+    }
+    for (const runner of runners) runner.connection.disconnect();
+    this.#command.disconnect();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Batch records in Redis: metadata, per-agent status/attempts/errors, before and after snapshots,
+ * counters. The engine and the commands read and write batches only through this class.
+ *
+ * Snapshots: `before` is the agent as first read (set once, never overwritten); `after` is stored as
+ * the difference from `before` (the fields that differ, and any that vanished), since the two are
+ * mostly identical — both brotli-compressed.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Agent, Json } from '../api/types.js';
+import { setOwn } from '../patch/merge.js';
+import { pack, unpack } from './codec.js';
+import { Keys } from './keys.js';
+import type { ScriptClient } from './scripts.js';
+
+/** Per-agent statuses (SPEC §4); `restored` and `conflict` belong to rollbacks. */
+export const AGENT_STATUSES = ['pending', 'applied', 'unchanged', 'failed', 'skipped', 'restored', 'conflict'] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+/** Batch statuses (SPEC §9). */
+export type BatchStatus =
+  | 'scheduled'
+  | 'waiting_window'
+  | 'running'
+  | 'paused'
+  | 'waiting_approval'
+  | 'halted'
+  | 'cancelled'
+  | 'completed'
+  | 'completed_with_failures';
+
+export const FINAL_BATCH_STATUSES: ReadonlySet<BatchStatus> = new Set(['cancelled', 'completed', 'completed_with_failures']);
+
+export interface BatchOptions {
+  /** API requests per second shared by every worker of the batch. */
+  rate: number;
+  /** Attempts per agent for retryable failures (BullMQ attempts). */
+  attempts: number;
+  /** First retry delay; doubles each attempt, with jitter, up to `backoffCapMs`. */
+  backoffMs: number;
+  backoffCapMs: number;
+}
+
+export interface BatchMeta {
+  id: string;
+  kind: 'rollout' | 'rollback';
+  /** The manifest as given on the command line, and the SHA-256 of its bytes. */
+  manifest: string;
+  digest: string;
+  createdAt: number;
+  status: BatchStatus;
+  /** Agents registered so far (all of them once `enqueued`). */
+  total: number;
+  /** True once every row of the manifest has been registered and enqueued. */
+  enqueued: boolean;
+  options: BatchOptions;
+  finishedAt?: number;
+  haltReason?: string;
+}
+
+export type Counts = Record<AgentStatus, number>;
+
+export interface AgentRecord {
+  key: string;
+  status: AgentStatus;
+  attempts: number;
+  error?: string;
+  /** Top-level fields the batch changed (or, for unchanged, would have). */
+  changed?: string[];
+  before?: Agent;
+  after?: Agent;
+}
+
+interface AfterDelta {
+  set: Record<string, Json>;
+  removed: string[];
+}
+
+export class BatchStore {
+  readonly keys: Keys;
+
+  constructor(
+    readonly redis: ScriptClient,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  /** Creates the batch, or returns the existing one (the caller compares digests). */
+  async createBatch(meta: BatchMeta): Promise<{ created: boolean; meta: BatchMeta }> {
+    const key = this.keys.meta(meta.id);
+    const created = (await this.redis.hsetnx(key, 'id', meta.id)) === 1;
+    if (!created) return { created, meta: (await this.getBatch(meta.id))! };
+    await this.redis.hset(key, serialiseMeta(meta));
+    await this.redis.zadd(this.keys.batches(), meta.createdAt, meta.id);
+    return { created, meta };
+  }
+
+  async getBatch(id: string): Promise<BatchMeta | undefined> {
+    const raw = await this.redis.hgetall(this.keys.meta(id));
+    if (!raw.id || !raw.status) return undefined;
+    return {
+      id: raw.id,
+      kind: (raw.kind as BatchMeta['kind']) ?? 'rollout',
+      manifest: raw.manifest ?? '',
+      digest: raw.digest ?? '',
+      createdAt: Number(raw.created_at),
+      status: raw.status as BatchStatus,
+      total: Number(raw.total ?? 0),
+      enqueued: raw.enqueued === '1',
+      options: JSON.parse(raw.options ?? '{}') as BatchOptions,
+      ...(raw.finished_at ? { finishedAt: Number(raw.finished_at) } : {}),
+      ...(raw.halt_reason ? { haltReason: raw.halt_reason } : {}),
+    };
+  }
+
+  /** Batch ids, oldest first. */
+  listBatchIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.batches(), '0', '-1');
+  }
+
+  /** Registers agents as pending; returns, per agent, whether it must be enqueued. */
+  async register(batchId: string, agentKeys: string[]): Promise<boolean[]> {
+    if (agentKeys.length === 0) return [];
+    const flags = await this.redis.nfRegister(this.keys.status(batchId), this.keys.counts(batchId), ...agentKeys);
+    return flags.map((f) => f === 1);
+  }
+
+  async setTotal(batchId: string, total: number, enqueued: boolean): Promise<void> {
+    await this.redis.hset(this.keys.meta(batchId), 'total', String(total), 'enqueued', enqueued ? '1' : '0');
+  }
+
+  /** Completes the batch if nothing is pending; returns its status. */
+  async completeIfDone(batchId: string): Promise<BatchStatus> {
+    return (await this.redis.nfCompleteIfDone(this.keys.counts(batchId), this.keys.meta(batchId))) as BatchStatus;
+  }
+
+  async counts(batchId: string): Promise<Counts> {
+    const raw = await this.redis.hgetall(this.keys.counts(batchId));
+    return Object.fromEntries(AGENT_STATUSES.map((s) => [s, Number(raw[s] ?? 0)])) as Counts;
+  }
+
+  async agentStatus(batchId: string, key: string): Promise<AgentStatus | undefined> {
+    return ((await this.redis.hget(this.keys.status(batchId), key)) as AgentStatus | null) ?? undefined;
+  }
+
+  /** Records the before snapshot unless one exists; returns the first one ever recorded. */
+  async saveBefore(batchId: string, key: string, agent: Agent): Promise<Agent> {
+    const hash = this.keys.agent(batchId, key);
+    if ((await this.redis.hsetnx(hash, 'before', pack(agent))) === 1) return agent;
+    return (await this.loadBefore(batchId, key))!;
+  }
+
+  async loadBefore(batchId: string, key: string): Promise<Agent | undefined> {
+    const raw = await this.redis.hgetBuffer(this.keys.agent(batchId, key), 'before');
+    return raw ? unpack<Agent>(raw) : undefined;
+  }
+
+  async incrementAttempts(batchId: string, key: string): Promise<number> {
+    return this.redis.hincrby(this.keys.agent(batchId, key), 'attempts', 1);
+  }
+
+  /** Records a non-final error of an attempt (the agent stays pending). */
+  async noteError(batchId: string, key: string, error: string): Promise<void> {
+    await this.redis.hset(this.keys.agent(batchId, key), 'error', error);
+  }
+
+  /**
+   * Moves an agent to its final status with its after snapshot, changed fields and error, and keeps
+   * the counters. Returns false if the agent was no longer in `from`.
+   */
+  async finish(
+    batchId: string,
+    key: string,
+    to: AgentStatus,
+    from: AgentStatus | '*',
+    record: { before?: Agent; after?: Agent; changed?: string[]; error?: string },
+  ): Promise<boolean> {
+    const fields: (string | Buffer)[] = [];
+    if (record.after) {
+      if (!record.before) throw new Error('an after snapshot needs its before snapshot');
+      fields.push('after', pack(delta(record.before, record.after)));
+    }
+    if (record.changed) fields.push('changed', JSON.stringify(record.changed));
+    fields.push('error', record.error ?? '');
+    const moved = await this.redis.nfFinish(
+      this.keys.status(batchId),
+      this.keys.counts(batchId),
+      this.keys.meta(batchId),
+      this.keys.agent(batchId, key),
+      key,
+      to,
+      from,
+      ...fields,
+    );
+    return moved === 1;
+  }
+
+  async agentRecord(batchId: string, key: string): Promise<AgentRecord | undefined> {
+    const status = await this.agentStatus(batchId, key);
+    if (!status) return undefined;
+    const raw = await this.redis.hgetallBuffer(this.keys.agent(batchId, key));
+    const before = raw.before ? unpack<Agent>(raw.before) : undefined;
+    const after = raw.after && before ? applyDelta(before, unpack<AfterDelta>(raw.after)) : undefined;
+    const error = raw.error?.toString('utf8');
+    return {
+      key,
+      status,
+      attempts: Number(raw.attempts?.toString() ?? 0),
+      ...(error ? { error } : {}),
+      ...(raw.changed ? { changed: JSON.parse(raw.changed.toString('utf8')) as string[] } : {}),
+      ...(before ? { before } : {}),
+      ...(after ? { after } : {}),
+    };
+  }
+
+  /** Changes the batch status only from one of `from`; returns the previous status or undefined. */
+  async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[]): Promise<BatchStatus | undefined> {
+    return ((await this.redis.nfTransition(this.keys.meta(batchId), to, ...from)) as BatchStatus | null) ?? undefined;
+  }
+
+  async setMeta(batchId: string, fields: Record<string, string | number>): Promise<void> {
+    await this.redis.hset(this.keys.meta(batchId), fields);
+  }
+
+  /** Counts a 401/403 met by the batch; returns how many so far. */
+  async noteAuthFailure(batchId: string): Promise<number> {
+    return this.redis.hincrby(this.keys.meta(batchId), 'auth_failures', 1);
+  }
+
+  /** Stores a patch once per batch under its digest. */
+  async storePatch(batchId: string, digest: string, json: string): Promise<void> {
+    await this.redis.hsetnx(this.keys.patches(batchId), digest, json);
+  }
+
+  async loadPatch(batchId: string, digest: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.patches(batchId), digest)) ?? undefined;
+  }
+
+  async storeFile(batchId: string, file: string, text: string): Promise<void> {
+    await this.redis.hset(this.keys.files(batchId), file, text);
+  }
+
+  async loadFile(batchId: string, file: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.files(batchId), file)) ?? undefined;
+  }
+
+  /** Every agent of the batch with its status, in chunks (HSCAN: no full load into memory). */
+  async *scanStatuses(batchId: string, count = 1000): AsyncGenerator<Array<[string, AgentStatus]>> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.status(batchId), cursor, 'COUNT', count);
+      cursor = next;
+      const pairs: Array<[string, AgentStatus]> = [];
+      for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1] as AgentStatus]);
+      if (pairs.length > 0) yield pairs;
+    } while (cursor !== '0');
+  }
+}
+
+function serialiseMeta(meta: BatchMeta): Record<string, string | number> {
+  return {
+    id: meta.id,
+    kind: meta.kind,
+    manifest: meta.manifest,
+    digest: meta.digest,
+    created_at: meta.createdAt,
+    status: meta.status,
+    total: meta.total,
+    enqueued: meta.enqueued ? '1' : '0',
+    options: JSON.stringify(meta.options),
+  };
+}
+
+function delta(before: Agent, after: Agent): AfterDelta {
+  const set: Record<string, Json> = {};
+  for (const [field, value] of Object.entries(after)) {
+    if (!isDeepStrictEqual(before[field], value)) setOwn(set, field, value as Json);
+  }
+  return { set, removed: Object.keys(before).filter((field) => !Object.hasOwn(after, field)) };
+}
+
+function applyDelta(before: Agent, d: AfterDelta): Agent {
+  const after: Record<string, unknown> = { ...before };
+  for (const [field, value] of Object.entries(d.set)) setOwn(after, field, value);
+  for (const field of d.removed) delete after[field];
+  return after as Agent;
+}

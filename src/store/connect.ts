@@ -1,0 +1,122 @@
+/**
+ * Finding and opening Redis (SPEC §6): `REDIS_URL` if set; else 127.0.0.1:6379 if something answers
+ * there; else a private `redis-server` from PATH, append-only, with its data under
+ * `.nova-fleet/redis/` (kept running, so the next command finds it); else exit 3 with a hint.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { InfraError } from '../errors.js';
+import { withScripts, type ScriptClient } from './scripts.js';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export interface RedisTarget {
+  url: string;
+  source: 'env' | 'default' | 'private';
+}
+
+const HINT = 'start one with `docker compose up -d redis`, install the OS package (`apt-get install redis-server`), or set REDIS_URL';
+
+/** True if a Redis answers PING at `url` within `timeoutMs`. */
+export async function redisAnswers(url: string, timeoutMs = 500): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function onPath(binary: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, binary);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DiscoverOptions {
+  /** From REDIS_URL or a flag; skips discovery. */
+  url?: string | undefined;
+  /** Folder holding `.nova-fleet/redis/`. Default: the working directory. */
+  home?: string;
+  /** Probe 127.0.0.1:6379 (default true; tests of the private server turn it off). */
+  probeDefault?: boolean;
+}
+
+export async function discoverRedis(options: DiscoverOptions = {}): Promise<RedisTarget> {
+  if (options.url) return { url: options.url, source: 'env' };
+  if ((options.probeDefault ?? true) && (await redisAnswers(DEFAULT_REDIS_URL))) return { url: DEFAULT_REDIS_URL, source: 'default' };
+  const dir = path.join(options.home ?? process.cwd(), '.nova-fleet', 'redis');
+  const portFile = path.join(dir, 'port');
+  if (existsSync(portFile)) {
+    const url = `redis://127.0.0.1:${readFileSync(portFile, 'utf8').trim()}`;
+    if (await redisAnswers(url)) return { url, source: 'private' };
+  }
+  const binary = onPath('redis-server');
+  if (!binary) throw new InfraError('no Redis found: nothing answers on 127.0.0.1:6379 and redis-server is not on PATH', HINT);
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const child = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log')],
+    { stdio: 'ignore' },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new InfraError(`redis-server exited with ${code}`, `see ${path.join(dir, 'redis.log')}`))));
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers(url, 200)) {
+      writeFileSync(portFile, String(port));
+      return { url, source: 'private' };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new InfraError(`the private redis-server on port ${port} did not answer`, `see ${path.join(dir, 'redis.log')}`);
+}
+
+/**
+ * A connection for nova-fleet. `blocking` connections (BullMQ workers) retry forever
+ * (`maxRetriesPerRequest: null`, which BullMQ requires); command connections fail fast.
+ */
+export function connectRedis(url: string, options: { blocking?: boolean } = {}): ScriptClient {
+  const redis = new Redis(url, { maxRetriesPerRequest: options.blocking ? null : 3, enableReadyCheck: true });
+  redis.on('error', () => {}); // reported by the commands that fail; ioredis reconnects on its own
+  return withScripts(redis);
+}
+
+/** Discover, connect and check: the Redis a command works with, or exit 3. */
+export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis: ScriptClient; target: RedisTarget }> {
+  const target = await discoverRedis(options);
+  const redis = connectRedis(target.url);
+  try {
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000)),
+    ]);
+  } catch (error) {
+    redis.disconnect();
+    throw new InfraError(`Redis at ${target.url.replace(/\/\/[^@]*@/, '//****@')} is unreachable: ${(error as Error).message}`, HINT);
+  }
+  return { redis, target };
+}

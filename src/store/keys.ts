@@ -1,0 +1,81 @@
+/**
+ * Every Redis key nova-fleet uses, built in one place (STYLE: one owner of all keys).
+ *
+ * Layout under the prefix P (default `nova-fleet`):
+ *   P:batches                 zset   batch id → created time (ms); the registry workers poll
+ *   P:{B}:meta                hash   batch metadata (manifest, digest, options, status, total, …)
+ *   P:{B}:counts              hash   status → number of agents
+ *   P:{B}:status              hash   agent key → status
+ *   P:{B}:a:<agent key>       hash   one agent: attempts, error, before, after, changed
+ *   P:{B}:patches             hash   patch digest → patch JSON (a patch shared by many rows is stored once)
+ *   P:{B}:files               hash   manifest-relative path → text ($template sources)
+ *   P:{B}:rate                hash   the batch's shared request schedule (rate limiter)
+ *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
+ * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
+ * its Lua scripts may touch several of them.
+ */
+
+/** A batch id is also a hash tag and part of key names: no braces, colons or spaces. */
+export const BATCH_ID = /^[A-Za-z0-9._-]{1,80}$/;
+
+/** The agent key inside a batch: ids cannot contain `/` (manifest ids are [A-Za-z0-9._:-]). */
+export const agentKey = (orgId: string, agentId: string): string => `${orgId}/${agentId}`;
+
+export function splitAgentKey(key: string): { orgId: string; agentId: string } {
+  const slash = key.indexOf('/');
+  return { orgId: key.slice(0, slash), agentId: key.slice(slash + 1) };
+}
+
+export const QUEUE_NAME = 'agents';
+
+export class Keys {
+  constructor(readonly prefix: string) {
+    if (!/^[A-Za-z0-9._:-]+$/.test(prefix)) throw new RangeError(`invalid Redis prefix "${prefix}": use letters, digits and . _ : -`);
+  }
+
+  batches(): string {
+    return `${this.prefix}:batches`;
+  }
+
+  /** BullMQ's prefix for the batch's queue; its keys become `${queuePrefix}:agents:…`. */
+  queuePrefix(batchId: string): string {
+    return `${this.prefix}:{${batchId}}`;
+  }
+
+  private batch(batchId: string, suffix: string): string {
+    return `${this.prefix}:{${batchId}}:${suffix}`;
+  }
+
+  meta(batchId: string): string {
+    return this.batch(batchId, 'meta');
+  }
+
+  counts(batchId: string): string {
+    return this.batch(batchId, 'counts');
+  }
+
+  status(batchId: string): string {
+    return this.batch(batchId, 'status');
+  }
+
+  agent(batchId: string, key: string): string {
+    return this.batch(batchId, `a:${key}`);
+  }
+
+  /** Pattern matching every per-agent hash of a batch (for pruning). */
+  agentPattern(batchId: string): string {
+    return this.batch(batchId, 'a:*');
+  }
+
+  patches(batchId: string): string {
+    return this.batch(batchId, 'patches');
+  }
+
+  files(batchId: string): string {
+    return this.batch(batchId, 'files');
+  }
+
+  rate(batchId: string): string {
+    return this.batch(batchId, 'rate');
+  }
+}

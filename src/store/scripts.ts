@@ -1,0 +1,148 @@
+/**
+ * The Lua scripts (one gateway runs every script, as BullMQ's scripts.ts). Each keeps several keys of
+ * one batch consistent in one atomic step; all of a script's keys share the batch's hash tag.
+ * Time comes from the Redis server (`TIME`), so workers with skewed clocks agree.
+ */
+import type { Redis, Cluster } from 'ioredis';
+
+/**
+ * registerAgents — a chunk of a manifest's agents joins the batch.
+ * KEYS: status, counts.  ARGV: agent keys.
+ * Returns one flag per agent: 1 = enqueue it (new, or still pending after an interrupted submit),
+ * 0 = already finished (a re-submit must not run it again).
+ */
+const REGISTER = `
+local out = {}
+for i, key in ipairs(ARGV) do
+  if redis.call('HSETNX', KEYS[1], key, 'pending') == 1 then
+    redis.call('HINCRBY', KEYS[2], 'pending', 1)
+    out[i] = 1
+  elseif redis.call('HGET', KEYS[1], key) == 'pending' then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out`;
+
+/**
+ * finishAgent — move one agent from `from` to `to`, keep the counts equal to the statuses, record the
+ * agent's fields, and complete the batch when nothing is pending any more.
+ * KEYS: status, counts, meta, agent hash.
+ * ARGV: agent key, to, from ('*' = any), then field, value pairs for the agent hash.
+ * Returns 1 if moved, 0 if the agent was not in `from` (another attempt already finished it).
+ */
+const FINISH = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+if ARGV[3] ~= '*' and old ~= ARGV[3] then return 0 end
+if old ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[2], old, -1)
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+end
+local pending = tonumber(redis.call('HGET', KEYS[2], 'pending') or '0')
+if pending <= 0 and redis.call('HGET', KEYS[3], 'enqueued') == '1' then
+  local status = redis.call('HGET', KEYS[3], 'status')
+  if status == 'running' or status == 'paused' then
+    local failed = tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[3], 'status', failed > 0 and 'completed_with_failures' or 'completed', 'finished_at', t[1] * 1000 + math.floor(t[2] / 1000))
+  end
+end
+return 1`;
+
+/**
+ * completeIfDone — the same completion rule, for when submit finishes after the workers did.
+ * KEYS: counts, meta.  Returns the batch status.
+ */
+const COMPLETE_IF_DONE = `
+local pending = tonumber(redis.call('HGET', KEYS[1], 'pending') or '0')
+local status = redis.call('HGET', KEYS[2], 'status')
+if pending <= 0 and redis.call('HGET', KEYS[2], 'enqueued') == '1' and (status == 'running' or status == 'paused') then
+  local failed = tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
+  local t = redis.call('TIME')
+  status = failed > 0 and 'completed_with_failures' or 'completed'
+  redis.call('HSET', KEYS[2], 'status', status, 'finished_at', t[1] * 1000 + math.floor(t[2] / 1000))
+end
+return status`;
+
+/**
+ * reserveSlot — the batch's shared request schedule (GCRA-like): each caller reserves the next free
+ * slot, spaced 1/rate apart, and is told how long to wait for it. Smooth, shared by every worker of the
+ * batch, no retry storms. After a 429 the rate is lowered (factor) and recovers linearly.
+ * KEYS: rate hash.  ARGV: rate (requests/s), recovery time (ms).
+ * Returns {wait ms, effective rate × 1000}.
+ */
+const RESERVE = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + t[2] / 1000
+local state = redis.call('HMGET', KEYS[1], 'next', 'factor', 'penalized_at')
+local nxt = tonumber(state[1] or '0')
+local factor = tonumber(state[2] or '1')
+local since = now - tonumber(state[3] or '0')
+local recovery = tonumber(ARGV[2])
+if factor < 1 then factor = math.min(1, factor + (1 - factor) * since / recovery) end
+local rate = tonumber(ARGV[1]) * factor
+local slot = math.max(now, nxt)
+redis.call('HSET', KEYS[1], 'next', tostring(slot + 1000 / rate))
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return {math.floor(slot - now), math.floor(rate * 1000)}`;
+
+/**
+ * penalize — a 429: nobody in the batch starts a request before Retry-After, and the rate halves
+ * (down to a floor), recovering linearly over the recovery time of reserveSlot.
+ * KEYS: rate hash.  ARGV: retry-after (ms), minimum factor.  Returns the new factor × 1000.
+ */
+const PENALIZE = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + t[2] / 1000
+local state = redis.call('HMGET', KEYS[1], 'next', 'factor')
+local nxt = tonumber(state[1] or '0')
+local factor = math.max(tonumber(ARGV[2]), tonumber(state[2] or '1') / 2)
+redis.call('HSET', KEYS[1], 'next', tostring(math.max(nxt, now + tonumber(ARGV[1]))), 'factor', tostring(factor), 'penalized_at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return math.floor(factor * 1000)`;
+
+/**
+ * transition — change a batch's status only from one of the allowed statuses.
+ * KEYS: meta.  ARGV: new status, allowed statuses…  Returns the previous status, or false.
+ */
+const TRANSITION = `
+local old = redis.call('HGET', KEYS[1], 'status')
+for i = 2, #ARGV do
+  if old == ARGV[i] then
+    redis.call('HSET', KEYS[1], 'status', ARGV[1])
+    return old
+  end
+end
+return false`;
+
+type Client = Redis | Cluster;
+
+interface ScriptCommands {
+  nfRegister(status: string, counts: string, ...keys: string[]): Promise<number[]>;
+  nfFinish(status: string, counts: string, meta: string, agent: string, ...args: (string | Buffer | number)[]): Promise<number>;
+  nfCompleteIfDone(counts: string, meta: string): Promise<string | null>;
+  nfReserve(rate: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number]>;
+  nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
+  nfTransition(meta: string, to: string, ...from: string[]): Promise<string | null>;
+}
+
+export type ScriptClient = Client & ScriptCommands;
+
+/** Define the scripts on a connection (idempotent) and return it typed with them. */
+export function withScripts(client: Client): ScriptClient {
+  const c = client as ScriptClient;
+  if (typeof c.nfFinish === 'function') return c;
+  client.defineCommand('nfRegister', { numberOfKeys: 2, lua: REGISTER });
+  client.defineCommand('nfFinish', { numberOfKeys: 4, lua: FINISH });
+  client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: COMPLETE_IF_DONE });
+  client.defineCommand('nfReserve', { numberOfKeys: 1, lua: RESERVE });
+  client.defineCommand('nfPenalize', { numberOfKeys: 1, lua: PENALIZE });
+  client.defineCommand('nfTransition', { numberOfKeys: 1, lua: TRANSITION });
+  return c;
+}
