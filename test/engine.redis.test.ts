@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
+import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/engine/control.js';
 import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
@@ -28,21 +29,44 @@ function manifest(name: string, rows: unknown[]): string {
   return file;
 }
 
-async function runToEnd(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, concurrency = 8) {
+const ENDED = ['completed', 'completed_with_failures', 'cancelled', 'halted'];
+
+async function startBatch(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
+  const concurrency = extra.concurrency ?? 8;
   const store = new BatchStore(redis, prefix);
-  const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, timeoutMs: 2000, maxSockets: concurrency });
+  const client = new NovaClient({ baseUrl: api.url, apiKey: extra.apiKey ?? api.apiKey, timeoutMs: extra.timeoutMs ?? 2000, maxSockets: concurrency });
   const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchId, pollMs: 100 });
   await pool.start();
   const submitted = await submitBatch({ store, file, manifestOptions: {}, batchId, options });
-  const deadline = Date.now() + 25_000;
-  let meta = await store.getBatch(batchId);
-  while (meta && !['completed', 'completed_with_failures', 'cancelled', 'halted'].includes(meta.status) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    meta = await store.getBatch(batchId);
-  }
-  await pool.close(2000);
-  client.close();
-  return { store, meta: meta!, submitted, counts: await store.counts(batchId) };
+  const waitFor = async (statuses: string[], timeoutMs = 25_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let meta = await store.getBatch(batchId);
+    while (meta && !statuses.includes(meta.status) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      meta = await store.getBatch(batchId);
+    }
+    return meta!;
+  };
+  const stop = async () => {
+    await pool.close(2000);
+    client.close();
+  };
+  return { store, pool, submitted, waitFor, stop };
+}
+
+async function runToEnd(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
+  const run = await startBatch(api, prefix, file, batchId, options, extra);
+  const meta = await run.waitFor(ENDED);
+  await run.stop();
+  return { store: run.store, meta, submitted: run.submitted, counts: await run.store.counts(batchId) };
+}
+
+/** The counters must always equal a tally of the per-agent statuses. */
+async function expectCountersMatch(store: BatchStore, batchId: string) {
+  const tally: Record<string, number> = {};
+  for await (const pairs of store.scanStatuses(batchId)) for (const [, status] of pairs) tally[status] = (tally[status] ?? 0) + 1;
+  const counts = await store.counts(batchId);
+  for (const [status, n] of Object.entries(counts)) expect(n, status).toBe(tally[status] ?? 0);
 }
 
 describe('engine: a rollout end to end', () => {
@@ -65,5 +89,129 @@ describe('engine: a rollout end to end', () => {
         expect(record.changed!.sort()).toEqual(['prompt_template', 'vad_config']);
       }
     }
+  });
+});
+
+describe('engine: faults, controls, idempotency', () => {
+  it('with every fault on, every agent ends as the manifest says and $replace is applied exactly once', async () => {
+    const api = await startMock({ agents: 60, failRate: 0.1, dropBeforeRate: 0.03, dropAfterRate: 0.1, slowRate: 0.02, slowMs: 1500, rateLimit: 300, burst: 5 });
+    const prefix = testPrefix('faults');
+    const ids = api.agentIds();
+    const originals = new Map(ids.map((a) => [agentKey(a.org_id, a.agent_id), api.agent(a.org_id, a.agent_id)!]));
+    const file = manifest('faults.ndjson', ids.map((a) => ({ ...a, patch: { prompt_template: { $replace: { find: 'Role', with: 'Role Role' } }, goodbye_config: { message: 'Bye!' } } })));
+    const { store, meta, counts } = await runToEnd(api, prefix, file, 'faults-1', { rate: 1000, attempts: 10, backoffMs: 20, backoffCapMs: 200 }, { timeoutMs: 1000 });
+    expect(meta.status).toBe('completed');
+    expect(counts).toMatchObject({ pending: 0, applied: 60, failed: 0 });
+    for (const a of ids) {
+      const key = agentKey(a.org_id, a.agent_id);
+      const original = originals.get(key)!;
+      const now = api.agent(a.org_id, a.agent_id)!;
+      expect(now.prompt_template).toBe(String(original.prompt_template).split('Role').join('Role Role'));
+      expect((now.goodbye_config as { message: string }).message).toBe('Bye!');
+      const record = (await store.agentRecord('faults-1', key))!;
+      expect(record.before).toEqual(original);
+    }
+    const stats = api.stats();
+    expect(stats.byStatus['429'] ?? 0).toBeGreaterThan(0);
+    expect(stats.byStatus.dropped ?? 0).toBeGreaterThan(0);
+    expect((stats.byStatus['500'] ?? 0) + (stats.byStatus['502'] ?? 0) + (stats.byStatus['503'] ?? 0)).toBeGreaterThan(0);
+    await expectCountersMatch(store, 'faults-1');
+  });
+
+  it('submitting the same batch id again adds nothing; with another manifest it is refused', async () => {
+    const api = await startMock({ agents: 10 });
+    const prefix = testPrefix('resubmit');
+    const file = manifest('resubmit.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Same' } })));
+    const first = await runToEnd(api, prefix, file, 'resubmit-1');
+    expect(first.meta.status).toBe('completed');
+    const store = new BatchStore(redis, prefix);
+    const again = await submitBatch({ store, file, manifestOptions: {}, batchId: 'resubmit-1', options: FAST });
+    expect(again).toMatchObject({ created: false, total: 10, enqueued: 0 });
+    expect(again.meta.status).toBe('completed');
+    const other = manifest('other.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Other' } })));
+    await expect(submitBatch({ store, file: other, manifestOptions: {}, batchId: 'resubmit-1', options: FAST })).rejects.toThrow('batch resubmit-1 already exists with a different manifest');
+    expect(api.stats().byMethod.PATCH).toBe(10);
+  });
+
+  it('pause stops new requests; resume finishes the batch', async () => {
+    const api = await startMock({ agents: 40, latencyMs: 30, recordRequests: true });
+    const prefix = testPrefix('pause');
+    const file = manifest('pause.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Paused run' } })));
+    const run = await startBatch(api, prefix, file, 'pause-1', { ...FAST, rate: 20 }, { concurrency: 4 });
+    await new Promise((r) => setTimeout(r, 600));
+    const paused = await pauseBatch(run.store, 'pause-1');
+    expect(paused.status).toBe('paused');
+    const pausedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    const resumedAt = Date.now();
+    const during = api.requests().filter((r) => r.t > pausedAt + 600 && r.t < resumedAt);
+    expect(during).toEqual([]);
+    const countsWhilePaused = await run.store.counts('pause-1');
+    expect(countsWhilePaused.pending).toBeGreaterThan(0);
+    expect((await resumeBatch(run.store, 'pause-1')).status).toBe('running');
+    const meta = await run.waitFor(ENDED);
+    await run.stop();
+    expect(meta.status).toBe('completed');
+    expect(await run.store.counts('pause-1')).toMatchObject({ applied: 40, pending: 0 });
+  });
+
+  it('cancel skips what has not started and nothing starts afterwards', async () => {
+    const api = await startMock({ agents: 40, latencyMs: 30, recordRequests: true });
+    const prefix = testPrefix('cancel');
+    const file = manifest('cancel.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Cancelled run' } })));
+    const run = await startBatch(api, prefix, file, 'cancel-1', { ...FAST, rate: 20 }, { concurrency: 4 });
+    await new Promise((r) => setTimeout(r, 600));
+    const { meta, skipped } = await cancelBatch(run.store, 'cancel-1');
+    const cancelledAt = Date.now();
+    expect(meta.status).toBe('cancelled');
+    expect(skipped).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    await run.stop();
+    expect(api.requests().filter((r) => r.t > cancelledAt + 600)).toEqual([]);
+    const counts = await run.store.counts('cancel-1');
+    expect(counts.pending).toBe(0);
+    expect(counts.applied + counts.skipped).toBe(40);
+    // Every agent the API changed is reported applied, never hidden as skipped.
+    expect(counts.applied).toBe(api.stats().patchesApplied);
+    expect((await run.store.getBatch('cancel-1'))!.status).toBe('cancelled');
+    await expectCountersMatch(run.store, 'cancel-1');
+  });
+
+  it('fails 422s at once, and retry re-runs only the failed agents', async () => {
+    const api = await startMock({ agents: 12 });
+    const prefix = testPrefix('retry');
+    const ids = api.agentIds();
+    api.configure({ agentStatus: { [ids[0]!.agent_id]: 422, [ids[1]!.agent_id]: 422 } });
+    const file = manifest('retry.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Retried' } })));
+    const first = await runToEnd(api, prefix, file, 'retry-1');
+    expect(first.meta.status).toBe('completed_with_failures');
+    expect(first.counts).toMatchObject({ applied: 10, failed: 2 });
+    const failed = (await first.store.agentRecord('retry-1', agentKey(ids[0]!.org_id, ids[0]!.agent_id)))!;
+    expect(failed).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(failed.error).toContain('422');
+    api.configure({ agentStatus: {} });
+    const store = new BatchStore(redis, prefix);
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, batchId: 'retry-1', pollMs: 100 });
+    await pool.start();
+    const { retried } = await retryBatch(store, 'retry-1');
+    expect(retried).toBe(2);
+    for (let i = 0; i < 200 && (await store.getBatch('retry-1'))!.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    await pool.close(2000);
+    client.close();
+    expect((await store.getBatch('retry-1'))!.status).toBe('completed');
+    expect(await store.counts('retry-1')).toMatchObject({ applied: 12, failed: 0, pending: 0 });
+    expect(api.stats().byMethod.PATCH).toBe(12);
+  });
+
+  it('a refused key halts the batch after a few agents instead of burning through the fleet', async () => {
+    const api = await startMock({ agents: 50 });
+    const prefix = testPrefix('auth');
+    const file = manifest('auth.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'x' } })));
+    const { meta } = await runToEnd(api, prefix, file, 'auth-1', FAST, { apiKey: 'wrong-key', concurrency: 2 });
+    expect(meta.status).toBe('halted');
+    expect(meta.haltReason).toContain('bad_credentials');
+    expect(api.stats().byStatus['401']).toBeLessThanOrEqual(6);
+    expect(api.stats().patchesApplied).toBe(0);
   });
 });

@@ -21,6 +21,12 @@ import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
 import type { RateLimiter } from './rate-limiter.js';
 
+/**
+ * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
+ * already in flight must end as what really happened to it, never hide a change.
+ */
+const FROM: readonly AgentStatus[] = ['pending', 'skipped'];
+
 /** Consecutive 429s one request may meet before its attempt fails like any retryable error. */
 const MAX_RATE_LIMIT_WAITS = 30;
 /** How long a job of a paused (or otherwise waiting) batch is put back for before it looks again. */
@@ -95,7 +101,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
     if (!desired.ok) {
       const error = `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
-      await store.finish(batchId, key, 'failed', 'pending', { before, after: current, error });
+      await store.finish(batchId, key, 'failed', FROM, { before, after: current, error, job: job.data });
       return 'failed';
     }
     const changed = Object.keys(desired.body);
@@ -103,7 +109,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const stillDifferent = carriesDesired(current, desired.desired);
     if (stillDifferent.length === 0) {
       const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : 'applied';
-      await store.finish(batchId, key, outcome, 'pending', { before, after: current, changed });
+      await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
       return outcome;
     }
     if ((await gate()) === 'cancelled') {
@@ -114,10 +120,10 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}));
     const missing = carriesDesired(after, desired.desired);
     if (missing.length > 0) {
-      await store.finish(batchId, key, 'failed', 'pending', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}` });
+      await store.finish(batchId, key, 'failed', FROM, { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
       return 'failed';
     }
-    await store.finish(batchId, key, 'applied', 'pending', { before, after, changed });
+    await store.finish(batchId, key, 'applied', FROM, { before, after, changed });
     return 'applied';
   } catch (error) {
     if (error instanceof Deferred) {
@@ -133,7 +139,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       throw error; // BullMQ retries it after the backoff (backoff.ts), as a new attempt
     }
     const before = await store.loadBefore(batchId, key);
-    await store.finish(batchId, key, 'failed', 'pending', { ...(before ? { before } : {}), error: reason(error) });
+    await store.finish(batchId, key, 'failed', FROM, { ...(before ? { before } : {}), error: reason(error), job: job.data });
     return 'failed';
   }
 }

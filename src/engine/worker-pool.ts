@@ -170,7 +170,7 @@ export class WorkerPool {
       // Final failures the processor could not record itself: a job stalled too often.
       const final = job !== undefined && (job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(error.message));
       if (!job || !final) return;
-      void store.finish(batchId, job.data.k, 'failed', 'pending', { error: error.message }).catch(() => {});
+      void store.finish(batchId, job.data.k, 'failed', ['pending', 'skipped'], { error: error.message, job: job.data }).catch(() => {});
     });
     worker.on('error', (error) => this.#options.onError?.(error));
     return { meta, worker, connection };

@@ -173,10 +173,12 @@ export class BatchStore {
     batchId: string,
     key: string,
     to: AgentStatus,
-    from: AgentStatus | '*',
-    record: { before?: Agent; after?: Agent; changed?: string[]; error?: string },
+    from: AgentStatus | readonly AgentStatus[] | '*',
+    record: { before?: Agent; after?: Agent; changed?: string[]; error?: string; job?: unknown },
   ): Promise<boolean> {
     const fields: (string | Buffer)[] = [];
+    // A failed agent keeps its job, so that `retry` can enqueue it again.
+    if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
     if (record.after) {
       if (!record.before) throw new Error('an after snapshot needs its before snapshot');
       fields.push('after', pack(delta(record.before, record.after)));
@@ -190,7 +192,7 @@ export class BatchStore {
       this.keys.agent(batchId, key),
       key,
       to,
-      from,
+      typeof from === 'string' ? from : from.join('|'),
       ...fields,
     );
     return moved === 1;
@@ -212,6 +214,18 @@ export class BatchStore {
       ...(before ? { before } : {}),
       ...(after ? { after } : {}),
     };
+  }
+
+  /**
+   * Moves a failed agent back to pending for `retry`; returns the job to enqueue again, or undefined
+   * if it was no longer failed (or has no job recorded).
+   */
+  async retryJob<T>(batchId: string, key: string): Promise<T | undefined> {
+    const hash = this.keys.agent(batchId, key);
+    const [job, error] = await this.redis.hmget(hash, 'job', 'error');
+    if (!job) return undefined;
+    if (!(await this.finish(batchId, key, 'pending', 'failed', { error: error ? `retrying after: ${error}` : '' }))) return undefined;
+    return JSON.parse(job) as T;
   }
 
   /** Changes the batch status only from one of `from`; returns the previous status or undefined. */

@@ -29,13 +29,14 @@ return out`;
  * finishAgent — move one agent from `from` to `to`, keep the counts equal to the statuses, record the
  * agent's fields, and complete the batch when nothing is pending any more.
  * KEYS: status, counts, meta, agent hash.
- * ARGV: agent key, to, from ('*' = any), then field, value pairs for the agent hash.
+ * ARGV: agent key, to, from ('*' = any, or statuses joined by '|'), then field, value pairs for the
+ * agent hash.
  * Returns 1 if moved, 0 if the agent was not in `from` (another attempt already finished it).
  */
 const FINISH = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
-if ARGV[3] ~= '*' and old ~= ARGV[3] then return 0 end
+if ARGV[3] ~= '*' and not string.find('|' .. ARGV[3] .. '|', '|' .. old .. '|', 1, true) then return 0 end
 if old ~= ARGV[2] then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HINCRBY', KEYS[2], old, -1)

@@ -1,0 +1,101 @@
+/**
+ * Operator controls of a batch: pause, resume, cancel, retry. Each is a status transition in Redis
+ * (so every worker on every machine obeys it) plus the matching action on the batch's queue.
+ */
+import { UsageError } from '../errors.js';
+import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore } from '../store/batch-store.js';
+import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
+
+async function requireBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+  const meta = await store.getBatch(batchId);
+  if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${store.keys.prefix}"`, 'list them with `nova-fleet batches`');
+  return meta;
+}
+
+function refuse(meta: BatchMeta, action: string): never {
+  throw new UsageError(`batch ${meta.id} is ${meta.status}: it cannot be ${action}`);
+}
+
+/** Pause: no new job of the batch starts; requests in flight finish. */
+export async function pauseBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+  const meta = await requireBatch(store, batchId);
+  if (meta.status === 'paused') return meta;
+  if (!(await store.transition(batchId, 'paused', ['running', 'scheduled', 'waiting_window', 'waiting_approval']))) refuse(meta, 'paused');
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  try {
+    await queue.pause();
+  } finally {
+    await queue.close();
+  }
+  return (await store.getBatch(batchId))!;
+}
+
+/** Resume a paused batch, or one halted for bad credentials (after the key was fixed). */
+export async function resumeBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+  const meta = await requireBatch(store, batchId);
+  if (meta.status === 'running') return meta;
+  const haltedForKey = meta.status === 'halted' && (meta.haltReason ?? '').startsWith('bad_credentials');
+  if (meta.status !== 'paused' && !haltedForKey) refuse(meta, 'resumed');
+  if (!(await store.transition(batchId, 'running', [meta.status]))) refuse(meta, 'resumed');
+  await store.setMeta(batchId, { auth_failures: 0, halt_reason: '' });
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  try {
+    await queue.resume();
+  } finally {
+    await queue.close();
+  }
+  await store.completeIfDone(batchId);
+  return (await store.getBatch(batchId))!;
+}
+
+/**
+ * Cancel: the batch ends; jobs not started are removed and their agents become `skipped`. An agent
+ * whose request is already in flight ends as what really happened to it (see processor.ts).
+ */
+export async function cancelBatch(store: BatchStore, batchId: string): Promise<{ meta: BatchMeta; skipped: number }> {
+  const meta = await requireBatch(store, batchId);
+  if (FINAL_BATCH_STATUSES.has(meta.status)) refuse(meta, 'cancelled');
+  if (!(await store.transition(batchId, 'cancelled', [meta.status]))) refuse(meta, 'cancelled');
+  await store.setMeta(batchId, { finished_at: Date.now() });
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  try {
+    await queue.pause();
+    await queue.drain(true);
+  } finally {
+    await queue.close();
+  }
+  let skipped = 0;
+  for await (const pairs of store.scanStatuses(batchId)) {
+    for (const [key, status] of pairs) {
+      if (status === 'pending' && (await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' }))) skipped++;
+    }
+  }
+  return { meta: (await store.getBatch(batchId))!, skipped };
+}
+
+/** Retry: every failed agent of the batch goes back to pending and is enqueued again. */
+export async function retryBatch(store: BatchStore, batchId: string): Promise<{ meta: BatchMeta; retried: number }> {
+  const meta = await requireBatch(store, batchId);
+  const reopenable: BatchStatus[] = ['completed_with_failures', 'completed'];
+  if (meta.status === 'cancelled') refuse(meta, 'retried');
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  let retried = 0;
+  try {
+    // Reopen first, so that the first retried agent to finish does not find the batch already final.
+    if (reopenable.includes(meta.status)) await store.transition(batchId, 'running', reopenable);
+    for await (const pairs of store.scanStatuses(batchId)) {
+      const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
+      for (const [key, status] of pairs) {
+        if (status !== 'failed') continue;
+        const job = await store.retryJob<AgentJobData>(batchId, key);
+        if (job) jobs.push({ name: 'agent', data: job, opts: jobOptions(key, meta.options) });
+      }
+      if (jobs.length > 0) await queue.addBulk(jobs);
+      retried += jobs.length;
+    }
+  } finally {
+    await queue.close();
+  }
+  await store.completeIfDone(batchId);
+  return { meta: (await store.getBatch(batchId))!, retried };
+}
