@@ -10,6 +10,13 @@ import type { ManifestFlags } from './manifest-gate.js';
 import { mockApiCommand, mockOptionsFromFlags, type MockApiFlags } from './mock-api.js';
 import { planCommand, type PlanFlags } from './plan.js';
 import { validateCommand } from './validate.js';
+import type { RedisFlags } from './context.js';
+import { cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
+import { demoCommand, type DemoFlags } from './demo.js';
+import { runCommand } from './run.js';
+import { batchesCommand, statusCommand, type StatusFlags } from './status.js';
+import { submitCommand, type SubmitFlags } from './submit.js';
+import { workerCommand, type WorkerFlags } from './worker.js';
 import { createOutput, type Output } from './output.js';
 import { agentStatuses, positiveNumber, probability, wholeNumber } from './parsers.js';
 
@@ -74,6 +81,50 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'requests in flight (default 8)', wholeNumber(1, 1000))
     .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
     .action(act(async (o: CommonOptions & PlanFlags, out, file) => planCommand(file!, o, out)));
+
+  const prefixFlag = (cmd: Command) => cmd.option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX, default nova-fleet)');
+  const submitFlags = (cmd: Command) =>
+    prefixFlag(manifestFlags(cmd.argument('<manifest>', 'CSV, JSON or NDJSON file')))
+      .option('--batch <id>', 'batch id (default: generated, e.g. 2026-11-29-prompt-v2-7k2f); the same id twice enqueues nothing new')
+      .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', positiveNumber)
+      .option('--concurrency <n>', 'in-flight requests of the in-process worker (default 8)', wholeNumber(1, 1000))
+      .option('--attempts <n>', 'attempts per agent for retryable failures (default 6)', wholeNumber(1, 100))
+      .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']));
+
+  submitFlags(command('submit', 'validate, create the batch and enqueue its jobs; print the batch id')).action(
+    act(async (o: CommonOptions & SubmitFlags, out, file) => submitCommand(file!, o, out)),
+  );
+
+  submitFlags(command('run', 'submit plus an in-process worker with a live progress bar, until the batch ends')).action(
+    act(async (o: CommonOptions & SubmitFlags, out, file) => runCommand(file!, o, out)),
+  );
+
+  prefixFlag(command('worker', 'process jobs until SIGINT/SIGTERM, then finish in-flight requests and exit 0'))
+    .option('--concurrency <n>', 'in-flight requests of this process (default 8)', wholeNumber(1, 1000))
+    .option('--queue <batch...>', 'only these batches (default: every active batch)')
+    .option('--grace <seconds>', 'after a signal, time for in-flight requests before they are aborted (default 30)', wholeNumber(0))
+    .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
+    .action(act(async (o: CommonOptions & WorkerFlags, out) => workerCommand(o, out)));
+
+  prefixFlag(command('status', 'one batch (counts, rate, ETA, top failure reasons) or all batches').argument('[batch]', 'batch id'))
+    .option('--watch', 'refresh until the batch ends')
+    .option('--interval <seconds>', 'refresh interval with --watch (default 2)', positiveNumber)
+    .action(act(async (o: CommonOptions & StatusFlags, out, batch) => statusCommand(batch, o, out)));
+
+  prefixFlag(command('batches', 'list batches with status and counts')).action(act(async (o: CommonOptions & RedisFlags, out) => batchesCommand(o, out)));
+
+  for (const [name, description, fn] of [
+    ['pause', 'stop new jobs of a batch from starting (in-flight requests finish)', pauseCommand],
+    ['resume', 'resume a paused batch (or one halted for bad credentials)', resumeCommand],
+    ['cancel', 'cancel a batch: agents not yet started become skipped', cancelCommand],
+    ['retry', "re-enqueue a batch's failed agents", retryCommand],
+  ] as const) {
+    prefixFlag(command(name, description).argument('<batch>', 'batch id')).action(act(async (o: CommonOptions & RedisFlags, out, batch) => fn(batch!, o, out)));
+  }
+
+  prefixFlag(command('demo', 'the whole story on embedded defaults: mock API, Redis, a prompt rollout, its status'))
+    .option('--latency <ms>', 'latency of the mock API (default 20)', wholeNumber(0))
+    .action(act(async (o: CommonOptions & DemoFlags, out) => demoCommand(o, out)));
 
   command('config', 'print the resolved configuration, secrets masked')
     .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')

@@ -1,0 +1,38 @@
+/** `nova-fleet pause|resume|cancel|retry BATCH`: operator controls, obeyed by every worker. */
+import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../engine/control.js';
+import type { BatchStore } from '../store/batch-store.js';
+import { openStore, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+
+async function withStore<T>(flags: RedisFlags, fn: (store: BatchStore) => Promise<T>): Promise<T> {
+  const ctx = await openStore(flags);
+  try {
+    return await fn(ctx.store);
+  } finally {
+    ctx.close();
+  }
+}
+
+export const pauseCommand = (batchId: string, flags: RedisFlags, out: Output) =>
+  withStore(flags, async (store) => {
+    const meta = await pauseBatch(store, batchId);
+    out.result(`batch ${batchId} is ${meta.status}: no new agent starts; requests in flight finish`, { batchId, status: meta.status });
+  });
+
+export const resumeCommand = (batchId: string, flags: RedisFlags, out: Output) =>
+  withStore(flags, async (store) => {
+    const meta = await resumeBatch(store, batchId);
+    out.result(`batch ${batchId} is ${meta.status}`, { batchId, status: meta.status });
+  });
+
+export const cancelCommand = (batchId: string, flags: RedisFlags, out: Output) =>
+  withStore(flags, async (store) => {
+    const { meta, skipped } = await cancelBatch(store, batchId);
+    out.result(`batch ${batchId} is ${meta.status}: ${skipped} agent${skipped === 1 ? '' : 's'} skipped`, { batchId, status: meta.status, skipped });
+  });
+
+export const retryCommand = (batchId: string, flags: RedisFlags, out: Output) =>
+  withStore(flags, async (store) => {
+    const { meta, retried } = await retryBatch(store, batchId);
+    out.result(`batch ${batchId}: ${retried} failed agent${retried === 1 ? '' : 's'} enqueued again (${meta.status})`, { batchId, status: meta.status, retried });
+  });

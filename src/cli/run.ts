@@ -1,0 +1,74 @@
+/**
+ * `nova-fleet run MANIFEST [submit flags]`: submit plus an in-process worker, with a live progress
+ * bar, until the batch ends. Exit 0 if no agent failed; 1 otherwise (or if halted or interrupted);
+ * 3 if the batch was halted for bad credentials.
+ */
+import type { NovaClient } from '../api/client.js';
+import { viewBatch, type BatchView } from '../engine/batch-view.js';
+import { WorkerPool } from '../engine/worker-pool.js';
+import { EXIT_CODES, type ExitCode } from '../errors.js';
+import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
+import { describeView } from '../engine/batch-view.js';
+import { apiClient, openStore, untilSignal, type StoreContext } from './context.js';
+import type { Output } from './output.js';
+import { createProgress } from './progress.js';
+import { submitWith, type SubmitFlags } from './submit.js';
+
+/** Submit and work the batch in this process until it ends (or `until` resolves). */
+export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>): Promise<{ view: BatchView; interrupted: boolean }> {
+  const submitted = await submitWith(ctx, file, flags, out);
+  const batchId = submitted.batchId;
+  const pool = new WorkerPool({
+    redisUrl: ctx.target.url,
+    prefix: ctx.config.prefix,
+    client,
+    concurrency: ctx.config.concurrency,
+    batchId,
+    pollMs: 250,
+    onError: (error) => out.note(`worker: ${error.message}`),
+  });
+  await pool.start();
+  const progress = createProgress();
+  let interrupted = false;
+  void until.then(() => (interrupted = true));
+  // The rate shown is over the last few samples, not since creation.
+  const samples: Array<{ done: number; at: number }> = [];
+  let view = await viewBatch(ctx.store, submitted.meta);
+  try {
+    while (!interrupted && !FINAL_BATCH_STATUSES.has(view.meta.status) && view.meta.status !== 'halted') {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const meta = (await ctx.store.getBatch(batchId))!;
+      view = await viewBatch(ctx.store, meta, samples[0]);
+      samples.push({ done: view.done, at: Date.now() });
+      if (samples.length > 20) samples.shift();
+      progress.update(view);
+    }
+  } finally {
+    progress.stop();
+    await pool.close();
+  }
+  return { view: await viewBatch(ctx.store, (await ctx.store.getBatch(batchId))!), interrupted };
+}
+
+export function exitCodeOf(view: BatchView, interrupted: boolean): ExitCode {
+  if (view.meta.status === 'halted' && (view.meta.haltReason ?? '').startsWith('bad_credentials')) return EXIT_CODES.infra;
+  if (interrupted || view.meta.status === 'halted' || view.counts.failed > 0 || view.counts.conflict > 0) return EXIT_CODES.failed;
+  return EXIT_CODES.ok;
+}
+
+export async function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
+  const ctx = await openStore(flags);
+  try {
+    const client = apiClient(ctx.config); // before submitting: no batch without a key to run it
+    try {
+      const { view, interrupted } = await runBatch(ctx, client, file, flags, out, until);
+      if (interrupted) out.note(`run: interrupted; batch ${view.meta.id} stays ${view.meta.status} — any \`nova-fleet worker\` carries on with it`);
+      out.result(describeView(view), view);
+      return exitCodeOf(view, interrupted);
+    } finally {
+      client.close();
+    }
+  } finally {
+    ctx.close();
+  }
+}

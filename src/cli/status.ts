@@ -1,0 +1,73 @@
+/** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
+import { describeView, doneOf, viewBatch, type BatchView } from '../engine/batch-view.js';
+import { UsageError } from '../errors.js';
+import { FINAL_BATCH_STATUSES, type BatchStore } from '../store/batch-store.js';
+import { openStore, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+
+export interface StatusFlags extends RedisFlags {
+  watch?: boolean;
+  /** Seconds between refreshes with --watch. Default 2. */
+  interval?: number;
+}
+
+async function views(store: BatchStore): Promise<BatchView[]> {
+  const out: BatchView[] = [];
+  for (const id of await store.listBatchIds()) {
+    const meta = await store.getBatch(id);
+    if (meta) out.push(await viewBatch(store, meta));
+  }
+  return out;
+}
+
+export function describeBatches(list: BatchView[]): string {
+  if (list.length === 0) return 'no batches';
+  const rows = list.map((v) => [
+    v.meta.id,
+    v.meta.status,
+    new Date(v.meta.createdAt).toISOString().slice(0, 19).replace('T', ' '),
+    String(v.meta.total),
+    String(v.counts.applied),
+    String(v.counts.unchanged),
+    String(v.counts.failed),
+    String(v.counts.skipped),
+    String(v.counts.pending),
+  ]);
+  const header = ['batch', 'status', 'created (UTC)', 'agents', 'applied', 'unchanged', 'failed', 'skipped', 'pending'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+export async function batchesCommand(flags: RedisFlags, out: Output): Promise<void> {
+  const ctx = await openStore(flags);
+  try {
+    const list = await views(ctx.store);
+    out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
+  } finally {
+    ctx.close();
+  }
+}
+
+export async function statusCommand(batchId: string | undefined, flags: StatusFlags, out: Output): Promise<void> {
+  const ctx = await openStore(flags);
+  try {
+    if (!batchId) {
+      const list = await views(ctx.store);
+      out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
+      return;
+    }
+    let meta = await ctx.store.getBatch(batchId);
+    if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${ctx.config.prefix}"`, 'list them with `nova-fleet batches`');
+    let view = await viewBatch(ctx.store, meta);
+    while (flags.watch && !FINAL_BATCH_STATUSES.has(view.meta.status)) {
+      out.note(`${describeView(view)}\n`);
+      const sample = { done: view.done, at: Date.now() };
+      await new Promise((resolve) => setTimeout(resolve, (flags.interval ?? 2) * 1000));
+      meta = (await ctx.store.getBatch(batchId))!;
+      view = await viewBatch(ctx.store, meta, sample);
+    }
+    out.result(describeView(view), { ...view, done: doneOf(view.counts) });
+  } finally {
+    ctx.close();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * `nova-fleet worker [--concurrency N] [--queue BATCH…]`: process jobs of every active batch (or the
+ * given ones) until SIGINT/SIGTERM, then finish in-flight requests and exit 0. Run as many as needed,
+ * on as many machines as needed, against the same Redis.
+ */
+import { WorkerPool } from '../engine/worker-pool.js';
+import { checkBatchId } from '../engine/batch-id.js';
+import { apiClient, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+import { discoverRedis } from '../store/connect.js';
+
+export interface WorkerFlags extends RedisFlags, ApiFlags {
+  queue?: string[];
+  /** Seconds to let in-flight jobs finish after a signal before their requests are aborted. Default 30. */
+  grace?: number;
+}
+
+export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
+  const config = configFrom(flags);
+  const client = apiClient(config);
+  const target = await discoverRedis({ url: config.redisUrl });
+  const only = (flags.queue ?? []).map(checkBatchId);
+  const pools = (only.length > 0 ? only : [undefined]).map(
+    (batchId) =>
+      new WorkerPool({
+        redisUrl: target.url,
+        prefix: config.prefix,
+        client,
+        concurrency: config.concurrency,
+        ...(batchId ? { batchId } : {}),
+        onError: (error) => out.note(`worker: ${error.message}`),
+      }),
+  );
+  try {
+    for (const pool of pools) await pool.start();
+    out.note(`worker: processing ${only.length > 0 ? `batches ${only.join(', ')}` : 'every active batch'} under prefix ${config.prefix} (concurrency ${config.concurrency}, API ${config.apiUrl}); Ctrl-C to stop`);
+    const signal = await until;
+    out.note(`worker: ${String(signal)} — finishing in-flight requests…`);
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close((flags.grace ?? 30) * 1000)));
+    client.close();
+  }
+  out.result('worker: stopped', { stopped: true });
+}
