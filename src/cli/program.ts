@@ -103,6 +103,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'in-flight requests of this process (default 8)', wholeNumber(1, 1000))
     .option('--queue <batch...>', 'only these batches (default: every active batch)')
     .option('--grace <seconds>', 'after a signal, time for in-flight requests before they are aborted (default 30)', wholeNumber(0))
+    .option('--lock-duration <ms>', "a dead worker's jobs are picked up by another after about this long (default 30000)", wholeNumber(1000))
     .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
     .action(act(async (o: CommonOptions & WorkerFlags, out) => workerCommand(o, out)));
 

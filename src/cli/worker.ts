@@ -13,6 +13,11 @@ export interface WorkerFlags extends RedisFlags, ApiFlags {
   queue?: string[];
   /** Seconds to let in-flight jobs finish after a signal before their requests are aborted. Default 30. */
   grace?: number;
+  /**
+   * BullMQ lock duration in ms: a job whose worker died is picked up by another after about this long.
+   * Default 30 000; shorter means faster recovery and more Redis traffic for lock renewal.
+   */
+  lockDuration?: number;
 }
 
 export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
@@ -28,6 +33,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
         client,
         concurrency: config.concurrency,
         ...(batchId ? { batchId } : {}),
+        ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
         onError: (error) => out.note(`worker: ${error.message}`),
       }),
   );

@@ -12,7 +12,7 @@ import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
 import type { BatchMeta, BatchOptions, BatchStore } from '../store/batch-store.js';
 import { agentKey } from '../store/keys.js';
-import { batchQueue, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
+import { batchQueue, jobId, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -91,8 +91,11 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       }
     }
     const flags = await store.register(batchId, keys);
+    // A still-pending agent of an earlier submit is enqueued again only if its job is gone (the
+    // earlier submit was interrupted between registering and enqueueing).
+    const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(keys[i]!)))));
     chunk.forEach((row, i) => {
-      if (!flags[i]) return;
+      if (flags[i] !== 'new' && !missing[i]) return;
       const data: AgentJobData = { k: keys[i]!, l: row.line, p: rowsPatch.get(row)! };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
       jobs.push({ name: 'agent', data, opts: jobOptions(keys[i]!, options) });

@@ -119,11 +119,11 @@ export class BatchStore {
     return this.redis.zrange(this.keys.batches(), '0', '-1');
   }
 
-  /** Registers agents as pending; returns, per agent, whether it must be enqueued. */
-  async register(batchId: string, agentKeys: string[]): Promise<boolean[]> {
+  /** Registers agents as pending: per agent, `new`, still `pending` from an earlier submit, or `done`. */
+  async register(batchId: string, agentKeys: string[]): Promise<Array<'new' | 'pending' | 'done'>> {
     if (agentKeys.length === 0) return [];
     const flags = await this.redis.nfRegister(this.keys.status(batchId), this.keys.counts(batchId), ...agentKeys);
-    return flags.map((f) => f === 1);
+    return flags.map((f) => (f === 1 ? 'new' : f === 2 ? 'pending' : 'done'));
   }
 
   async setTotal(batchId: string, total: number, enqueued: boolean): Promise<void> {

@@ -109,14 +109,17 @@ export function connectRedis(url: string, options: { blocking?: boolean } = {}):
 export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis: ScriptClient; target: RedisTarget }> {
   const target = await discoverRedis(options);
   const redis = connectRedis(target.url);
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       redis.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000)),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000))),
     ]);
   } catch (error) {
     redis.disconnect();
     throw new InfraError(`Redis at ${target.url.replace(/\/\/[^@]*@/, '//****@')} is unreachable: ${(error as Error).message}`, HINT);
+  } finally {
+    clearTimeout(timer); // a pending timer would keep every command alive for 3 s
   }
   return { redis, target };
 }

@@ -8,8 +8,8 @@ import type { Redis, Cluster } from 'ioredis';
 /**
  * registerAgents — a chunk of a manifest's agents joins the batch.
  * KEYS: status, counts.  ARGV: agent keys.
- * Returns one flag per agent: 1 = enqueue it (new, or still pending after an interrupted submit),
- * 0 = already finished (a re-submit must not run it again).
+ * Returns one flag per agent: 1 = new (enqueue it), 2 = already registered and still pending (its
+ * job may be missing after an interrupted submit), 0 = already finished (never run it again).
  */
 const REGISTER = `
 local out = {}
@@ -18,7 +18,7 @@ for i, key in ipairs(ARGV) do
     redis.call('HINCRBY', KEYS[2], 'pending', 1)
     out[i] = 1
   elseif redis.call('HGET', KEYS[1], key) == 'pending' then
-    out[i] = 1
+    out[i] = 2
   else
     out[i] = 0
   end

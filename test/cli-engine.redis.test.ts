@@ -1,0 +1,154 @@
+/**
+ * The engine through the real CLI: separate processes for submit, workers and status, as operators run
+ * them — including a worker killed with SIGKILL mid-batch while another carries on.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchStore } from '../src/store/batch-store.js';
+import { connectRedis } from '../src/store/connect.js';
+import { agentKey } from '../src/store/keys.js';
+import type { MockApi } from '../src/mock/server.js';
+import { collect, firstJson, runCli, spawnCli } from './helpers/cli.js';
+import { startMock } from './helpers/mock.js';
+import { REDIS_URL, testPrefix } from './helpers/redis.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-cli-engine-'));
+const redis = connectRedis(REDIS_URL);
+afterAll(() => {
+  redis.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function manifest(name: string, rows: unknown[]): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
+  return file;
+}
+
+const envFor = (api: MockApi, prefix: string, key = api.apiKey) => ({ NOVA_API_URL: api.url, NOVA_API_KEY: key, REDIS_URL, NOVA_FLEET_PREFIX: prefix });
+
+async function waitForStatus(store: BatchStore, batchId: string, statuses: string[], timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const meta = await store.getBatch(batchId);
+    if ((meta && statuses.includes(meta.status)) || Date.now() > deadline) return meta;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('CLI: submit, worker, status', () => {
+  it('submit prints the batch id; a second submit adds nothing; a worker does the work and stops on SIGTERM with exit 0', async () => {
+    const api = await startMock({ agents: 20 });
+    const prefix = testPrefix('cli-submit');
+    const env = envFor(api, prefix);
+    const file = manifest('submit.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'From the CLI' } })));
+    const first = await runCli(['submit', file, '--batch', 'cli-1', '--rate', '200'], env);
+    expect(first).toMatchObject({ code: 0, stdout: 'cli-1\n' });
+    expect(first.stderr).toContain('batch cli-1 created, 20 jobs enqueued');
+    const again = await runCli(['submit', file, '--batch', 'cli-1', '--json'], env);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ batchId: 'cli-1', created: false, enqueued: 0 });
+    const pending = await runCli(['status', 'cli-1', '--json'], env);
+    expect(JSON.parse(pending.stdout)).toMatchObject({ counts: { pending: 20 }, meta: { status: 'running', total: 20 } });
+
+    const worker = spawnCli(['worker', '--concurrency', '4'], env);
+    const done = collect(worker);
+    const store = new BatchStore(redis, prefix);
+    expect((await waitForStatus(store, 'cli-1', ['completed']))!.status).toBe('completed');
+    worker.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('finishing in-flight requests');
+    expect(api.stats().byMethod.PATCH).toBe(20);
+
+    const status = await runCli(['status', 'cli-1'], env);
+    expect(status.stdout).toContain('batch cli-1 (rollout) — completed');
+    expect(status.stdout).toContain('agents    applied 20');
+    const list = await runCli(['batches'], env);
+    expect(list.stdout).toMatch(/cli-1\s+completed/);
+  });
+
+  it('run exits 0 when every agent succeeds, 1 when some fail (with the reasons), 3 when the key is refused', async () => {
+    const api = await startMock({ agents: 12 });
+    const prefix = testPrefix('cli-run');
+    const ids = api.agentIds();
+    const file = manifest('run.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Run' } })));
+    const ok = await runCli(['run', file, '--batch', 'run-ok', '--rate', '500'], envFor(api, prefix));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('agents    applied 12');
+
+    api.configure({ agentStatus: { [ids[0]!.agent_id]: 422 } });
+    const file2 = manifest('run2.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Run again' } })));
+    const someFail = await runCli(['run', file2, '--batch', 'run-fail', '--rate', '500'], envFor(api, prefix));
+    expect(someFail.code).toBe(1);
+    expect(someFail.stdout).toContain('completed_with_failures');
+    expect(someFail.stdout).toMatch(/top failure reasons:\n\s+1 {2}PATCH|top failure reasons:\n\s+1 {2}GET/);
+
+    api.configure({ agentStatus: {} });
+    const file3 = manifest('run3.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Bad key' } })));
+    const badKey = await runCli(['run', file3, '--batch', 'run-key', '--concurrency', '2'], envFor(api, prefix, 'wrong'));
+    expect(badKey.code).toBe(3);
+    expect(badKey.stdout).toContain('halted: bad_credentials');
+  });
+
+  it('run without NOVA_API_KEY exits 2 before creating a batch', async () => {
+    const api = await startMock({ agents: 2 });
+    const prefix = testPrefix('cli-nokey');
+    const file = manifest('nokey.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'x' } })));
+    const result = await runCli(['run', file, '--batch', 'nokey'], { ...envFor(api, prefix), NOVA_API_KEY: '' });
+    expect(result.code).toBe(2);
+    expect(await new BatchStore(redis, prefix).getBatch('nokey')).toBeUndefined();
+  });
+
+  it('pause, resume, cancel and retry from the CLI, and exit 2 for an unknown batch', async () => {
+    const api = await startMock({ agents: 6 });
+    const prefix = testPrefix('cli-control');
+    const env = envFor(api, prefix);
+    const file = manifest('control.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Controlled' } })));
+    await runCli(['submit', file, '--batch', 'ctl-1'], env);
+    expect((await runCli(['pause', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is paused');
+    expect((await runCli(['resume', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is running');
+    expect((await runCli(['cancel', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is cancelled: 6 agents skipped');
+    const again = await runCli(['cancel', 'ctl-1'], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('batch ctl-1 is cancelled: it cannot be cancelled');
+    const missing = await runCli(['status', 'no-such-batch'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no batch no-such-batch');
+    expect(api.stats().total).toBe(0);
+  });
+});
+
+describe('CLI: a worker killed with SIGKILL mid-batch', () => {
+  it('the other worker completes the batch, nothing is applied twice, no original is lost', async () => {
+    const api = await startMock({ agents: 150, latencyMs: 40, dropAfterRate: 0.05 });
+    const prefix = testPrefix('cli-kill');
+    const env = envFor(api, prefix);
+    const ids = api.agentIds();
+    const originals = new Map(ids.map((a) => [agentKey(a.org_id, a.agent_id), api.agent(a.org_id, a.agent_id)!]));
+    const file = manifest('kill.ndjson', ids.map((a) => ({ ...a, patch: { prompt_template: { $replace: { find: 'Role', with: 'Role Role' } } } })));
+    expect((await runCli(['submit', file, '--batch', 'kill-1', '--rate', '150'], env)).code).toBe(0);
+    const victim = spawnCli(['worker', '--concurrency', '6', '--lock-duration', '2000'], env);
+    const survivor = spawnCli(['worker', '--concurrency', '6', '--lock-duration', '2000'], env);
+    const survivorDone = collect(survivor);
+    const victimDone = collect(victim);
+    const store = new BatchStore(redis, prefix);
+    // Kill the victim once work is well under way.
+    for (let i = 0; i < 100 && (await store.counts('kill-1')).applied < 30; i++) await new Promise((r) => setTimeout(r, 50));
+    victim.kill('SIGKILL');
+    expect((await victimDone).code).toBe(null);
+    const meta = await waitForStatus(store, 'kill-1', ['completed', 'completed_with_failures'], 40_000);
+    survivor.kill('SIGTERM');
+    expect((await survivorDone).code).toBe(0);
+    expect(meta!.status).toBe('completed');
+    expect(await store.counts('kill-1')).toMatchObject({ applied: 150, pending: 0, failed: 0 });
+    for (const a of ids) {
+      const key = agentKey(a.org_id, a.agent_id);
+      const original = originals.get(key)!;
+      expect(api.agent(a.org_id, a.agent_id)!.prompt_template).toBe(String(original.prompt_template).split('Role').join('Role Role'));
+      expect((await store.agentRecord('kill-1', key))!.before).toEqual(original);
+    }
+  }, 60_000);
+});
