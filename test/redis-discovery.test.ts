@@ -1,0 +1,69 @@
+/** Redis discovery (SPEC §6): REDIS_URL → 127.0.0.1:6379 → a private redis-server → exit 3 with a hint. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InfraError } from '../src/errors.js';
+import { discoverRedis, redisAnswers } from '../src/store/connect.js';
+import { runCli } from './helpers/cli.js';
+
+const homes: string[] = [];
+afterAll(() => {
+  for (const home of homes) {
+    const portFile = path.join(home, '.nova-fleet/redis/port');
+    if (existsSync(portFile)) {
+      try {
+        execFileSync('redis-cli', ['-p', readFileSync(portFile, 'utf8').trim(), 'shutdown', 'nosave']);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+function home(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-home-'));
+  homes.push(dir);
+  return dir;
+}
+
+describe('Redis discovery', () => {
+  it('takes REDIS_URL as given, without probing', async () => {
+    expect(await discoverRedis({ url: 'redis://10.255.255.1:6390/2' })).toEqual({ url: 'redis://10.255.255.1:6390/2', source: 'env' });
+  });
+
+  it('uses 127.0.0.1:6379 when something answers there', async () => {
+    expect(await discoverRedis({ home: home() })).toEqual({ url: 'redis://127.0.0.1:6379', source: 'default' });
+  });
+
+  it('starts a private append-only redis-server under .nova-fleet/redis/, and finds it again next time', async () => {
+    const dir = home();
+    const first = await discoverRedis({ home: dir, probeDefault: false });
+    expect(first.source).toBe('private');
+    expect(await redisAnswers(first.url)).toBe(true);
+    expect(existsSync(path.join(dir, '.nova-fleet/redis/appendonlydir'))).toBe(true);
+    const again = await discoverRedis({ home: dir, probeDefault: false });
+    expect(again).toEqual(first);
+  });
+
+  it('fails with exit 3 and a hint when there is no Redis and no redis-server', async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const error = await discoverRedis({ home: home(), probeDefault: false }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InfraError);
+      expect((error as InfraError).exitCode).toBe(3);
+      expect((error as InfraError).hint).toContain('docker compose up -d redis');
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
+  it('a command exits 3 when REDIS_URL points at nothing', async () => {
+    const result = await runCli(['batches'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('Redis at redis://127.0.0.1:1 is unreachable');
+  });
+});
