@@ -3,6 +3,7 @@
  * Run on an otherwise idle machine; figures of the run are in the README with the core count.
  */
 import os from 'node:os';
+import { benchEngine } from './engine.js';
 import { benchManifest } from './manifest.js';
 
 interface Row {
@@ -46,4 +47,5 @@ if (!onlyArg || onlyArg === 'manifest') {
     target: '< 300 MB',
   });
 }
+if (!onlyArg || onlyArg === 'engine') rows.push(...(await benchEngine((line) => console.error(line))));
 console.log(table(rows));

@@ -73,15 +73,16 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     // Patches and files first: a job must never run before what it refers to is stored.
     const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
     const rowsPatch = new Map<ManifestRow, string>();
+    const newPatches: Array<[string, string]> = [];
     for (const row of chunk) {
       const json = JSON.stringify(row.patch);
       const p = patchDigest(json);
       rowsPatch.set(row, p);
       if (!storedPatches.has(p)) {
-        await store.storePatch(batchId, p, json);
         // Bounded memory for manifests whose every row has its own patch.
         if (storedPatches.size > 10_000) storedPatches.clear();
         storedPatches.add(p);
+        newPatches.push([p, json]);
       }
       for (const ref of fileRefs(row.patch)) {
         if (!storedFiles.has(ref)) {
@@ -90,6 +91,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
         }
       }
     }
+    await store.storePatches(batchId, newPatches);
     const flags = await store.register(batchId, keys);
     // A still-pending agent of an earlier submit is enqueued again only if its job is gone (the
     // earlier submit was interrupted between registering and enqueueing).

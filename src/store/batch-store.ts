@@ -242,9 +242,14 @@ export class BatchStore {
     return this.redis.hincrby(this.keys.meta(batchId), 'auth_failures', 1);
   }
 
-  /** Stores a patch once per batch under its digest. */
-  async storePatch(batchId: string, digest: string, json: string): Promise<void> {
-    await this.redis.hsetnx(this.keys.patches(batchId), digest, json);
+  /** Stores patches once per batch under their digests, in one round trip. */
+  async storePatches(batchId: string, patches: ReadonlyArray<readonly [digest: string, json: string]>): Promise<void> {
+    if (patches.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [digest, json] of patches) pipeline.hsetnx(this.keys.patches(batchId), digest, json);
+    // A pipeline reports each command's error in its results instead of throwing.
+    const failed = (await pipeline.exec())?.find(([error]) => error);
+    if (failed) throw failed[0]!;
   }
 
   async loadPatch(batchId: string, digest: string): Promise<string | undefined> {
