@@ -32,8 +32,14 @@ export function patchDigest(patchJson: string): string {
   return createHash('sha256').update(patchJson).digest('base64url').slice(0, 22);
 }
 
+/**
+ * BullMQ keeps 10,000 events per queue by default; the batch's own keys hold every result, so a short
+ * events stream (for live listeners such as dashboards) is enough, and Redis stays bounded by snapshots.
+ */
+export const EVENTS_MAX_LEN = 1000;
+
 export function batchQueue(connection: ScriptClient, keys: Keys, batchId: string): Queue<AgentJobData> {
-  return new Queue<AgentJobData>(QUEUE_NAME, { connection, prefix: keys.queuePrefix(batchId) });
+  return new Queue<AgentJobData>(QUEUE_NAME, { connection, prefix: keys.queuePrefix(batchId), streams: { events: { maxLen: EVENTS_MAX_LEN } } });
 }
 
 /** Completed and failed job records are removed: the batch's own keys hold the results (SPEC §7). */

@@ -85,14 +85,13 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     }
   };
 
-  const status = await store.agentStatus(batchId, key);
+  const status = await store.beginAttempt(batchId, key);
   if (status !== 'pending') return 'already_done'; // finished by an earlier delivery, or cancelled
   try {
     if ((await gate()) === 'cancelled') {
       await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
       return 'skipped';
     }
-    await store.incrementAttempts(batchId, key);
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}));
     const before = await store.saveBefore(batchId, key, current);
     const rowPatch = await deps.patch(job.data.p);

@@ -67,14 +67,17 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   let enqueued = 0;
   let chunk: ManifestRow[] = [];
 
+  let inFlight: Promise<void> = Promise.resolve();
   const flush = async () => {
     if (chunk.length === 0) return;
-    const keys = chunk.map((row) => agentKey(row.orgId, row.agentId));
+    const rows = chunk;
+    chunk = [];
+    const keys = rows.map((row) => agentKey(row.orgId, row.agentId));
     // Patches and files first: a job must never run before what it refers to is stored.
     const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
     const rowsPatch = new Map<ManifestRow, string>();
     const newPatches: Array<[string, string]> = [];
-    for (const row of chunk) {
+    for (const row of rows) {
       const json = JSON.stringify(row.patch);
       const p = patchDigest(json);
       rowsPatch.set(row, p);
@@ -96,7 +99,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     // A still-pending agent of an earlier submit is enqueued again only if its job is gone (the
     // earlier submit was interrupted between registering and enqueueing).
     const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(keys[i]!)))));
-    chunk.forEach((row, i) => {
+    rows.forEach((row, i) => {
       if (flags[i] !== 'new' && !missing[i]) return;
       const data: AgentJobData = { k: keys[i]!, l: row.line, p: rowsPatch.get(row)! };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
@@ -104,9 +107,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     });
     if (jobs.length > 0) await queue.addBulk(jobs);
     enqueued += jobs.length;
-    total += chunk.length;
+    total += rows.length;
     await store.setTotal(batchId, total, false);
-    chunk = [];
   };
 
   try {
@@ -118,8 +120,13 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
         break;
       }
       chunk.push(next.value);
-      if (chunk.length >= chunkSize) await flush();
+      if (chunk.length >= chunkSize) {
+        // Parse the next chunk while this one is written: one flush in flight at a time, in order.
+        await inFlight;
+        inFlight = flush();
+      }
     }
+    await inFlight;
     await flush();
     await store.setTotal(batchId, total, true);
     await store.completeIfDone(batchId);

@@ -2,9 +2,10 @@
  * Batch records in Redis: metadata, per-agent status/attempts/errors, before and after snapshots,
  * counters. The engine and the commands read and write batches only through this class.
  *
- * Snapshots: `before` is the agent as first read (set once, never overwritten); `after` is stored as
- * the difference from `before` (the fields that differ, and any that vanished), since the two are
- * mostly identical — both brotli-compressed.
+ * Snapshots: `before` is the agent as first read (set once, never overwritten). When the agent
+ * finishes, `snap` replaces it: one brotli blob of the before snapshot and the after snapshot's
+ * difference from it (the fields that differ, and any that vanished). The two are mostly identical,
+ * and compressed together the after costs little more than its changes.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
@@ -74,6 +75,12 @@ export interface AgentRecord {
 interface AfterDelta {
   set: Record<string, Json>;
   removed: string[];
+}
+
+/** The combined snapshot of a finished agent. */
+interface Snapshot {
+  before: Agent;
+  after: AfterDelta;
 }
 
 export class BatchStore {
@@ -146,18 +153,19 @@ export class BatchStore {
 
   /** Records the before snapshot unless one exists; returns the first one ever recorded. */
   async saveBefore(batchId: string, key: string, agent: Agent): Promise<Agent> {
-    const hash = this.keys.agent(batchId, key);
-    if ((await this.redis.hsetnx(hash, 'before', pack(agent))) === 1) return agent;
+    if ((await this.redis.nfSaveBefore(this.keys.agent(batchId, key), pack(agent))) === 1) return agent;
     return (await this.loadBefore(batchId, key))!;
   }
 
   async loadBefore(batchId: string, key: string): Promise<Agent | undefined> {
-    const raw = await this.redis.hgetBuffer(this.keys.agent(batchId, key), 'before');
-    return raw ? unpack<Agent>(raw) : undefined;
+    const [before, snap] = await this.redis.hmgetBuffer(this.keys.agent(batchId, key), 'before', 'snap');
+    if (before) return unpack<Agent>(before);
+    return snap ? unpack<Snapshot>(snap).before : undefined;
   }
 
-  async incrementAttempts(batchId: string, key: string): Promise<number> {
-    return this.redis.hincrby(this.keys.agent(batchId, key), 'attempts', 1);
+  /** The agent's status; counts an attempt if it is pending (one round trip at a job's start). */
+  async beginAttempt(batchId: string, key: string): Promise<AgentStatus | undefined> {
+    return ((await this.redis.nfBegin(this.keys.status(batchId), this.keys.agent(batchId, key), key)) as AgentStatus | null) ?? undefined;
   }
 
   /** Records a non-final error of an attempt (the agent stays pending). */
@@ -181,7 +189,7 @@ export class BatchStore {
     if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
     if (record.after) {
       if (!record.before) throw new Error('an after snapshot needs its before snapshot');
-      fields.push('after', pack(delta(record.before, record.after)));
+      fields.push('snap', pack({ before: record.before, after: delta(record.before, record.after) } satisfies Snapshot));
     }
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     fields.push('error', record.error ?? '');
@@ -202,8 +210,9 @@ export class BatchStore {
     const status = await this.agentStatus(batchId, key);
     if (!status) return undefined;
     const raw = await this.redis.hgetallBuffer(this.keys.agent(batchId, key));
-    const before = raw.before ? unpack<Agent>(raw.before) : undefined;
-    const after = raw.after && before ? applyDelta(before, unpack<AfterDelta>(raw.after)) : undefined;
+    const snap = raw.snap ? unpack<Snapshot>(raw.snap) : undefined;
+    const before = snap?.before ?? (raw.before ? unpack<Agent>(raw.before) : undefined);
+    const after = snap && before ? applyDelta(before, snap.after) : undefined;
     const error = raw.error?.toString('utf8');
     return {
       key,

@@ -45,6 +45,8 @@ end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
 end
+-- The combined snapshot (before + after) replaces the before-only one.
+if redis.call('HEXISTS', KEYS[4], 'snap') == 1 then redis.call('HDEL', KEYS[4], 'before') end
 local pending = tonumber(redis.call('HGET', KEYS[2], 'pending') or '0')
 if pending <= 0 and redis.call('HGET', KEYS[3], 'enqueued') == '1' then
   local status = redis.call('HGET', KEYS[3], 'status')
@@ -54,6 +56,26 @@ if pending <= 0 and redis.call('HGET', KEYS[3], 'enqueued') == '1' then
     redis.call('HSET', KEYS[3], 'status', failed > 0 and 'completed_with_failures' or 'completed', 'finished_at', t[1] * 1000 + math.floor(t[2] / 1000))
   end
 end
+return 1`;
+
+/**
+ * beginAttempt — one round trip at the start of a job: the agent's status, and its attempt counted
+ * only if it is still pending.
+ * KEYS: status, agent hash.  ARGV: agent key.  Returns the status (false if unknown).
+ */
+const BEGIN = `
+local status = redis.call('HGET', KEYS[1], ARGV[1])
+if status == 'pending' then redis.call('HINCRBY', KEYS[2], 'attempts', 1) end
+return status`;
+
+/**
+ * saveBefore — set the before snapshot once: never if one exists, alone or inside the combined
+ * snapshot (a retried agent must keep its original).
+ * KEYS: agent hash.  ARGV: packed snapshot.  Returns 1 if set, 0 if one existed.
+ */
+const SAVE_BEFORE = `
+if redis.call('HEXISTS', KEYS[1], 'before') == 1 or redis.call('HEXISTS', KEYS[1], 'snap') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'before', ARGV[1])
 return 1`;
 
 /**
@@ -128,6 +150,8 @@ interface ScriptCommands {
   nfRegister(status: string, counts: string, ...keys: string[]): Promise<number[]>;
   nfFinish(status: string, counts: string, meta: string, agent: string, ...args: (string | Buffer | number)[]): Promise<number>;
   nfCompleteIfDone(counts: string, meta: string): Promise<string | null>;
+  nfBegin(status: string, agent: string, key: string): Promise<string | null>;
+  nfSaveBefore(agent: string, snapshot: Buffer): Promise<number>;
   nfReserve(rate: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number]>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
   nfTransition(meta: string, to: string, ...from: string[]): Promise<string | null>;
@@ -142,6 +166,8 @@ export function withScripts(client: Client): ScriptClient {
   client.defineCommand('nfRegister', { numberOfKeys: 2, lua: REGISTER });
   client.defineCommand('nfFinish', { numberOfKeys: 4, lua: FINISH });
   client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: COMPLETE_IF_DONE });
+  client.defineCommand('nfBegin', { numberOfKeys: 2, lua: BEGIN });
+  client.defineCommand('nfSaveBefore', { numberOfKeys: 1, lua: SAVE_BEFORE });
   client.defineCommand('nfReserve', { numberOfKeys: 1, lua: RESERVE });
   client.defineCommand('nfPenalize', { numberOfKeys: 1, lua: PENALIZE });
   client.defineCommand('nfTransition', { numberOfKeys: 1, lua: TRANSITION });
