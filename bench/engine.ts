@@ -15,7 +15,10 @@ import { NovaClient } from '../src/api/client.js';
 import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import { jobId } from '../src/engine/jobs.js';
-import { startMockApi, type MockApi } from '../src/mock/server.js';
+import type { MockStats } from '../src/mock/server.js';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
 import { connectRedis, discoverRedis } from '../src/store/connect.js';
 import { agentKey } from '../src/store/keys.js';
@@ -49,9 +52,48 @@ async function waitDone(store: BatchStore, batchId: string): Promise<void> {
   }
 }
 
-function ndjson(dir: string, name: string, api: MockApi, patch: (i: number) => unknown): string {
+interface RemoteMock {
+  url: string;
+  apiKey: string;
+  agentIds(): Promise<Array<{ org_id: string; agent_id: string }>>;
+  stats(): Promise<MockStats>;
+  close(): Promise<void>;
+}
+
+/**
+ * The mock in its own process, as the real API is remote: its CPU (JSON, body validation) must not
+ * share the event loop of the engine being measured — nor of the peer.
+ */
+async function spawnMock(args: string[]): Promise<RemoteMock> {
+  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin/nova-fleet.js'), 'mock-api', '--port', '0', '--json', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buffer = '';
+  const info = await new Promise<{ url: string }>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      try {
+        resolve(JSON.parse(buffer) as { url: string });
+      } catch {
+        // not complete yet
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`mock-api exited with ${code}`)));
+  });
+  const origin = new URL(info.url).origin;
+  return {
+    url: info.url,
+    apiKey: 'mock-key',
+    agentIds: async () => (await (await fetch(`${origin}/__mock/agents`)).json()) as Array<{ org_id: string; agent_id: string }>,
+    stats: async () => (await (await fetch(`${origin}/__mock/stats`)).json()) as MockStats,
+    close: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+async function ndjson(dir: string, name: string, api: RemoteMock, patch: (i: number) => unknown): Promise<string> {
   const file = path.join(dir, name);
-  writeFileSync(file, api.agentIds().map((a, i) => JSON.stringify({ ...a, patch: patch(i) })).join('\n'));
+  writeFileSync(file, (await api.agentIds()).map((a, i) => JSON.stringify({ ...a, patch: patch(i) })).join('\n'));
   return file;
 }
 
@@ -63,33 +105,15 @@ export async function benchEngine(log: (line: string) => void): Promise<BenchRow
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-bench-'));
   const rows: BenchRow[] = [];
   const options: BatchOptions = { rate: 1_000_000, attempts: 6, backoffMs: 100, backoffCapMs: 2000 };
+  let t = 0;
   try {
-    // (a) enqueue: 100k CSV rows (each its own patch) through submit, vs raw addBulk of the same jobs.
-    const count = Number(process.env.BENCH_ENQUEUE_ROWS ?? 100_000);
-    log(`(a) enqueue ${fmt(count)} rows…`);
-    const csv = path.join(dir, 'enqueue.csv');
-    await generateCsvManifest(csv, count);
-    let t = performance.now();
-    const submitted = await submitBatch({ store, file: csv, manifestOptions: {}, batchId: 'bench-enqueue', options });
-    const oursMs = performance.now() - t;
-    const rawQueue = new Queue('raw', { connection: redis, prefix: `${prefix}:{raw}` });
-    const jobs = Array.from({ length: count }, (_, i) => ({ name: 'agent', data: { k: `org/agent-${i}`, l: i + 2, p: 'x'.repeat(22) }, opts: { jobId: jobId(`org/agent-${i}`), removeOnComplete: true } }));
-    t = performance.now();
-    for (let i = 0; i < jobs.length; i += 1000) await rawQueue.addBulk(jobs.slice(i, i + 1000));
-    const peerMs = performance.now() - t;
-    await rawQueue.close();
-    if (submitted.enqueued !== count) throw new Error(`submit enqueued ${submitted.enqueued} of ${count}`);
-    const oursRate = (count * 1000) / oursMs;
-    const peerRate = (count * 1000) / peerMs;
-    rows.push({ what: `(a) enqueue ${fmt(count)} rows: jobs/s (validate + register + store patch + addBulk)`, figure: fmt(oursRate), peer: `${fmt(peerRate)} (raw BullMQ addBulk)`, ratio: (oursRate / peerRate).toFixed(2), target: '≥ 0.7' });
-    await deleteUnder(redis, prefix);
-
     // (b) end to end, no API limit, 20 ms latency, concurrency 16, vs a naive GET+PATCH pool.
     const agents = Number(process.env.BENCH_E2E_AGENTS ?? 1500);
     log(`(b) end to end, ${fmt(agents)} agents, 20 ms API latency…`);
     const concurrency = 16;
-    let api = await startMockApi({ agents, orgs: 5, latencyMs: 20, promptBytes: 3000 });
-    let file = ndjson(dir, 'e2e.ndjson', api, () => ({ prompt_template: { $replace: { find: 'Role', with: 'Your role' } }, extra_config: { min_words: 5 } }));
+    const mockArgs = ['--agents', String(agents), '--orgs', '5', '--latency', '20', '--prompt-bytes', '3000'];
+    let api = await spawnMock(mockArgs);
+    let file = await ndjson(dir, 'e2e.ndjson', api, () => ({ prompt_template: { $replace: { find: 'Role', with: 'Your role' } }, extra_config: { min_words: 5 } }));
     let client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
     let pool = new WorkerPool({ redisUrl: url, prefix, client, concurrency, batchId: 'bench-e2e', pollMs: 50 });
     await pool.start();
@@ -109,18 +133,19 @@ export async function benchEngine(log: (line: string) => void): Promise<BenchRow
       for (const key of keys) redisBytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
     } while (cursor !== '0');
     let rawBytes = 0;
-    for (const a of api.agentIds()) {
+    for (const a of await api.agentIds()) {
       const record = (await store.agentRecord('bench-e2e', agentKey(a.org_id, a.agent_id)))!;
       rawBytes += Buffer.byteLength(JSON.stringify(record.before)) + Buffer.byteLength(JSON.stringify(record.after));
     }
     await api.close();
     client.close();
-    api = await startMockApi({ agents, orgs: 5, latencyMs: 20, promptBytes: 3000 });
+    api = await spawnMock(mockArgs);
     client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
     const limit = pLimit(concurrency);
+    const ids = await api.agentIds();
     t = performance.now();
     await Promise.all(
-      api.agentIds().map((a) =>
+      ids.map((a) =>
         limit(async () => {
           const agent = await client.getAgent(a.org_id, a.agent_id);
           await client.patchAgent(a.org_id, a.agent_id, {
@@ -139,12 +164,32 @@ export async function benchEngine(log: (line: string) => void): Promise<BenchRow
     rows.push({ what: `(d) Redis bytes per agent (before + after snapshots, status, counters)`, figure: fmt(redisBytes / agents), peer: `${fmt(rawBytes / agents)} (raw JSON of before + after)`, ratio: (redisBytes / rawBytes).toFixed(2), target: '≤ 0.4' });
     await deleteUnder(redis, prefix);
 
+    // (a) enqueue: 100k CSV rows (each its own patch) through submit, vs raw addBulk of the same jobs.
+    const count = Number(process.env.BENCH_ENQUEUE_ROWS ?? 100_000);
+    log(`(a) enqueue ${fmt(count)} rows…`);
+    const csv = path.join(dir, 'enqueue.csv');
+    await generateCsvManifest(csv, count);
+    t = performance.now();
+    const submitted = await submitBatch({ store, file: csv, manifestOptions: {}, batchId: 'bench-enqueue', options });
+    const oursMs = performance.now() - t;
+    const rawQueue = new Queue('raw', { connection: redis, prefix: `${prefix}:{raw}` });
+    const jobs = Array.from({ length: count }, (_, i) => ({ name: 'agent', data: { k: `org/agent-${i}`, l: i + 2, p: 'x'.repeat(22) }, opts: { jobId: jobId(`org/agent-${i}`), removeOnComplete: true } }));
+    t = performance.now();
+    for (let i = 0; i < jobs.length; i += 1000) await rawQueue.addBulk(jobs.slice(i, i + 1000));
+    const peerMs = performance.now() - t;
+    await rawQueue.close();
+    if (submitted.enqueued !== count) throw new Error(`submit enqueued ${submitted.enqueued} of ${count}`);
+    const oursRate = (count * 1000) / oursMs;
+    const peerRate = (count * 1000) / peerMs;
+    rows.push({ what: `(a) enqueue ${fmt(count)} rows: jobs/s (validate + register + store patch + addBulk)`, figure: fmt(oursRate), peer: `${fmt(peerRate)} (raw BullMQ addBulk)`, ratio: (oursRate / peerRate).toFixed(2), target: '≥ 0.7' });
+    await deleteUnder(redis, prefix);
+
     // (c) the rate budget: --rate R against a mock that allows exactly R per second.
     const rate = Number(process.env.BENCH_RATE ?? 100);
     const rateAgents = rate * 5; // two requests each: ten seconds of traffic
     log(`(c) --rate ${rate} against a mock limiting at ${rate}/s, ${fmt(rateAgents)} agents…`);
-    api = await startMockApi({ agents: rateAgents, orgs: 5, latencyMs: 5, rateLimit: rate, promptBytes: 500 });
-    file = ndjson(dir, 'rate.ndjson', api, () => ({ extra_config: { min_words: 7 } }));
+    api = await spawnMock(['--agents', String(rateAgents), '--orgs', '5', '--latency', '5', '--rate-limit', String(rate), '--prompt-bytes', '500']);
+    file = await ndjson(dir, 'rate.ndjson', api, () => ({ extra_config: { min_words: 7 } }));
     client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
     pool = new WorkerPool({ redisUrl: url, prefix, client, concurrency, batchId: 'bench-rate', pollMs: 50 });
     await pool.start();
@@ -154,7 +199,7 @@ export async function benchEngine(log: (line: string) => void): Promise<BenchRow
     const rateMs = performance.now() - t;
     await pool.close();
     client.close();
-    const stats = api.stats();
+    const stats = await api.stats();
     await api.close();
     const achieved = (stats.total * 1000) / rateMs;
     const share429 = ((stats.byStatus['429'] ?? 0) / stats.total) * 100;

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
+import type { RowPatch } from '../patch/types.js';
 import type { BatchOptions } from '../store/batch-store.js';
 import { QUEUE_NAME, type Keys } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
@@ -14,8 +15,10 @@ export interface AgentJobData {
   k: string;
   /** Manifest line, for messages. */
   l: number;
-  /** Digest of the row's patch in the batch's patch store. */
-  p: string;
+  /** Digest of the row's patch in the batch's patch store (patches of INLINE_PATCH_BYTES or more). */
+  p?: string;
+  /** The row's patch itself, when it is small: storing it apart would cost more than it saves. */
+  i?: RowPatch;
   /** The row's template variables, when it has any. */
   v?: Record<string, string>;
 }
@@ -27,6 +30,12 @@ export interface AgentJobData {
 export function jobId(agentKey: string): string {
   return `a${createHash('sha1').update(agentKey).digest('hex').slice(0, 32)}`;
 }
+
+/**
+ * Patches at least this long (JSON) are stored once per batch and named by digest in each job — a
+ * fleet-wide prompt is kept once, not copied into 100k jobs. Smaller ones travel inside the job.
+ */
+export const INLINE_PATCH_BYTES = 256;
 
 export function patchDigest(patchJson: string): string {
   return createHash('sha256').update(patchJson).digest('base64url').slice(0, 22);

@@ -69,10 +69,13 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     return 'go';
   };
 
-  /** One API call within the batch's budget; 429s wait (shared by the batch) without using an attempt. */
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+  /**
+   * One API call within the batch's budget; 429s wait (shared by the batch) without using an attempt.
+   * `reserved` is a slot already being acquired (the first GET's, reserved alongside beginAttempt).
+   */
+  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<void>): Promise<T> => {
     for (let waits = 0; ; waits++) {
-      await limiter.acquire(signal);
+      await (waits === 0 && reserved ? reserved : limiter.acquire(signal));
       try {
         return await fn();
       } catch (error) {
@@ -85,6 +88,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     }
   };
 
+  // The GET's slot is reserved in the same moment (it is always needed, unless the agent is done).
+  const firstSlot = limiter.acquire(signal);
+  firstSlot.catch(() => {}); // awaited below; an abort before then must not go unhandled
   const status = await store.beginAttempt(batchId, key);
   if (status !== 'pending') return 'already_done'; // finished by an earlier delivery, or cancelled
   try {
@@ -92,9 +98,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
       return 'skipped';
     }
-    const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}));
+    const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     const before = await store.saveBefore(batchId, key, current);
-    const rowPatch = await deps.patch(job.data.p);
+    const rowPatch = job.data.i ?? (await deps.patch(job.data.p!));
     const texts = new Map<string, string>();
     for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
     const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));

@@ -12,7 +12,7 @@ import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
 import type { BatchMeta, BatchOptions, BatchStore } from '../store/batch-store.js';
 import { agentKey } from '../store/keys.js';
-import { batchQueue, jobId, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
+import { batchQueue, INLINE_PATCH_BYTES, jobId, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -79,6 +79,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     const newPatches: Array<[string, string]> = [];
     for (const row of rows) {
       const json = JSON.stringify(row.patch);
+      if (json.length < INLINE_PATCH_BYTES) continue;
       const p = patchDigest(json);
       rowsPatch.set(row, p);
       if (!storedPatches.has(p)) {
@@ -87,6 +88,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
         storedPatches.add(p);
         newPatches.push([p, json]);
       }
+    }
+    for (const row of rows) {
       for (const ref of fileRefs(row.patch)) {
         if (!storedFiles.has(ref)) {
           await store.storeFile(batchId, ref, await files.text(ref));
@@ -101,7 +104,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(keys[i]!)))));
     rows.forEach((row, i) => {
       if (flags[i] !== 'new' && !missing[i]) return;
-      const data: AgentJobData = { k: keys[i]!, l: row.line, p: rowsPatch.get(row)! };
+      const digest = rowsPatch.get(row);
+      const data: AgentJobData = digest ? { k: keys[i]!, l: row.line, p: digest } : { k: keys[i]!, l: row.line, i: row.patch };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
       jobs.push({ name: 'agent', data, opts: jobOptions(keys[i]!, options) });
     });
