@@ -67,7 +67,12 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   let enqueued = 0;
   let chunk: ManifestRow[] = [];
 
-  let inFlight: Promise<void> = Promise.resolve();
+  /**
+   * Chunks are independent (their own agents, an atomic total), so a few are written at once while the
+   * next is parsed: Redis and the parser overlap instead of taking turns.
+   */
+  const inFlight = new Set<Promise<void>>();
+  const MAX_IN_FLIGHT = 3;
   const flush = async () => {
     if (chunk.length === 0) return;
     const rows = chunk;
@@ -112,7 +117,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     if (jobs.length > 0) await queue.addBulk(jobs);
     enqueued += jobs.length;
     total += rows.length;
-    await store.setTotal(batchId, total, false);
+    await store.addToTotal(batchId, flags.filter((f) => f === 'new').length);
   };
 
   try {
@@ -125,16 +130,18 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       }
       chunk.push(next.value);
       if (chunk.length >= chunkSize) {
-        // Parse the next chunk while this one is written: one flush in flight at a time, in order.
-        await inFlight;
-        inFlight = flush();
+        if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+        const writing: Promise<void> = flush().finally(() => inFlight.delete(writing));
+        writing.catch(() => {}); // handled: its error is rethrown where it is awaited below
+        inFlight.add(writing);
       }
     }
-    await inFlight;
+    await Promise.all(inFlight);
     await flush();
-    await store.setTotal(batchId, total, true);
+    await store.markEnqueued(batchId);
     await store.completeIfDone(batchId);
   } finally {
+    await Promise.allSettled(inFlight); // never close the queue under a chunk still being written
     await queue.close();
   }
   return { batchId, created, total, enqueued, meta: (await store.getBatch(batchId))! };

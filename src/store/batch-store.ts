@@ -133,8 +133,14 @@ export class BatchStore {
     return flags.map((f) => (f === 1 ? 'new' : f === 2 ? 'pending' : 'done'));
   }
 
-  async setTotal(batchId: string, total: number, enqueued: boolean): Promise<void> {
-    await this.redis.hset(this.keys.meta(batchId), 'total', String(total), 'enqueued', enqueued ? '1' : '0');
+  /** Adds newly registered agents to the batch's total (atomic: chunks may be written concurrently). */
+  async addToTotal(batchId: string, added: number): Promise<void> {
+    if (added > 0) await this.redis.hincrby(this.keys.meta(batchId), 'total', added);
+  }
+
+  /** Every row of the manifest is registered and enqueued: the batch may now complete. */
+  async markEnqueued(batchId: string): Promise<void> {
+    await this.redis.hset(this.keys.meta(batchId), 'enqueued', '1');
   }
 
   /** Completes the batch if nothing is pending; returns its status. */
