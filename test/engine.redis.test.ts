@@ -1,73 +1,17 @@
 /** The engine end to end: real Redis, real BullMQ, the real mock over loopback. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
 import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/engine/control.js';
 import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
-import { connectRedis } from '../src/store/connect.js';
 import { agentKey } from '../src/store/keys.js';
 import { startMock } from './helpers/mock.js';
+import { engineFixtures, ENDED, expectCountersMatch, FAST, runToEnd, startBatch } from './helpers/engine.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-engine-'));
-const redis = connectRedis(REDIS_URL);
-afterAll(() => {
-  redis.disconnect();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const FAST: BatchOptions = { rate: 1000, attempts: 6, backoffMs: 20, backoffCapMs: 200 };
-
-function manifest(name: string, rows: unknown[]): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
-  return file;
-}
-
-const ENDED = ['completed', 'completed_with_failures', 'cancelled', 'halted'];
-
-async function startBatch(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
-  const concurrency = extra.concurrency ?? 8;
-  const store = new BatchStore(redis, prefix);
-  const client = new NovaClient({ baseUrl: api.url, apiKey: extra.apiKey ?? api.apiKey, timeoutMs: extra.timeoutMs ?? 2000, maxSockets: concurrency });
-  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchId, pollMs: 100 });
-  await pool.start();
-  const submitted = await submitBatch({ store, file, manifestOptions: {}, batchId, options });
-  const waitFor = async (statuses: string[], timeoutMs = 25_000) => {
-    const deadline = Date.now() + timeoutMs;
-    let meta = await store.getBatch(batchId);
-    while (meta && !statuses.includes(meta.status) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      meta = await store.getBatch(batchId);
-    }
-    return meta!;
-  };
-  const stop = async () => {
-    await pool.close(2000);
-    client.close();
-  };
-  return { store, pool, submitted, waitFor, stop };
-}
-
-async function runToEnd(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
-  const run = await startBatch(api, prefix, file, batchId, options, extra);
-  const meta = await run.waitFor(ENDED);
-  await run.stop();
-  return { store: run.store, meta, submitted: run.submitted, counts: await run.store.counts(batchId) };
-}
-
-/** The counters must always equal a tally of the per-agent statuses. */
-async function expectCountersMatch(store: BatchStore, batchId: string) {
-  const tally: Record<string, number> = {};
-  for await (const pairs of store.scanStatuses(batchId)) for (const [, status] of pairs) tally[status] = (tally[status] ?? 0) + 1;
-  const counts = await store.counts(batchId);
-  for (const [status, n] of Object.entries(counts)) expect(n, status).toBe(tally[status] ?? 0);
-}
+const { manifest, redis } = engineFixtures('engine');
 
 describe('engine: a rollout end to end', () => {
   it('applies every agent, records snapshots, and completes', async () => {

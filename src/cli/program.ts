@@ -14,6 +14,9 @@ import type { RedisFlags } from './context.js';
 import { cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
 import { demoCommand, type DemoFlags } from './demo.js';
 import { runCommand } from './run.js';
+import { reportCommand, type ReportFlags } from './report.js';
+import { exportCommand, importCommand, pruneCommand } from './retention.js';
+import { rollbackCommand, type RollbackFlags } from './rollback.js';
 import { batchesCommand, statusCommand, type StatusFlags } from './status.js';
 import { submitCommand, type SubmitFlags } from './submit.js';
 import { workerCommand, type WorkerFlags } from './worker.js';
@@ -122,6 +125,30 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   ] as const) {
     prefixFlag(command(name, description).argument('<batch>', 'batch id')).action(act(async (o: CommonOptions & RedisFlags, out, batch) => fn(batch!, o, out)));
   }
+
+  prefixFlag(command('rollback', "create a rollback batch restoring every agent the batch changed").argument('<batch>', 'batch id'))
+    .option('--agents <file>', 'only these agents (CSV with org_id,agent_id columns)')
+    .option('--force', 'restore agents changed by someone else since the batch too (otherwise: conflict)')
+    .option('--run', 'apply it here with progress (otherwise workers apply it)')
+    .option('--rate <n>', 'API requests per second (default: the batch\'s)', positiveNumber)
+    .option('--concurrency <n>', 'in-flight requests with --run (default 8)', wholeNumber(1, 1000))
+    .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
+    .action(act(async (o: CommonOptions & RollbackFlags, out, batch) => rollbackCommand(batch!, o, out)));
+
+  prefixFlag(command('report', 'one row per agent: status, attempts, error, changed fields (json/ndjson: before and after)').argument('<batch>', 'batch id'))
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json', 'ndjson']).default('csv'))
+    .option('--out <file>', 'write to FILE instead of stdout')
+    .action(act(async (o: CommonOptions & ReportFlags, out, batch) => reportCommand(batch!, o, out)));
+
+  prefixFlag(command('prune', 'delete batches (and their snapshots) older than DAYS'))
+    .requiredOption('--older-than <days>', 'age in days', wholeNumber(0))
+    .action(act(async (o: CommonOptions & RedisFlags & { olderThan: number }, out) => pruneCommand(o, out)));
+
+  prefixFlag(command('export', "archive a batch's records and snapshots to gzip NDJSON").argument('<batch>', 'batch id').argument('<file>', 'archive to write'))
+    .action(act(async (o: CommonOptions & RedisFlags, out, batch, file) => exportCommand(batch!, file!, o, out)));
+
+  prefixFlag(command('import', 'restore a batch from an export archive').argument('<file>', 'archive to read'))
+    .action(act(async (o: CommonOptions & RedisFlags, out, file) => importCommand(file!, o, out)));
 
   prefixFlag(command('demo', 'the whole story on embedded defaults: mock API, Redis, a prompt rollout, its status'))
     .option('--latency <ms>', 'latency of the mock API (default 20)', wholeNumber(0))

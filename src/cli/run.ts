@@ -7,7 +7,7 @@ import type { NovaClient } from '../api/client.js';
 import { viewBatch, type BatchView } from '../engine/batch-view.js';
 import { WorkerPool } from '../engine/worker-pool.js';
 import { EXIT_CODES, type ExitCode } from '../errors.js';
-import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
 import { apiClient, openStore, untilSignal, type StoreContext } from './context.js';
 import type { Output } from './output.js';
@@ -17,7 +17,12 @@ import { submitWith, type SubmitFlags } from './submit.js';
 /** Submit and work the batch in this process until it ends (or `until` resolves). */
 export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>): Promise<{ view: BatchView; interrupted: boolean }> {
   const submitted = await submitWith(ctx, file, flags, out);
-  const batchId = submitted.batchId;
+  return workBatch(ctx, client, submitted.meta, out, until);
+}
+
+/** Work an existing batch in this process, with the progress display, until it ends or `until`. */
+export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>): Promise<{ view: BatchView; interrupted: boolean }> {
+  const batchId = meta.id;
   const pool = new WorkerPool({
     redisUrl: ctx.target.url,
     prefix: ctx.config.prefix,
@@ -33,12 +38,11 @@ export async function runBatch(ctx: StoreContext, client: NovaClient, file: stri
   void until.then(() => (interrupted = true));
   // The rate shown is over the last few samples, not since creation.
   const samples: Array<{ done: number; at: number }> = [];
-  let view = await viewBatch(ctx.store, submitted.meta);
+  let view = await viewBatch(ctx.store, meta);
   try {
     while (!interrupted && !FINAL_BATCH_STATUSES.has(view.meta.status) && view.meta.status !== 'halted') {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      const meta = (await ctx.store.getBatch(batchId))!;
-      view = await viewBatch(ctx.store, meta, samples[0]);
+      view = await viewBatch(ctx.store, (await ctx.store.getBatch(batchId))!, samples[0]);
       samples.push({ done: view.done, at: Date.now() });
       if (samples.length > 20) samples.shift();
       progress.update(view);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RowPatch } from '../patch/types.js';
-import type { BatchOptions } from '../store/batch-store.js';
+import type { BatchOptions, BatchStore } from '../store/batch-store.js';
 import { QUEUE_NAME, type Keys } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
 
@@ -46,6 +46,20 @@ export function patchDigest(patchJson: string): string {
  * events stream (for live listeners such as dashboards) is enough, and Redis stays bounded by snapshots.
  */
 export const EVENTS_MAX_LEN = 1000;
+
+/**
+ * Registers agents in a batch and enqueues the jobs of those that need one: new agents, and still
+ * pending ones whose job is gone (an interrupted submit). Returns how many jobs were added.
+ * Shared by submit and rollback; chunks may run concurrently (the total is an atomic increment).
+ */
+export async function enqueueAgents(store: BatchStore, queue: Queue<AgentJobData>, batchId: string, options: BatchOptions, items: ReadonlyArray<AgentJobData>): Promise<number> {
+  const flags = await store.register(batchId, items.map((item) => item.k));
+  const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(items[i]!.k)))));
+  const jobs = items.flatMap((data, i) => (flags[i] === 'new' || missing[i] ? [{ name: 'agent', data, opts: jobOptions(data.k, options) }] : []));
+  if (jobs.length > 0) await queue.addBulk(jobs);
+  await store.addToTotal(batchId, flags.filter((f) => f === 'new').length);
+  return jobs.length;
+}
 
 export function batchQueue(connection: ScriptClient, keys: Keys, batchId: string): Queue<AgentJobData> {
   return new Queue<AgentJobData>(QUEUE_NAME, { connection, prefix: keys.queuePrefix(batchId), streams: { events: { maxLen: EVENTS_MAX_LEN } } });

@@ -12,7 +12,8 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { NovaClient } from '../api/client.js';
 import { NovaApiError } from '../api/errors.js';
-import type { Agent } from '../api/types.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { Agent, Json } from '../api/types.js';
 import { carriesDesired, desiredState } from '../patch/desired.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import type { RowPatch } from '../patch/types.js';
@@ -20,6 +21,7 @@ import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../stor
 import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { conflictingFields, rollbackPlan } from './rollback.js';
 
 /**
  * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
@@ -44,9 +46,40 @@ export interface ProcessorDeps {
   onAuthFailure: (error: NovaApiError) => Promise<void>;
   patch: (digest: string) => Promise<RowPatch>;
   file: (path: string) => Promise<string>;
+  /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
+  rollback?: { of: string; changed: AgentStatus; force: boolean };
 }
 
 export type JobOutcome = AgentStatus | 'deferred' | 'already_done';
+
+/** What the job must bring the agent to — or a final status decided without any request. */
+type Target = { desired: Record<string, Json>; changed: string[] } | { done: { status: AgentStatus; error?: string } };
+
+/** A rollout: the row's patch applied to the first before snapshot. */
+async function rolloutTarget(deps: ProcessorDeps, job: Job<AgentJobData>, before: Agent): Promise<Target> {
+  const rowPatch = job.data.i ?? (await deps.patch(job.data.p!));
+  const texts = new Map<string, string>();
+  for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
+  const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
+  if (!desired.ok) return { done: { status: 'failed', error: `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` } };
+  return { desired: desired.desired, changed: Object.keys(desired.body) };
+}
+
+/** A rollback: the origin's touched fields back to its before snapshot, unless someone changed them since. */
+async function rollbackTarget(deps: ProcessorDeps, key: string, before: Agent, current: Agent): Promise<Target> {
+  const { of, changed: changedStatus, force } = deps.rollback!;
+  const plan = rollbackPlan(of, changedStatus, await deps.store.agentRecord(of, key));
+  if (plan.kind === 'nothing') return { done: { status: 'unchanged', error: plan.reason } };
+  if (plan.kind === 'impossible') return { done: { status: 'failed', error: plan.reason } };
+  const changed = plan.fields.filter((field) => !isDeepStrictEqual(before[field], plan.desired[field]));
+  // Already as it was (restored by an earlier attempt of this job, or never different): no conflict.
+  if (carriesDesired(current, plan.desired).length > 0 && !force) {
+    // Judged on this job's first before snapshot, so a retry after our own PATCH is not a "conflict".
+    const conflicts = conflictingFields(before, plan.expected);
+    if (conflicts.length > 0) return { done: { status: 'conflict', error: `changed since batch ${of}: ${conflicts.join(', ')} (left alone; --force restores anyway)` } };
+  }
+  return { desired: plan.desired, changed };
+}
 
 class Deferred extends Error {}
 
@@ -100,20 +133,18 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     const before = await store.saveBefore(batchId, key, current);
-    const rowPatch = job.data.i ?? (await deps.patch(job.data.p!));
-    const texts = new Map<string, string>();
-    for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
-    const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
-    if (!desired.ok) {
-      const error = `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
-      await store.finish(batchId, key, 'failed', FROM, { before, after: current, error, job: job.data });
-      return 'failed';
+    const target = deps.rollback ? await rollbackTarget(deps, key, before, current) : await rolloutTarget(deps, job, before);
+    if ('done' in target) {
+      const { status: outcome, error } = target.done;
+      await store.finish(batchId, key, outcome, FROM, { before, after: current, ...(error ? { error } : {}), ...(outcome === 'failed' ? { job: job.data } : {}) });
+      return outcome;
     }
-    const changed = Object.keys(desired.body);
+    const { desired, changed } = target;
+    const success: AgentStatus = deps.rollback ? 'restored' : 'applied';
     // What still differs on the agent as it is now (an earlier attempt may have applied some or all).
-    const stillDifferent = carriesDesired(current, desired.desired);
+    const stillDifferent = carriesDesired(current, desired);
     if (stillDifferent.length === 0) {
-      const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : 'applied';
+      const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : success;
       await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
       return outcome;
     }
@@ -121,15 +152,15 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, 'skipped', 'pending', { before, after: current, error: 'batch cancelled' });
       return 'skipped';
     }
-    const body = Object.fromEntries(stillDifferent.map((field) => [field, desired.desired[field]!]));
+    const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
     const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}));
-    const missing = carriesDesired(after, desired.desired);
+    const missing = carriesDesired(after, desired);
     if (missing.length > 0) {
       await store.finish(batchId, key, 'failed', FROM, { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
       return 'failed';
     }
-    await store.finish(batchId, key, 'applied', FROM, { before, after, changed });
-    return 'applied';
+    await store.finish(batchId, key, success, FROM, { before, after, changed });
+    return success;
   } catch (error) {
     if (error instanceof Deferred) {
       await job.moveToDelayed(Date.now() + DEFER_MS, token);

@@ -12,7 +12,7 @@ import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
 import type { BatchMeta, BatchOptions, BatchStore } from '../store/batch-store.js';
 import { agentKey } from '../store/keys.js';
-import { batchQueue, INLINE_PATCH_BYTES, jobId, jobOptions, patchDigest, type AgentJobData } from './jobs.js';
+import { batchQueue, enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -79,7 +79,6 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     chunk = [];
     const keys = rows.map((row) => agentKey(row.orgId, row.agentId));
     // Patches and files first: a job must never run before what it refers to is stored.
-    const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
     const rowsPatch = new Map<ManifestRow, string>();
     const newPatches: Array<[string, string]> = [];
     for (const row of rows) {
@@ -103,21 +102,14 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       }
     }
     await store.storePatches(batchId, newPatches);
-    const flags = await store.register(batchId, keys);
-    // A still-pending agent of an earlier submit is enqueued again only if its job is gone (the
-    // earlier submit was interrupted between registering and enqueueing).
-    const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(keys[i]!)))));
-    rows.forEach((row, i) => {
-      if (flags[i] !== 'new' && !missing[i]) return;
+    const items = rows.map((row, i): AgentJobData => {
       const digest = rowsPatch.get(row);
       const data: AgentJobData = digest ? { k: keys[i]!, l: row.line, p: digest } : { k: keys[i]!, l: row.line, i: row.patch };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
-      jobs.push({ name: 'agent', data, opts: jobOptions(keys[i]!, options) });
+      return data;
     });
-    if (jobs.length > 0) await queue.addBulk(jobs);
-    enqueued += jobs.length;
+    enqueued += await enqueueAgents(store, queue, batchId, options, items);
     total += rows.length;
-    await store.addToTotal(batchId, flags.filter((f) => f === 'new').length);
   };
 
   try {

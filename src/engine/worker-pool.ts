@@ -17,6 +17,7 @@ import { backoffDelay } from './backoff.js';
 import { batchQueue, type AgentJobData } from './jobs.js';
 import { processAgentJob, type JobOutcome } from './processor.js';
 import { RateLimiter } from './rate-limiter.js';
+import { changedStatus } from './rollback.js';
 
 /** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
 export const AUTH_FAILURES_TO_HALT = 3;
@@ -86,7 +87,11 @@ export class WorkerPool {
       const meta = await this.store.getBatch(id);
       const active = meta !== undefined && !FINAL_BATCH_STATUSES.has(meta.status);
       const runner = this.#runners.get(id);
-      if (active && !runner) this.#runners.set(id, this.#startRunner(meta));
+      if (active && !runner) {
+        // A rollback needs its origin: which status marks the agents the origin changed.
+        const origin = meta.rollbackOf ? await this.store.getBatch(meta.rollbackOf) : undefined;
+        this.#runners.set(id, this.#startRunner(meta, origin));
+      }
       else if (!active && runner) {
         this.#runners.delete(id);
         await this.#stopRunner(runner);
@@ -94,7 +99,7 @@ export class WorkerPool {
     }
   }
 
-  #startRunner(meta: BatchMeta): Runner {
+  #startRunner(meta: BatchMeta, origin: BatchMeta | undefined): Runner {
     const { store } = this;
     const batchId = meta.id;
     const limiter = new RateLimiter(store, batchId, meta.options.rate);
@@ -109,6 +114,8 @@ export class WorkerPool {
     const files = new Map<string, string>();
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const deps = {
+      // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
+      ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
       store,
       client: this.#options.client,
       batchId,

@@ -57,6 +57,9 @@ export interface BatchMeta {
   options: BatchOptions;
   finishedAt?: number;
   haltReason?: string;
+  /** For a rollback: the batch it rolls back, and whether conflicts are overridden (`--force`). */
+  rollbackOf?: string;
+  force?: boolean;
 }
 
 export type Counts = Record<AgentStatus, number>;
@@ -118,6 +121,7 @@ export class BatchStore {
       options: JSON.parse(raw.options ?? '{}') as BatchOptions,
       ...(raw.finished_at ? { finishedAt: Number(raw.finished_at) } : {}),
       ...(raw.halt_reason ? { haltReason: raw.halt_reason } : {}),
+      ...(raw.rollback_of ? { rollbackOf: raw.rollback_of, force: raw.force === '1' } : {}),
     };
   }
 
@@ -279,6 +283,35 @@ export class BatchStore {
     return (await this.redis.hget(this.keys.files(batchId), file)) ?? undefined;
   }
 
+  /** Deletes every key of the batch (its queue included) and its registry entry. */
+  async deleteBatch(batchId: string): Promise<number> {
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      // The batch's keys share its hash tag: one pattern finds them all, on Cluster in one slot.
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.keys.queuePrefix(batchId)}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await this.redis.del(...keys);
+    } while (cursor !== '0');
+    await this.redis.zrem(this.keys.batches(), batchId);
+    return deleted;
+  }
+
+  /** Writes one agent of an archive into a (new) batch: status, counters, snapshots, job. */
+  async importAgent(batchId: string, record: AgentRecord & { job?: unknown }): Promise<void> {
+    const fields: Array<string | Buffer> = ['attempts', String(record.attempts), 'error', record.error ?? ''];
+    if (record.changed) fields.push('changed', JSON.stringify(record.changed));
+    if (record.before && record.after) fields.push('snap', pack({ before: record.before, after: delta(record.before, record.after) } satisfies Snapshot));
+    else if (record.before) fields.push('before', pack(record.before));
+    if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
+    await this.redis
+      .multi()
+      .hset(this.keys.status(batchId), record.key, record.status)
+      .hincrby(this.keys.counts(batchId), record.status, 1)
+      .hset(this.keys.agent(batchId, record.key), ...fields)
+      .exec();
+  }
+
   /** Every agent of the batch with its status, in chunks (HSCAN: no full load into memory). */
   async *scanStatuses(batchId: string, count = 1000): AsyncGenerator<Array<[string, AgentStatus]>> {
     let cursor = '0';
@@ -303,6 +336,7 @@ function serialiseMeta(meta: BatchMeta): Record<string, string | number> {
     total: meta.total,
     enqueued: meta.enqueued ? '1' : '0',
     options: JSON.stringify(meta.options),
+    ...(meta.rollbackOf ? { rollback_of: meta.rollbackOf, force: meta.force ? '1' : '0' } : {}),
   };
 }
 

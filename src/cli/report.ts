@@ -1,0 +1,62 @@
+/**
+ * `nova-fleet report BATCH [--format csv|json|ndjson] [--out FILE]`: one row per agent, streamed to
+ * stdout or FILE. JSON/NDJSON rows carry the full before and after snapshots; CSV has the changed field
+ * names and neutralises spreadsheet formulas.
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { stringify } from 'csv-stringify';
+import { CSV_COLUMNS, csvRecord, reportRows } from '../engine/report.js';
+import { UsageError } from '../errors.js';
+import { openStore, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+
+export interface ReportFlags extends RedisFlags {
+  format?: 'csv' | 'json' | 'ndjson';
+  out?: string;
+}
+
+async function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, 'drain');
+}
+
+export async function reportCommand(batchId: string, flags: ReportFlags, out: Output): Promise<void> {
+  const format = flags.format ?? 'csv';
+  const ctx = await openStore(flags);
+  const sink: NodeJS.WritableStream = flags.out ? createWriteStream(flags.out) : process.stdout;
+  let rows = 0;
+  try {
+    const meta = await ctx.store.getBatch(batchId);
+    if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${ctx.config.prefix}"`, 'list them with `nova-fleet batches`');
+    const source = reportRows(ctx.store, batchId, { snapshots: format !== 'csv' });
+    if (format === 'csv') {
+      const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+      csv.pipe(sink, { end: false });
+      for await (const row of source) {
+        if (!csv.write(csvRecord(row))) await once(csv, 'drain');
+        rows++;
+      }
+      csv.end();
+      await once(csv, 'end');
+    } else if (format === 'ndjson') {
+      for await (const row of source) {
+        await write(sink, `${JSON.stringify(row)}\n`);
+        rows++;
+      }
+    } else {
+      await write(sink, '[');
+      for await (const row of source) {
+        await write(sink, `${rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
+        rows++;
+      }
+      await write(sink, '\n]\n');
+    }
+  } finally {
+    ctx.close();
+    if (flags.out) {
+      sink.end();
+      await once(sink, 'close');
+    }
+  }
+  out.note(`report: ${rows} agent${rows === 1 ? '' : 's'} of batch ${batchId}${flags.out ? ` written to ${flags.out}` : ''}`);
+}

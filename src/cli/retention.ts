@@ -1,0 +1,35 @@
+/** `nova-fleet prune --older-than DAYS`, `export BATCH FILE`, `import FILE`: keeping history tidy. */
+import { exportBatch, importBatch, pruneBatches } from '../engine/retention.js';
+import { openStore, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+
+export async function pruneCommand(flags: RedisFlags & { olderThan: number }, out: Output): Promise<void> {
+  const ctx = await openStore(flags);
+  try {
+    const { pruned, keptActive } = await pruneBatches(ctx.store, flags.olderThan);
+    if (keptActive.length > 0) out.note(`prune: kept ${keptActive.length} active batch${keptActive.length === 1 ? '' : 'es'} (${keptActive.join(', ')}); cancel them first`);
+    out.result(`prune: deleted ${pruned.length} batch${pruned.length === 1 ? '' : 'es'} older than ${flags.olderThan} days${pruned.length ? `: ${pruned.join(', ')}` : ''}`, { pruned, keptActive });
+  } finally {
+    ctx.close();
+  }
+}
+
+export async function exportCommand(batchId: string, file: string, flags: RedisFlags, out: Output): Promise<void> {
+  const ctx = await openStore(flags);
+  try {
+    const { agents } = await exportBatch(ctx.store, batchId, file);
+    out.result(`export: batch ${batchId} (${agents} agents, snapshots included) written to ${file}`, { batchId, file, agents });
+  } finally {
+    ctx.close();
+  }
+}
+
+export async function importCommand(file: string, flags: RedisFlags, out: Output): Promise<void> {
+  const ctx = await openStore(flags);
+  try {
+    const { meta, agents } = await importBatch(ctx.store, file);
+    out.result(`import: batch ${meta.id} (${meta.status}, ${agents} agents) restored from ${file}`, { batchId: meta.id, status: meta.status, agents });
+  } finally {
+    ctx.close();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Rollback (SPEC §6): a batch of its own, linked to the batch it undoes, run by the same engine (rate
+ * limits, retries, snapshots — so it can itself be rolled back). For each agent the origin changed, it
+ * restores the fields the origin touched to the origin's before snapshot; an agent changed by someone
+ * else since (its touched fields differ from the origin's after snapshot) is a `conflict` and left
+ * alone unless forced.
+ *
+ * Jobs carry no patch: at run time the processor reads the origin's record of the agent (rollbackPlan).
+ */
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { Agent, Json } from '../api/types.js';
+import { UsageError } from '../errors.js';
+import { FINAL_BATCH_STATUSES, type AgentRecord, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
+import { cancelBatch } from './control.js';
+import { batchQueue, enqueueAgents, type AgentJobData } from './jobs.js';
+
+/** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
+export function changedStatus(origin: BatchMeta): AgentStatus {
+  return origin.kind === 'rollback' ? 'restored' : 'applied';
+}
+
+export type RollbackPlan =
+  | { kind: 'restore'; desired: Record<string, Json>; expected: Record<string, Json>; fields: string[] }
+  | { kind: 'nothing'; reason: string }
+  | { kind: 'impossible'; reason: string };
+
+/** What restoring one agent means, from the origin's record of it (pure). */
+export function rollbackPlan(originId: string, changed: AgentStatus, record: AgentRecord | undefined): RollbackPlan {
+  if (!record) return { kind: 'nothing', reason: `batch ${originId} has no record of this agent: nothing to roll back` };
+  if (record.status !== changed || !record.before || !record.after || !record.changed?.length) {
+    return { kind: 'nothing', reason: `not changed by batch ${originId} (${record.status}): nothing to roll back` };
+  }
+  const absent = record.changed.filter((field) => !Object.hasOwn(record.before!, field));
+  if (absent.length > 0) {
+    return { kind: 'impossible', reason: `the agent had no ${absent.join(', ')} before batch ${originId}, and a PATCH cannot remove a field` };
+  }
+  const pick = (agent: Agent) => Object.fromEntries(record.changed!.map((field) => [field, agent[field] as Json]));
+  return { kind: 'restore', desired: pick(record.before), expected: pick(record.after), fields: record.changed };
+}
+
+/** Fields of `current` that someone changed since the origin (they differ from its after snapshot). */
+export function conflictingFields(current: Agent, expected: Record<string, Json>): string[] {
+  return Object.keys(expected).filter((field) => !isDeepStrictEqual(current[field], expected[field]));
+}
+
+export interface RollbackInput {
+  store: BatchStore;
+  originId: string;
+  /** Only these agent keys (`org_id/agent_id`); default every changed agent. */
+  agents?: ReadonlySet<string>;
+  force?: boolean;
+  rate?: number;
+}
+
+export async function createRollback(input: RollbackInput): Promise<{ meta: BatchMeta; enqueued: number; cancelledOrigin: boolean }> {
+  const { store, originId } = input;
+  const origin = await store.getBatch(originId);
+  if (!origin) throw new UsageError(`no batch ${originId} under prefix "${store.keys.prefix}"`, 'list them with `nova-fleet batches`');
+  // Rolling back a batch that is still going: first stop what has not started.
+  let cancelledOrigin = false;
+  if (!FINAL_BATCH_STATUSES.has(origin.status)) {
+    await cancelBatch(store, originId);
+    cancelledOrigin = true;
+  }
+  const suffix = [...randomBytes(4)].map((b) => '0123456789abcdefghijklmnopqrstuvwxyz'[b % 36]).join('');
+  const id = `${originId.slice(0, 60)}-rollback-${suffix}`;
+  const options: BatchOptions = { ...origin.options, ...(input.rate ? { rate: input.rate } : {}) };
+  const { meta } = await store.createBatch({
+    id,
+    kind: 'rollback',
+    manifest: `rollback of ${originId}`,
+    digest: originId,
+    createdAt: Date.now(),
+    status: 'running',
+    total: 0,
+    enqueued: false,
+    options,
+    rollbackOf: originId,
+    force: input.force ?? false,
+  });
+  const changed = changedStatus(origin);
+  // A cancelled origin's `skipped` agents may still turn out applied (their PATCH was in flight):
+  // they are included, and the processor decides from the record it finds when it runs.
+  const candidates = new Set<AgentStatus>([changed, ...(origin.status === 'cancelled' || cancelledOrigin ? (['skipped'] as const) : [])]);
+  const queue = batchQueue(store.redis, store.keys, id);
+  let enqueued = 0;
+  try {
+    for await (const pairs of store.scanStatuses(originId)) {
+      const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!input.agents || input.agents.has(key))).map(([key]) => ({ k: key, l: 0 }));
+      if (items.length > 0) enqueued += await enqueueAgents(store, queue, id, options, items);
+    }
+  } finally {
+    await queue.close();
+  }
+  await store.markEnqueued(id);
+  await store.completeIfDone(id);
+  return { meta: (await store.getBatch(id))!, enqueued, cancelledOrigin };
+}
