@@ -27,7 +27,8 @@ writeFileSync(
       },
       agents: fleet.slice(0, 40).map((a) => ({
         ...ids(a),
-        vars: { COMPANY: companyOf(String(a.name)), AGENT_NAME: String(a.name).split(' ').slice(-1)[0]!, LANGUAGE: String((a.transcriber_config as Record<string, unknown>).language) },
+        // The persona's name, as the mock's generated prompt introduces it ("You are Ava, …").
+        vars: { COMPANY: companyOf(String(a.name)), AGENT_NAME: /You are (\w+),/.exec(String(a.prompt_template))?.[1] ?? 'Nova', LANGUAGE: String((a.transcriber_config as Record<string, unknown>).language) },
       })),
     },
     null,

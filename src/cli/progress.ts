@@ -56,5 +56,6 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
 
 function details(view: BatchView): string {
   const c = view.counts;
-  return `applied ${c.applied} unchanged ${c.unchanged} failed ${c.failed}${c.skipped ? ` skipped ${c.skipped}` : ''} | ${view.meta.status}`;
+  const done = view.meta.kind === 'rollback' ? `restored ${c.restored}${c.conflict ? ` conflict ${c.conflict}` : ''}` : `applied ${c.applied}`;
+  return `${done} unchanged ${c.unchanged} failed ${c.failed}${c.skipped ? ` skipped ${c.skipped}` : ''} | ${view.meta.status}`;
 }
