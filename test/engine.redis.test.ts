@@ -159,3 +159,23 @@ describe('engine: faults, controls, idempotency', () => {
     expect(api.stats().patchesApplied).toBe(0);
   });
 });
+
+describe('engine: submit', () => {
+  it('enqueues every row of a many-chunk manifest exactly once, even with chunks written concurrently', async () => {
+    const prefix = testPrefix('submit-chunks');
+    const rows = Array.from({ length: 5000 }, (_, i) => ({ org_id: `org-${i % 7}`, agent_id: `agent-${i}`, patch: { name: `Agent ${i}` } }));
+    const file = manifest('chunks.ndjson', rows);
+    const store = new BatchStore(redis, prefix);
+    const result = await submitBatch({ store, file, manifestOptions: {}, batchId: 'chunks', options: FAST, chunk: 300 });
+    expect(result).toMatchObject({ total: 5000, enqueued: 5000 });
+    expect(result.meta).toMatchObject({ total: 5000, enqueued: true, status: 'running' });
+    expect((await store.counts('chunks')).pending).toBe(5000);
+    const { batchQueue } = await import('../src/engine/jobs.js');
+    const queue = batchQueue(redis, store.keys, 'chunks');
+    expect((await queue.getJobCounts('waiting')).waiting).toBe(5000);
+    await queue.close();
+    const again = await submitBatch({ store, file, manifestOptions: {}, batchId: 'chunks', options: FAST, chunk: 300 });
+    expect(again).toMatchObject({ total: 5000, enqueued: 0 });
+    expect((await store.getBatch('chunks'))!.total).toBe(5000);
+  });
+});

@@ -88,7 +88,10 @@ export async function createRollback(input: RollbackInput): Promise<{ meta: Batc
   try {
     for await (const pairs of store.scanStatuses(originId)) {
       const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!input.agents || input.agents.has(key))).map(([key]) => ({ k: key, l: 0 }));
-      if (items.length > 0) enqueued += await enqueueAgents(store, queue, id, options, items);
+      if (items.length > 0) {
+        const added = await enqueueAgents(store, queue, id, options, items);
+        enqueued += added;
+      }
     }
   } finally {
     await queue.close();

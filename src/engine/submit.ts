@@ -108,7 +108,10 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
       return data;
     });
-    enqueued += await enqueueAgents(store, queue, batchId, options, items);
+    // Read-modify-write after the await: chunks are written concurrently, and `x += await …` would read
+    // `x` before waiting and lose the other chunks' updates.
+    const added = await enqueueAgents(store, queue, batchId, options, items);
+    enqueued += added;
     total += rows.length;
   };
 
