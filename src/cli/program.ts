@@ -2,7 +2,7 @@
  * The command line: commander parses, each command lives in its own file, and errors are mapped to
  * exit codes in one place (`main`). Only commands that work are listed.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { printableConfig, resolveConfig } from '../config.js';
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { VERSION } from '../package-info.js';
@@ -11,7 +11,9 @@ import { mockApiCommand, mockOptionsFromFlags, type MockApiFlags } from './mock-
 import { planCommand, type PlanFlags } from './plan.js';
 import { validateCommand } from './validate.js';
 import type { RedisFlags } from './context.js';
-import { cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
+import { approveCommand, cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
+import { parseBudget, parseDuration, parseWaves } from '../engine/rollout-plan.js';
+import type { ResumeOptions } from '../engine/control.js';
 import { demoCommand, type DemoFlags } from './demo.js';
 import { runCommand } from './run.js';
 import { reportCommand, type ReportFlags } from './report.js';
@@ -92,6 +94,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', positiveNumber)
       .option('--concurrency <n>', 'in-flight requests of the in-process worker (default 8)', wholeNumber(1, 1000))
       .option('--attempts <n>', 'attempts per agent for retryable failures (default 6)', wholeNumber(1, 100))
+      .option('--waves <list>', 'cumulative wave targets, e.g. 1,5%,25%,100%; a wave starts when the previous one finished', flagParser(parseWaves))
+      .option('--bake <duration>', 'wait between waves (30s, 10m, 1h)', flagParser(parseDuration))
+      .option('--approve', 'pause after each wave until `nova-fleet approve BATCH`')
+      .option('--max-failures <n|p%>', "error budget: N agents, or P% of the batch's agents; exceeded → halted", flagParser(parseBudget))
+      .option('--auto-rollback', 'on an error-budget halt, roll back what was applied')
       .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']));
 
   submitFlags(command('submit', 'validate, create the batch and enqueue its jobs; print the batch id')).action(
@@ -117,9 +124,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   prefixFlag(command('batches', 'list batches with status and counts')).action(act(async (o: CommonOptions & RedisFlags, out) => batchesCommand(o, out)));
 
+  prefixFlag(command('resume', 'resume a paused batch, or a halted one (bad credentials fixed; error budget: with --override-budget or a higher --max-failures)').argument('<batch>', 'batch id'))
+    .option('--override-budget', 'after an error-budget halt: go on with no budget')
+    .option('--max-failures <n>', 'after an error-budget halt: go on with this higher budget', wholeNumber(0))
+    .action(act(async (o: CommonOptions & RedisFlags & ResumeOptions, out, batch) => resumeCommand(batch!, o, out)));
+
   for (const [name, description, fn] of [
     ['pause', 'stop new jobs of a batch from starting (in-flight requests finish)', pauseCommand],
-    ['resume', 'resume a paused batch (or one halted for bad credentials)', resumeCommand],
+    ['approve', 'let a batch waiting for approval (--approve) start its next wave', approveCommand],
     ['cancel', 'cancel a batch: agents not yet started become skipped', cancelCommand],
     ['retry', "re-enqueue a batch's failed agents", retryCommand],
   ] as const) {
@@ -169,6 +181,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   return program;
+}
+
+/** A parser that throws RangeError, as a commander argument parser (exit 2 with its message). */
+function flagParser<T>(parse: (text: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
 }
 
 function positiveNumberOrZero(value: string): number {

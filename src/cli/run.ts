@@ -9,6 +9,7 @@ import { WorkerPool } from '../engine/worker-pool.js';
 import { EXIT_CODES, type ExitCode } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
+import { stepBatch } from '../engine/controller.js';
 import { apiClient, openStore, untilSignal, type StoreContext } from './context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -68,6 +69,17 @@ export async function runCommand(file: string, flags: SubmitFlags, out: Output, 
       const { view, interrupted } = await runBatch(ctx, client, file, flags, out, until);
       if (interrupted) out.note(`run: interrupted; batch ${view.meta.id} stays ${view.meta.status} — any \`nova-fleet worker\` carries on with it`);
       out.result(describeView(view), view);
+      if (!interrupted && view.meta.status === 'halted' && view.meta.autoRollback) {
+        // The controller creates the automatic rollback (once); work it here too.
+        await stepBatch(ctx.store, view.meta.id);
+        const rollbackId = (await ctx.store.getBatch(view.meta.id))?.autoRollbackId;
+        const rollback = rollbackId && rollbackId !== 'creating' ? await ctx.store.getBatch(rollbackId) : undefined;
+        if (rollback) {
+          out.note(`run: error budget exceeded — rolling back what was applied (batch ${rollback.id})`);
+          const undo = await workBatch(ctx, client, rollback, out, until);
+          out.note(describeView(undo.view));
+        }
+      }
       return exitCodeOf(view, interrupted);
     } finally {
       client.close();

@@ -6,7 +6,9 @@
 import { DEFAULTS } from '../config.js';
 import { checkBatchId, generateBatchId } from '../engine/batch-id.js';
 import { submitBatch, type SubmitResult } from '../engine/submit.js';
-import type { BatchOptions } from '../store/batch-store.js';
+import type { BatchOptions, RolloutControls } from '../store/batch-store.js';
+import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/rollout-plan.js';
+import { UsageError } from '../errors.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { manifestOptions, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
 import type { Output } from './output.js';
@@ -14,6 +16,12 @@ import type { Output } from './output.js';
 export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   batch?: string;
   attempts?: number;
+  /** Staged rollout (SPEC §9), as parsed by commander (rollout-plan.ts). */
+  waves?: WaveSpec[];
+  bake?: number;
+  approve?: boolean;
+  maxFailures?: BudgetSpec;
+  autoRollback?: boolean;
 }
 
 /** Defaults of a batch's retry policy (SPEC §5). */
@@ -28,8 +36,26 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
     backoffMs: RETRY_DEFAULTS.backoffMs,
     backoffCapMs: RETRY_DEFAULTS.backoffCapMs,
   };
-  out.note(`submit: ${report.summary.agents} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
-  const result = await submitBatch({ store: ctx.store, file, manifestOptions: manifestOptions(flags), batchId, options });
+  const total = report.summary.agents;
+  if ((flags.bake || flags.approve) && !flags.waves) throw new UsageError('--bake and --approve act between waves: give --waves too', 'e.g. --waves 1,5%,25%,100% --bake 10m');
+  if (flags.autoRollback && !flags.maxFailures) throw new UsageError('--auto-rollback acts when the error budget is exceeded: give --max-failures too');
+  let waves: number[] | undefined;
+  try {
+    waves = flags.waves ? resolveWaves(flags.waves, total) : undefined;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message} (for ${total} agents)`);
+  }
+  const controls: RolloutControls = {
+    ...(waves ? { waves } : {}),
+    ...(flags.bake ? { bakeMs: flags.bake } : {}),
+    ...(flags.approve ? { approve: true } : {}),
+    ...(flags.maxFailures ? { maxFailures: resolveBudget(flags.maxFailures, total) } : {}),
+    ...(flags.autoRollback ? { autoRollback: true } : {}),
+  };
+  out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
+  if (controls.waves) out.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);
+  if (controls.maxFailures !== undefined) out.note(`submit: error budget ${controls.maxFailures} failed agent${controls.maxFailures === 1 ? '' : 's'}${controls.autoRollback ? ', then automatic rollback' : ''}`);
+  const result = await submitBatch({ store: ctx.store, file, manifestOptions: manifestOptions(flags), batchId, options, controls });
   out.note(
     result.created
       ? `submit: batch ${batchId} created, ${result.enqueued} jobs enqueued`

@@ -67,6 +67,17 @@ export function describeView(view: BatchView): string {
       .join(', ') || 'none'}`,
     `  rate      up to ${meta.options.rate} requests/s, ${meta.options.attempts} attempts per agent`,
   ];
+  if (meta.waves) {
+    const wave = meta.wave ?? 0;
+    const waiting =
+      meta.status === 'waiting_approval'
+        ? ` — waiting for \`nova-fleet approve ${meta.id}\``
+        : meta.waveDoneAt && meta.bakeMs
+          ? ` — done, baking until ${new Date(meta.waveDoneAt + meta.bakeMs).toISOString()}`
+          : '';
+    lines.push(`  wave      ${wave + 1}/${meta.waves.length} (up to ${meta.waves[wave]} agents; targets ${meta.waves.join(' → ')})${waiting}`);
+  }
+  if (meta.maxFailures !== undefined) lines.push(`  budget    ${counts.failed}/${meta.maxFailures} failures allowed${meta.autoRollback ? ', automatic rollback' : ''}${meta.autoRollbackId ? ` (${meta.autoRollbackId})` : ''}`);
   if (view.topFailures.length > 0) {
     lines.push('  top failure reasons:');
     for (const f of view.topFailures) lines.push(`    ${String(f.count).padStart(6)}  ${f.reason}`);

@@ -30,12 +30,31 @@ export async function pauseBatch(store: BatchStore, batchId: string): Promise<Ba
   return (await store.getBatch(batchId))!;
 }
 
-/** Resume a paused batch, or one halted for bad credentials (after the key was fixed). */
-export async function resumeBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+export interface ResumeOptions {
+  /** After an error-budget halt: go on with no budget at all. */
+  overrideBudget?: boolean;
+  /** After an error-budget halt: go on with this higher budget (failures allowed). */
+  maxFailures?: number;
+}
+
+/**
+ * Resume a paused batch; or one halted for bad credentials (once the key is fixed); or one halted by
+ * its error budget — only with `overrideBudget` or a budget above the failures so far.
+ */
+export async function resumeBatch(store: BatchStore, batchId: string, options: ResumeOptions = {}): Promise<BatchMeta> {
   const meta = await requireBatch(store, batchId);
   if (meta.status === 'running') return meta;
-  const haltedForKey = meta.status === 'halted' && (meta.haltReason ?? '').startsWith('bad_credentials');
-  if (meta.status !== 'paused' && !haltedForKey) refuse(meta, 'resumed');
+  const reason = meta.haltReason ?? '';
+  const budgetHalt = meta.status === 'halted' && reason.startsWith('error_budget');
+  if (budgetHalt) {
+    const failed = (await store.counts(batchId)).failed;
+    if (!options.overrideBudget && (options.maxFailures === undefined || options.maxFailures < failed)) {
+      throw new UsageError(`batch ${batchId} was halted by its error budget (${reason})`, `resume with --override-budget, or --max-failures N with N ≥ ${failed}`);
+    }
+    await store.setMeta(batchId, { max_failures: options.overrideBudget ? '' : options.maxFailures! });
+  } else if (meta.status !== 'paused' && !(meta.status === 'halted' && reason.startsWith('bad_credentials'))) {
+    refuse(meta, 'resumed');
+  }
   if (!(await store.transition(batchId, 'running', [meta.status]))) refuse(meta, 'resumed');
   await store.setMeta(batchId, { auth_failures: 0, halt_reason: '' });
   const queue = batchQueue(store.redis, store.keys, batchId);
@@ -71,6 +90,15 @@ export async function cancelBatch(store: BatchStore, batchId: string): Promise<{
     }
   }
   return { meta: (await store.getBatch(batchId))!, skipped };
+}
+
+/** Approve: a batch waiting for approval (`--approve`) may start its next wave. */
+export async function approveBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+  const meta = await requireBatch(store, batchId);
+  if (!meta.waves || !meta.approve) throw new UsageError(`batch ${batchId} was not submitted with --approve`);
+  if (meta.status !== 'waiting_approval') refuse(meta, 'approved (it is not waiting for approval)');
+  await store.setMeta(batchId, { approved_wave: meta.wave ?? 0 });
+  return (await store.getBatch(batchId))!;
 }
 
 /** Retry: every failed agent of the batch goes back to pending and is enqueued again. */

@@ -21,7 +21,7 @@ import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../stor
 import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { conflictingFields, rollbackPlan } from './rollback.js';
+import { conflictingFields, rollbackPlan, type RollbackPlan } from './rollback.js';
 
 /**
  * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
@@ -40,8 +40,8 @@ export interface ProcessorDeps {
   batchId: string;
   options: BatchOptions;
   limiter: RateLimiter;
-  /** The batch's status, cached briefly by the caller. */
-  batchStatus: () => Promise<BatchStatus>;
+  /** The batch's status, cached briefly by the caller; `fresh` reads Redis now. */
+  batchStatus: (fresh?: boolean) => Promise<BatchStatus>;
   /** A 401/403 was met; the caller halts the batch when they repeat. */
   onAuthFailure: (error: NovaApiError) => Promise<void>;
   patch: (digest: string) => Promise<RowPatch>;
@@ -66,11 +66,8 @@ async function rolloutTarget(deps: ProcessorDeps, job: Job<AgentJobData>, before
 }
 
 /** A rollback: the origin's touched fields back to its before snapshot, unless someone changed them since. */
-async function rollbackTarget(deps: ProcessorDeps, key: string, before: Agent, current: Agent): Promise<Target> {
-  const { of, changed: changedStatus, force } = deps.rollback!;
-  const plan = rollbackPlan(of, changedStatus, await deps.store.agentRecord(of, key));
-  if (plan.kind === 'nothing') return { done: { status: 'unchanged', error: plan.reason } };
-  if (plan.kind === 'impossible') return { done: { status: 'failed', error: plan.reason } };
+function rollbackTarget(deps: ProcessorDeps, plan: Extract<RollbackPlan, { kind: 'restore' }>, before: Agent, current: Agent): Target {
+  const { of, force } = deps.rollback!;
   const changed = plan.fields.filter((field) => !isDeepStrictEqual(before[field], plan.desired[field]));
   // Already as it was (restored by an earlier attempt of this job, or never different): no conflict.
   if (carriesDesired(current, plan.desired).length > 0 && !force) {
@@ -94,9 +91,12 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
   const key = job.data.k;
   const { orgId, agentId } = splitAgentKey(key);
 
-  /** Stop before a request if the batch may not make one now. */
-  const gate = async (): Promise<'go' | 'cancelled'> => {
-    const status = await deps.batchStatus();
+  /**
+   * Stop before a request if the batch may not make one now. Before a PATCH the status is read fresh:
+   * a pause, a cancel or an exhausted error budget must stop every change not yet sent.
+   */
+  const gate = async (fresh = false): Promise<'go' | 'cancelled'> => {
+    const status = await deps.batchStatus(fresh);
     if (status === 'cancelled') return 'cancelled';
     if (status !== 'running') throw new Deferred(status);
     return 'go';
@@ -131,9 +131,17 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
       return 'skipped';
     }
+    // A rollback knows from the origin's record alone whether there is anything to restore: an agent
+    // the origin never changed costs no request at all.
+    const plan = deps.rollback ? rollbackPlan(deps.rollback.of, deps.rollback.changed, await store.agentRecord(deps.rollback.of, key)) : undefined;
+    if (plan && plan.kind !== 'restore') {
+      const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
+      await store.finish(batchId, key, outcome, FROM, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
+      return outcome;
+    }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     const before = await store.saveBefore(batchId, key, current);
-    const target = deps.rollback ? await rollbackTarget(deps, key, before, current) : await rolloutTarget(deps, job, before);
+    const target = plan ? rollbackTarget(deps, plan, before, current) : await rolloutTarget(deps, job, before);
     if ('done' in target) {
       const { status: outcome, error } = target.done;
       await store.finish(batchId, key, outcome, FROM, { before, after: current, ...(error ? { error } : {}), ...(outcome === 'failed' ? { job: job.data } : {}) });
@@ -148,7 +156,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
       return outcome;
     }
-    if ((await gate()) === 'cancelled') {
+    if ((await gate(true)) === 'cancelled') {
       await store.finish(batchId, key, 'skipped', 'pending', { before, after: current, error: 'batch cancelled' });
       return 'skipped';
     }

@@ -10,9 +10,10 @@ import { ManifestFiles } from '../manifest/files.js';
 import type { ManifestRow } from '../manifest/types.js';
 import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
-import type { BatchMeta, BatchOptions, BatchStore } from '../store/batch-store.js';
+import type { BatchMeta, BatchOptions, BatchStore, RolloutControls } from '../store/batch-store.js';
 import { agentKey } from '../store/keys.js';
 import { batchQueue, enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
+import { waveOf } from './rollout-plan.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -22,6 +23,8 @@ export interface SubmitInput {
   options: BatchOptions;
   /** Rows per addBulk. Default 1000. */
   chunk?: number;
+  /** Staged-rollout controls; `waves` are absolute cumulative targets (rollout-plan.ts). */
+  controls?: RolloutControls;
 }
 
 export interface SubmitResult {
@@ -54,6 +57,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     total: 0,
     enqueued: false,
     options,
+    ...input.controls,
+    ...(input.controls?.waves ? { wave: 0, approvedWave: -1 } : {}),
   });
   if (!created && meta.digest !== digest) {
     throw new UsageError(`batch ${batchId} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
@@ -66,6 +71,10 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   let total = 0;
   let enqueued = 0;
   let chunk: ManifestRow[] = [];
+  /** Manifest position of each row, which decides its wave. */
+  let position = 0;
+  const waveOfRow = new Map<ManifestRow, number>();
+  const waves = meta.waves;
 
   /**
    * Chunks are independent (their own agents, an atomic total), so a few are written at once while the
@@ -102,17 +111,24 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       }
     }
     await store.storePatches(batchId, newPatches);
-    const items = rows.map((row, i): AgentJobData => {
+    const items: AgentJobData[] = [];
+    // Agents of later waves are registered now, their jobs held until their wave is released.
+    const later = new Map<number, AgentJobData[]>();
+    rows.forEach((row, i) => {
       const digest = rowsPatch.get(row);
       const data: AgentJobData = digest ? { k: keys[i]!, l: row.line, p: digest } : { k: keys[i]!, l: row.line, i: row.patch };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
-      return data;
+      const wave = waveOfRow.get(row) ?? 0;
+      waveOfRow.delete(row);
+      if (wave === 0) items.push(data);
+      else later.set(wave, [...(later.get(wave) ?? []), data]);
     });
     // Read-modify-write after the await: chunks are written concurrently, and `x += await …` would read
     // `x` before waiting and lose the other chunks' updates.
     const added = await enqueueAgents(store, queue, batchId, options, items);
     enqueued += added;
     total += rows.length;
+    for (const [wave, held] of later) await store.hold(batchId, wave, held);
   };
 
   try {
@@ -124,6 +140,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
         break;
       }
       chunk.push(next.value);
+      if (waves) waveOfRow.set(next.value, waveOf(position, waves));
+      position++;
       if (chunk.length >= chunkSize) {
         if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
         const writing: Promise<void> = flush().finally(() => inFlight.delete(writing));

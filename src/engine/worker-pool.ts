@@ -17,6 +17,7 @@ import { backoffDelay } from './backoff.js';
 import { batchQueue, type AgentJobData } from './jobs.js';
 import { processAgentJob, type JobOutcome } from './processor.js';
 import { RateLimiter } from './rate-limiter.js';
+import { stepBatch, type ControllerEvent } from './controller.js';
 import { changedStatus } from './rollback.js';
 
 /** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
@@ -36,6 +37,8 @@ export interface WorkerPoolOptions {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   onOutcome?: (batchId: string, outcome: JobOutcome) => void;
+  /** Waves done and started, approvals awaited, halts (from the controller step this pool ran). */
+  onEvent?: (batchId: string, event: ControllerEvent) => void;
   onError?: (error: Error) => void;
 }
 
@@ -96,6 +99,11 @@ export class WorkerPool {
         this.#runners.delete(id);
         await this.#stopRunner(runner);
       } else if (runner && meta) runner.meta = meta;
+      // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
+      if (active) {
+        const events = await stepBatch(this.store, id);
+        for (const event of events) this.#options.onEvent?.(id, event);
+      }
     }
   }
 
@@ -104,8 +112,8 @@ export class WorkerPool {
     const batchId = meta.id;
     const limiter = new RateLimiter(store, batchId, meta.options.rate);
     let cached: { status: BatchStatus; at: number } | undefined;
-    const batchStatus = async (): Promise<BatchStatus> => {
-      if (!cached || Date.now() - cached.at > 250) {
+    const batchStatus = async (fresh = false): Promise<BatchStatus> => {
+      if (fresh || !cached || Date.now() - cached.at > 250) {
         cached = { status: (await store.getBatch(batchId))?.status ?? 'cancelled', at: Date.now() };
       }
       return cached.status;

@@ -60,7 +60,24 @@ export interface BatchMeta {
   /** For a rollback: the batch it rolls back, and whether conflicts are overridden (`--force`). */
   rollbackOf?: string;
   force?: boolean;
+  /** Staged rollout (SPEC §9): cumulative agent targets of the waves, and the current wave (0-based). */
+  waves?: number[];
+  wave?: number;
+  /** When the current wave finished (Redis time, ms); the bake starts then. */
+  waveDoneAt?: number;
+  bakeMs?: number;
+  /** Pause after each wave until `approve`; `approvedWave` is the last wave approved to move on from. */
+  approve?: boolean;
+  approvedWave?: number;
+  /** Error budget: the batch halts when more than this many agents have failed. */
+  maxFailures?: number;
+  autoRollback?: boolean;
+  /** The rollback started automatically after a halt. */
+  autoRollbackId?: string;
 }
+
+/** The staged-rollout controls a batch is created with. */
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback'>;
 
 export type Counts = Record<AgentStatus, number>;
 
@@ -122,6 +139,13 @@ export class BatchStore {
       ...(raw.finished_at ? { finishedAt: Number(raw.finished_at) } : {}),
       ...(raw.halt_reason ? { haltReason: raw.halt_reason } : {}),
       ...(raw.rollback_of ? { rollbackOf: raw.rollback_of, force: raw.force === '1' } : {}),
+      ...(raw.waves ? { waves: JSON.parse(raw.waves) as number[], wave: Number(raw.wave ?? 0), approvedWave: Number(raw.approved_wave ?? -1) } : {}),
+      ...(raw.wave_done_at ? { waveDoneAt: Number(raw.wave_done_at) } : {}),
+      ...(raw.bake_ms ? { bakeMs: Number(raw.bake_ms) } : {}),
+      ...(raw.approve === '1' ? { approve: true } : {}),
+      ...(raw.max_failures ? { maxFailures: Number(raw.max_failures) } : {}),
+      ...(raw.auto_rollback === '1' ? { autoRollback: true } : {}),
+      ...(raw.auto_rollback_id ? { autoRollbackId: raw.auto_rollback_id } : {}),
     };
   }
 
@@ -312,6 +336,16 @@ export class BatchStore {
       .exec();
   }
 
+  /** Registers agents of a later wave: their jobs wait in the wave's list until it is released. */
+  async hold(batchId: string, wave: number, items: ReadonlyArray<{ k: string }>): Promise<void> {
+    const flags = await this.register(batchId, items.map((item) => item.k));
+    // Pending ones too: after an interrupted submit a job may be listed twice, which is harmless
+    // (the queue dedupes job ids, and a finished agent's job does nothing).
+    const held = items.filter((_, i) => flags[i] !== 'done').map((item) => JSON.stringify(item));
+    if (held.length > 0) await this.redis.rpush(this.keys.held(batchId, wave), ...held);
+    await this.addToTotal(batchId, flags.filter((f) => f === 'new').length);
+  }
+
   /** Every agent of the batch with its status, in chunks (HSCAN: no full load into memory). */
   async *scanStatuses(batchId: string, count = 1000): AsyncGenerator<Array<[string, AgentStatus]>> {
     let cursor = '0';
@@ -337,6 +371,11 @@ function serialiseMeta(meta: BatchMeta): Record<string, string | number> {
     enqueued: meta.enqueued ? '1' : '0',
     options: JSON.stringify(meta.options),
     ...(meta.rollbackOf ? { rollback_of: meta.rollbackOf, force: meta.force ? '1' : '0' } : {}),
+    ...(meta.waves ? { waves: JSON.stringify(meta.waves), wave: meta.wave ?? 0, approved_wave: meta.approvedWave ?? -1 } : {}),
+    ...(meta.bakeMs ? { bake_ms: meta.bakeMs } : {}),
+    ...(meta.approve ? { approve: '1' } : {}),
+    ...(meta.maxFailures !== undefined ? { max_failures: meta.maxFailures } : {}),
+    ...(meta.autoRollback ? { auto_rollback: '1' } : {}),
   };
 }
 

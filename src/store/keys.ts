@@ -10,6 +10,8 @@
  *   P:{B}:patches             hash   patch digest → patch JSON (a patch shared by many rows is stored once)
  *   P:{B}:files               hash   manifest-relative path → text ($template sources)
  *   P:{B}:rate                hash   the batch's shared request schedule (rate limiter)
+ *   P:{B}:held:<wave>         list   jobs of a later wave, released when the wave before it is done
+ *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.
@@ -77,5 +79,13 @@ export class Keys {
 
   rate(batchId: string): string {
     return this.batch(batchId, 'rate');
+  }
+
+  held(batchId: string, wave: number): string {
+    return this.batch(batchId, `held:${wave}`);
+  }
+
+  controller(batchId: string): string {
+    return this.batch(batchId, 'controller');
   }
 }

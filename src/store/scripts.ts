@@ -27,7 +27,8 @@ return out`;
 
 /**
  * finishAgent — move one agent from `from` to `to`, keep the counts equal to the statuses, record the
- * agent's fields, and complete the batch when nothing is pending any more.
+ * agent's fields, halt the batch if a failure exceeds its error budget, and complete the batch when
+ * nothing is pending any more.
  * KEYS: status, counts, meta, agent hash.
  * ARGV: agent key, to, from ('*' = any, or statuses joined by '|'), then field, value pairs for the
  * agent hash.
@@ -47,6 +48,17 @@ for i = 4, #ARGV, 2 do
 end
 -- The combined snapshot (before + after) replaces the before-only one.
 if redis.call('HEXISTS', KEYS[4], 'snap') == 1 then redis.call('HDEL', KEYS[4], 'before') end
+-- The error budget, checked on every failure (not only at wave ends): exceeded, the batch halts.
+if ARGV[2] == 'failed' and old ~= 'failed' then
+  local max = redis.call('HGET', KEYS[3], 'max_failures')
+  if max and max ~= '' then
+    local failed = tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+    local status = redis.call('HGET', KEYS[3], 'status')
+    if failed > tonumber(max) and (status == 'running' or status == 'waiting_approval' or status == 'paused') then
+      redis.call('HSET', KEYS[3], 'status', 'halted', 'halt_reason', 'error_budget: ' .. failed .. ' agents failed, ' .. max .. ' allowed')
+    end
+  end
+end
 local pending = tonumber(redis.call('HGET', KEYS[2], 'pending') or '0')
 if pending <= 0 and redis.call('HGET', KEYS[3], 'enqueued') == '1' then
   local status = redis.call('HGET', KEYS[3], 'status')

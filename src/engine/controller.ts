@@ -1,0 +1,104 @@
+/**
+ * The batch controller: one step, run often by every worker of a batch, executed by whichever holds the
+ * batch's short lock. It moves a staged rollout along (SPEC §9):
+ *   - a wave is done when its cumulative target of agents has been attempted and finished;
+ *   - then the bake time passes, then (with --approve) the batch waits for `approve`;
+ *   - then the next wave's held jobs are released into the queue.
+ * And it acts on a halt: the queue is paused (no job is even picked up), and with --auto-rollback the
+ * rollback of what was applied is created, once.
+ * "Now" is the Redis server's clock, so workers with skewed clocks agree.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BatchMeta, BatchStore } from '../store/batch-store.js';
+import { doneOf } from './batch-view.js';
+import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
+import { createRollback } from './rollback.js';
+
+/** The controller's lock: long enough for one step, short enough that a dead worker's is soon gone. */
+const LOCK_MS = 5000;
+
+export type ControllerEvent =
+  | { kind: 'wave_done'; wave: number }
+  | { kind: 'waiting_approval'; wave: number }
+  | { kind: 'wave_started'; wave: number }
+  | { kind: 'halted'; reason: string; rollbackId?: string };
+
+export async function redisNow(store: BatchStore): Promise<number> {
+  const [seconds, micros] = await store.redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** One step for one batch. Returns what happened (for logs and notifications). */
+export async function stepBatch(store: BatchStore, batchId: string): Promise<ControllerEvent[]> {
+  const token = randomBytes(8).toString('hex');
+  const lock = store.keys.controller(batchId);
+  if ((await store.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return [];
+  try {
+    const meta = await store.getBatch(batchId);
+    if (!meta) return [];
+    if (meta.status === 'halted') return await onHalted(store, meta);
+    if (!meta.waves || (meta.status !== 'running' && meta.status !== 'waiting_approval')) return [];
+    return await advanceWaves(store, meta);
+  } finally {
+    // Release only our own lock (it may have expired and been taken by another worker).
+    if ((await store.redis.get(lock)) === token) await store.redis.del(lock);
+  }
+}
+
+async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
+  const queue = batchQueue(store.redis, store.keys, meta.id);
+  try {
+    if (!(await queue.isPaused())) await queue.pause();
+  } finally {
+    await queue.close();
+  }
+  const reason = meta.haltReason ?? 'halted';
+  if (!meta.autoRollback || meta.autoRollbackId || !reason.startsWith('error_budget')) return [];
+  // Once: the field is claimed before the rollback is created.
+  if ((await store.redis.hsetnx(store.keys.meta(meta.id), 'auto_rollback_id', 'creating')) !== 1) return [];
+  const { meta: rollback } = await createRollback({ store, originId: meta.id });
+  await store.setMeta(meta.id, { auto_rollback_id: rollback.id });
+  return [{ kind: 'halted', reason, rollbackId: rollback.id }];
+}
+
+async function advanceWaves(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
+  const waves = meta.waves!;
+  const wave = meta.wave ?? 0;
+  if (wave >= waves.length - 1) return [];
+  const done = doneOf(await store.counts(meta.id));
+  if (done < waves[wave]!) return [];
+  const events: ControllerEvent[] = [];
+  const now = await redisNow(store);
+  let doneAt = meta.waveDoneAt;
+  if (doneAt === undefined) {
+    doneAt = now;
+    await store.setMeta(meta.id, { wave_done_at: doneAt });
+    events.push({ kind: 'wave_done', wave });
+  }
+  if (meta.bakeMs && now < doneAt + meta.bakeMs) return events;
+  if (meta.approve && (meta.approvedWave ?? -1) < wave) {
+    if (meta.status === 'running' && (await store.transition(meta.id, 'waiting_approval', ['running']))) events.push({ kind: 'waiting_approval', wave });
+    return events;
+  }
+  await releaseWave(store, meta, wave + 1);
+  await store.setMeta(meta.id, { wave: wave + 1, wave_done_at: '' });
+  if (meta.status === 'waiting_approval') await store.transition(meta.id, 'running', ['waiting_approval']);
+  events.push({ kind: 'wave_started', wave: wave + 1 });
+  return events;
+}
+
+/** Moves a held wave's jobs into the queue. Safe to repeat: job ids dedupe, the list goes last. */
+async function releaseWave(store: BatchStore, meta: BatchMeta, wave: number): Promise<void> {
+  const key = store.keys.held(meta.id, wave);
+  const queue = batchQueue(store.redis, store.keys, meta.id);
+  try {
+    const length = await store.redis.llen(key);
+    for (let start = 0; start < length; start += 1000) {
+      const items = (await store.redis.lrange(key, start, start + 999)).map((json) => JSON.parse(json) as AgentJobData);
+      await queue.addBulk(items.map((data) => ({ name: 'agent', data, opts: jobOptions(data.k, meta.options) })));
+    }
+  } finally {
+    await queue.close();
+  }
+  await store.redis.del(key);
+}

@@ -1,0 +1,141 @@
+/** Staged rollouts (SPEC §9): waves, bake, approvals, error budget, automatic rollback. */
+import { describe, expect, it } from 'vitest';
+import { NovaClient } from '../src/api/client.js';
+import type { Agent } from '../src/api/types.js';
+import { approveBatch, resumeBatch } from '../src/engine/control.js';
+import { submitBatch } from '../src/engine/submit.js';
+import { WorkerPool } from '../src/engine/worker-pool.js';
+import type { MockApi } from '../src/mock/server.js';
+import { WRITABLE_FIELDS } from '../src/patch/fields.js';
+import { BatchStore, type BatchMeta, type RolloutControls } from '../src/store/batch-store.js';
+import { agentKey } from '../src/store/keys.js';
+import { engineFixtures, FAST } from './helpers/engine.js';
+import { startMock } from './helpers/mock.js';
+import { REDIS_URL, testPrefix } from './helpers/redis.js';
+
+const { manifest, redis } = engineFixtures('staged');
+
+/** A pool over every batch of the prefix (so it also works automatic rollbacks), and the batch submitted. */
+async function stage(api: MockApi, name: string, rows: unknown[], controls: RolloutControls, concurrency = 4) {
+  const prefix = testPrefix(name);
+  const store = new BatchStore(redis, prefix);
+  const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
+  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, pollMs: 50 });
+  await pool.start();
+  await submitBatch({ store, file: manifest(`${name}.ndjson`, rows), manifestOptions: {}, batchId: name, options: FAST, controls });
+  const waitFor = async (batchId: string, test: (meta: BatchMeta) => boolean, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const meta = (await store.getBatch(batchId))!;
+      if (test(meta) || Date.now() > deadline) return meta;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  };
+  const stop = async () => {
+    await pool.close(2000);
+    client.close();
+  };
+  return { store, waitFor, stop };
+}
+
+const ended = (meta: BatchMeta) => ['completed', 'completed_with_failures', 'cancelled', 'halted'].includes(meta.status);
+const writable = (agent: Agent) => Object.fromEntries(Object.keys(WRITABLE_FIELDS).map((f) => [f, agent[f]]));
+
+describe('waves', () => {
+  it('run in order, each only after the previous one finished and baked', async () => {
+    const api = await startMock({ agents: 20, recordRequests: true, latencyMs: 10 });
+    const ids = api.agentIds();
+    const run = await stage(api, 'waves', ids.map((a) => ({ ...a, patch: { name: 'Wave' } })), { waves: [1, 5, 20], bakeMs: 300 });
+    const meta = await run.waitFor('waves', ended);
+    await run.stop();
+    expect(meta.status).toBe('completed');
+    expect(meta.wave).toBe(2);
+    const waveOf = (agentId: string) => {
+      const index = ids.findIndex((a) => a.agent_id === agentId);
+      return index < 1 ? 0 : index < 5 ? 1 : 2;
+    };
+    const log = api.requests();
+    for (const wave of [1, 2]) {
+      const lastBefore = Math.max(...log.filter((r) => waveOf(r.agentId!) === wave - 1).map((r) => r.t));
+      const firstOf = Math.min(...log.filter((r) => waveOf(r.agentId!) === wave).map((r) => r.t));
+      expect(firstOf - lastBefore, `wave ${wave + 1} started ${firstOf - lastBefore} ms after wave ${wave} ended`).toBeGreaterThanOrEqual(300);
+    }
+    expect(log).toHaveLength(40);
+  });
+
+  it('with --approve, wait after each wave until approved', async () => {
+    const api = await startMock({ agents: 6, recordRequests: true });
+    const ids = api.agentIds();
+    const run = await stage(api, 'approve', ids.map((a) => ({ ...a, patch: { name: 'Approved' } })), { waves: [2, 6], approve: true });
+    const waiting = await run.waitFor('approve', (m) => m.status === 'waiting_approval');
+    expect(waiting.status).toBe('waiting_approval');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(api.requests()).toHaveLength(4); // the first wave only: 2 agents, GET + PATCH each
+    expect((await approveBatch(run.store, 'approve')).approvedWave).toBe(0);
+    const meta = await run.waitFor('approve', ended);
+    await run.stop();
+    expect(meta.status).toBe('completed');
+    expect(await run.store.counts('approve')).toMatchObject({ applied: 6 });
+    await expect(approveBatch(run.store, 'approve')).rejects.toThrow('it is not waiting for approval');
+  });
+});
+
+describe('error budget', () => {
+  /** 40 agents, 12 of which (30%) answer 422. */
+  async function failingFleet() {
+    const api = await startMock({ agents: 40 });
+    const ids = api.agentIds();
+    const failing = ids.filter((_, i) => [0, 3, 6].includes(i % 10));
+    api.configure({ agentStatus: Object.fromEntries(failing.map((a) => [a.agent_id, 422])) });
+    const originals = new Map(ids.map((a) => [agentKey(a.org_id, a.agent_id), api.agent(a.org_id, a.agent_id)!]));
+    return { api, ids, originals, rows: ids.map((a) => ({ ...a, patch: { name: 'Budgeted' } })) };
+  }
+
+  it('halts as soon as failures exceed the budget; overshoot is bounded by what was in flight', async () => {
+    const { api, rows } = await failingFleet();
+    const concurrency = 4;
+    const run = await stage(api, 'budget', rows, { maxFailures: 4 }, concurrency);
+    const meta = await run.waitFor('budget', ended);
+    await new Promise((r) => setTimeout(r, 300)); // let in-flight requests land
+    await run.stop();
+    const counts = await run.store.counts('budget');
+    expect(meta.status).toBe('halted');
+    expect(meta.haltReason).toMatch(/^error_budget: \d+ agents failed, 4 allowed$/);
+    expect(counts.failed).toBeGreaterThanOrEqual(5);
+    expect(counts.failed).toBeLessThanOrEqual(5 + concurrency);
+    expect(counts.pending).toBeGreaterThan(0);
+    // No PATCH after the halt: exactly one per applied agent. GETs: one per finished agent, plus at most
+    // the ones in flight when the halt landed (those agents stop at the fresh check before their PATCH).
+    const stats = api.stats();
+    expect(stats.byMethod.PATCH ?? 0).toBe(counts.applied);
+    expect(stats.byMethod.GET).toBeGreaterThanOrEqual(counts.applied + counts.failed);
+    expect(stats.byMethod.GET).toBeLessThanOrEqual(counts.applied + counts.failed + concurrency);
+  });
+
+  it('--auto-rollback restores what was applied before the halt', async () => {
+    const { api, ids, originals, rows } = await failingFleet();
+    const run = await stage(api, 'autorb', rows, { maxFailures: 4, autoRollback: true });
+    const meta = await run.waitFor('autorb', (m) => m.autoRollbackId !== undefined && m.autoRollbackId !== 'creating');
+    const rollback = await run.waitFor(meta.autoRollbackId!, ended);
+    await run.stop();
+    expect(rollback.status).toBe('completed');
+    expect((await run.store.getBatch('autorb'))!.status).toBe('cancelled');
+    const applied = (await run.store.counts('autorb')).applied;
+    expect(applied).toBeGreaterThan(0);
+    expect((await run.store.counts(rollback.id)).restored).toBe(applied);
+    for (const a of ids) expect(writable(api.agent(a.org_id, a.agent_id)!)).toEqual(writable(originals.get(agentKey(a.org_id, a.agent_id))!));
+  });
+
+  it('resume after a budget halt needs --override-budget or a higher budget', async () => {
+    const { api, rows } = await failingFleet();
+    const run = await stage(api, 'resume', rows, { maxFailures: 2 });
+    await run.waitFor('resume', ended);
+    await expect(resumeBatch(run.store, 'resume')).rejects.toThrow('was halted by its error budget');
+    await expect(resumeBatch(run.store, 'resume', { maxFailures: 1 })).rejects.toThrow('was halted by its error budget');
+    expect((await resumeBatch(run.store, 'resume', { overrideBudget: true })).status).toBe('running');
+    const meta = await run.waitFor('resume', ended);
+    await run.stop();
+    expect(meta.status).toBe('completed_with_failures');
+    expect(await run.store.counts('resume')).toMatchObject({ failed: 12, applied: 28, pending: 0 });
+  });
+});
