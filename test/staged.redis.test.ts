@@ -139,3 +139,35 @@ describe('error budget', () => {
     expect(await run.store.counts('resume')).toMatchObject({ failed: 12, applied: 28, pending: 0 });
   });
 });
+
+describe('one change at a time per agent', () => {
+  it('two running batches on the same agents never work on one agent at once', async () => {
+    const api = await startMock({ agents: 12, latencyMs: 25, recordRequests: true });
+    const ids = api.agentIds();
+    const prefix = testPrefix('lease');
+    const store = new BatchStore(redis, prefix);
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: 8 });
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: 8, pollMs: 50 });
+    await pool.start();
+    await Promise.all([
+      submitBatch({ store, file: manifest('lease-a.ndjson', ids.map((a) => ({ ...a, patch: { prompt_template: { $replace: { find: 'Role', with: 'Role A' } } } }))), manifestOptions: {}, batchId: 'lease-a', options: FAST }),
+      submitBatch({ store, file: manifest('lease-b.ndjson', ids.map((a) => ({ ...a, patch: { prompt_template: { $replace: { find: 'Role', with: 'Role B' } } } }))), manifestOptions: {}, batchId: 'lease-b', options: FAST }),
+    ]);
+    for (let i = 0; i < 400; i++) {
+      const [a, b] = await Promise.all([store.getBatch('lease-a'), store.getBatch('lease-b')]);
+      if (a!.status === 'completed' && b!.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await pool.close(2000);
+    client.close();
+    for (const a of ids) {
+      // Per agent: GET, PATCH of one batch, then GET, PATCH of the other — never two GETs in a row.
+      const methods = api.requests().filter((r) => r.agentId === a.agent_id).map((r) => r.method);
+      expect(methods).toEqual(['GET', 'PATCH', 'GET', 'PATCH']);
+      // And both changes are there: the second batch worked on the first one's result.
+      const prompt = String(api.agent(a.org_id, a.agent_id)!.prompt_template);
+      expect(prompt.includes('Role A B') || prompt.includes('Role B A')).toBe(true);
+    }
+    expect(await redis.keys(`${prefix}:lease:*`)).toEqual([]);
+  });
+});

@@ -33,6 +33,11 @@ const FROM: readonly AgentStatus[] = ['pending', 'skipped'];
 const MAX_RATE_LIMIT_WAITS = 30;
 /** How long a job of a paused (or otherwise waiting) batch is put back for before it looks again. */
 export const DEFER_MS = 1000;
+/**
+ * An agent's lease lasts this long without renewal: longer than any one job (two requests of at most
+ * 30 s each plus rate waits), short enough that a dead worker's lease frees the agent soon.
+ */
+export const LEASE_MS = 5 * 60_000;
 
 export interface ProcessorDeps {
   store: BatchStore;
@@ -126,6 +131,12 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
   firstSlot.catch(() => {}); // awaited below; an abort before then must not go unhandled
   const status = await store.beginAttempt(batchId, key);
   if (status !== 'pending') return 'already_done'; // finished by an earlier delivery, or cancelled
+  // One change at a time per agent: another running batch working on it now makes this one wait.
+  const holder = await store.takeLease(batchId, key, LEASE_MS);
+  if (holder !== undefined) {
+    await job.moveToDelayed(Date.now() + DEFER_MS, token);
+    throw new DelayedError();
+  }
   try {
     if ((await gate()) === 'cancelled') {
       await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
@@ -185,5 +196,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const before = await store.loadBefore(batchId, key);
     await store.finish(batchId, key, 'failed', FROM, { ...(before ? { before } : {}), error: reason(error), job: job.data });
     return 'failed';
+  } finally {
+    await store.releaseLease(batchId, key);
   }
 }

@@ -336,6 +336,25 @@ export class BatchStore {
       .exec();
   }
 
+  /**
+   * Takes the agent's lease for this batch (or renews it if already ours). Returns the batch holding
+   * it when that is another one. The lease expires on its own if its worker dies.
+   */
+  async takeLease(batchId: string, key: string, ttlMs: number): Promise<string | undefined> {
+    const lease = this.keys.lease(key);
+    if ((await this.redis.set(lease, batchId, 'PX', ttlMs, 'NX')) === 'OK') return undefined;
+    const holder = await this.redis.get(lease);
+    if (holder === batchId) {
+      await this.redis.pexpire(lease, ttlMs);
+      return undefined;
+    }
+    return holder ?? undefined; // expired in between: the next try takes it
+  }
+
+  async releaseLease(batchId: string, key: string): Promise<void> {
+    await this.redis.nfReleaseLease(this.keys.lease(key), batchId);
+  }
+
   /** Registers agents of a later wave: their jobs wait in the wave's list until it is released. */
   async hold(batchId: string, wave: number, items: ReadonlyArray<{ k: string }>): Promise<void> {
     const flags = await this.register(batchId, items.map((item) => item.k));

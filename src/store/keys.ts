@@ -12,6 +12,7 @@
  *   P:{B}:rate                hash   the batch's shared request schedule (rate limiter)
  *   P:{B}:held:<wave>         list   jobs of a later wave, released when the wave before it is done
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
+ *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.
@@ -79,6 +80,11 @@ export class Keys {
 
   rate(batchId: string): string {
     return this.batch(batchId, 'rate');
+  }
+
+  /** Across batches, so not under a batch's tag: its own slot on Cluster (only ever used alone). */
+  lease(agentKey: string): string {
+    return `${this.prefix}:lease:{${agentKey}}`;
   }
 
   held(batchId: string, wave: number): string {

@@ -91,6 +91,14 @@ redis.call('HSET', KEYS[1], 'before', ARGV[1])
 return 1`;
 
 /**
+ * releaseLease — drop an agent's lease, only if this batch holds it.
+ * KEYS: lease.  ARGV: batch id.  Returns 1 if released.
+ */
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
  * completeIfDone — the same completion rule, for when submit finishes after the workers did.
  * KEYS: counts, meta.  Returns the batch status.
  */
@@ -164,6 +172,7 @@ interface ScriptCommands {
   nfCompleteIfDone(counts: string, meta: string): Promise<string | null>;
   nfBegin(status: string, agent: string, key: string): Promise<string | null>;
   nfSaveBefore(agent: string, snapshot: Buffer): Promise<number>;
+  nfReleaseLease(lease: string, batchId: string): Promise<number>;
   nfReserve(rate: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number]>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
   nfTransition(meta: string, to: string, ...from: string[]): Promise<string | null>;
@@ -180,6 +189,7 @@ export function withScripts(client: Client): ScriptClient {
   client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: COMPLETE_IF_DONE });
   client.defineCommand('nfBegin', { numberOfKeys: 2, lua: BEGIN });
   client.defineCommand('nfSaveBefore', { numberOfKeys: 1, lua: SAVE_BEFORE });
+  client.defineCommand('nfReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
   client.defineCommand('nfReserve', { numberOfKeys: 1, lua: RESERVE });
   client.defineCommand('nfPenalize', { numberOfKeys: 1, lua: PENALIZE });
   client.defineCommand('nfTransition', { numberOfKeys: 1, lua: TRANSITION });
