@@ -171,3 +171,52 @@ describe('one change at a time per agent', () => {
     expect(await redis.keys(`${prefix}:lease:*`)).toEqual([]);
   });
 });
+
+describe('maintenance windows, on the real clock', () => {
+  const hhmmss = (t: number) => new Date(t).toISOString().slice(11, 19);
+  /** A little slack for a request that started just inside a boundary to arrive at the mock. */
+  const SLACK = 150;
+
+  it('--start-at: the batch is scheduled, and no request comes before its start', async () => {
+    const api = await startMock({ agents: 6, recordRequests: true });
+    const startAt = Date.now() + 1500;
+    const run = await stage(api, 'start-at', api.agentIds().map((a) => ({ ...a, patch: { name: 'Later' } })), { startAt });
+    expect((await run.store.getBatch('start-at'))!.status).toBe('scheduled');
+    const meta = await run.waitFor('start-at', ended);
+    await run.stop();
+    expect(meta.status).toBe('completed');
+    expect(Math.min(...api.requests().map((r) => r.t))).toBeGreaterThanOrEqual(startAt);
+  });
+
+  it('--window: requests only inside it; the batch waits for the next opening when it closes', async () => {
+    const api = await startMock({ agents: 40, latencyMs: 60, recordRequests: true });
+    const opens = Math.ceil((Date.now() + 1500) / 1000) * 1000;
+    const closes = opens + 2000;
+    const window = `${hhmmss(opens)}-${hhmmss(closes)} UTC`;
+    const run = await stage(api, 'window', api.agentIds().map((a) => ({ ...a, patch: { name: 'In the window' } })), { window, startAt: Date.now() }, 2);
+    // 40 agents at ~2 × 60 ms each with 2 in flight take about 2.5 s: the window closes first.
+    await new Promise((r) => setTimeout(r, closes - Date.now() + 1500));
+    const meta = (await run.store.getBatch('window'))!;
+    await run.stop();
+    const times = api.requests().map((r) => r.t);
+    expect(times.length).toBeGreaterThan(0);
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(opens);
+    expect(Math.max(...times)).toBeLessThan(closes + SLACK);
+    expect(meta.status).toBe('waiting_window');
+    expect((await run.store.counts('window')).pending).toBeGreaterThan(0);
+    expect(meta.windowNext).toBe(opens + 86_400_000);
+  });
+
+  it('--deadline: past it, the agents not yet attempted are skipped and nothing more is sent', async () => {
+    const api = await startMock({ agents: 40, latencyMs: 60, recordRequests: true });
+    const deadline = Date.now() + 1200;
+    const run = await stage(api, 'deadline', api.agentIds().map((a) => ({ ...a, patch: { name: 'Before the deadline' } })), { deadline }, 2);
+    const meta = await run.waitFor('deadline', ended);
+    await run.stop();
+    const counts = await run.store.counts('deadline');
+    expect(meta.status).toBe('completed');
+    expect(counts.skipped).toBeGreaterThan(0);
+    expect(counts.applied + counts.skipped).toBe(40);
+    expect(Math.max(...api.requests().map((r) => r.t))).toBeLessThan(deadline + SLACK);
+  });
+});

@@ -13,6 +13,7 @@ import { validateCommand } from './validate.js';
 import type { RedisFlags } from './context.js';
 import { approveCommand, cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
 import { parseBudget, parseDuration, parseWaves } from '../engine/rollout-plan.js';
+import { parseWindow } from '../engine/window.js';
 import type { ResumeOptions } from '../engine/control.js';
 import { demoCommand, type DemoFlags } from './demo.js';
 import { runCommand } from './run.js';
@@ -99,6 +100,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--approve', 'pause after each wave until `nova-fleet approve BATCH`')
       .option('--max-failures <n|p%>', "error budget: N agents, or P% of the batch's agents; exceeded → halted", flagParser(parseBudget))
       .option('--auto-rollback', 'on an error-budget halt, roll back what was applied')
+      .option('--start-at <iso>', 'no request before this time (ISO 8601)', flagParser(parseInstant))
+      .option('--window <spec>', 'requests only inside this window, e.g. "Sat,Sun 02:00-04:00 Europe/Berlin" (days optional)', flagParser((text) => parseWindow(text).text))
+      .option('--deadline <iso>', 'past this time, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
       .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']));
 
   submitFlags(command('submit', 'validate, create the batch and enqueue its jobs; print the batch id')).action(
@@ -181,6 +185,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   return program;
+}
+
+/** An ISO 8601 instant → epoch ms. */
+function parseInstant(text: string): number {
+  const at = Date.parse(text);
+  if (Number.isNaN(at) || !/^\d{4}-\d{2}-\d{2}/.test(text)) throw new RangeError(`"${text}" is not an ISO 8601 time such as 2026-12-05T02:00:00+01:00`);
+  return at;
 }
 
 /** A parser that throws RangeError, as a commander argument parser (exit 2 with its message). */

@@ -22,6 +22,10 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   approve?: boolean;
   maxFailures?: BudgetSpec;
   autoRollback?: boolean;
+  /** Maintenance window (SPEC §9): epoch ms and a window spec, parsed by commander. */
+  startAt?: number;
+  window?: string;
+  deadline?: number;
 }
 
 /** Defaults of a batch's retry policy (SPEC §5). */
@@ -51,9 +55,16 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
     ...(flags.approve ? { approve: true } : {}),
     ...(flags.maxFailures ? { maxFailures: resolveBudget(flags.maxFailures, total) } : {}),
     ...(flags.autoRollback ? { autoRollback: true } : {}),
+    ...(flags.startAt !== undefined ? { startAt: flags.startAt } : {}),
+    ...(flags.window ? { window: flags.window } : {}),
+    ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
   };
+  if (flags.deadline !== undefined && flags.startAt !== undefined && flags.deadline <= flags.startAt) throw new UsageError('--deadline must come after --start-at');
   out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
   if (controls.waves) out.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);
+  if (controls.startAt !== undefined || controls.window || controls.deadline !== undefined) {
+    out.note(`submit: requests ${controls.startAt !== undefined ? `from ${new Date(controls.startAt).toISOString()} ` : ''}${controls.window ? `inside "${controls.window}" ` : ''}${controls.deadline !== undefined ? `until ${new Date(controls.deadline).toISOString()} (then the rest is skipped)` : ''}`.trim());
+  }
   if (controls.maxFailures !== undefined) out.note(`submit: error budget ${controls.maxFailures} failed agent${controls.maxFailures === 1 ? '' : 's'}${controls.autoRollback ? ', then automatic rollback' : ''}`);
   const result = await submitBatch({ store: ctx.store, file, manifestOptions: manifestOptions(flags), batchId, options, controls });
   out.note(

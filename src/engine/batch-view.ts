@@ -77,6 +77,15 @@ export function describeView(view: BatchView): string {
           : '';
     lines.push(`  wave      ${wave + 1}/${meta.waves.length} (up to ${meta.waves[wave]} agents; targets ${meta.waves.join(' → ')})${waiting}`);
   }
+  if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) {
+    const parts = [
+      meta.startAt !== undefined ? `from ${new Date(meta.startAt).toISOString()}` : '',
+      meta.window ? `inside "${meta.window}"` : '',
+      meta.deadline !== undefined ? `until ${new Date(meta.deadline).toISOString()}` : '',
+      meta.status === 'waiting_window' && meta.windowNext ? `— next opening ${new Date(meta.windowNext).toISOString()}` : '',
+    ];
+    lines.push(`  schedule  ${parts.filter(Boolean).join(' ')}`);
+  }
   if (meta.maxFailures !== undefined) lines.push(`  budget    ${counts.failed}/${meta.maxFailures} failures allowed${meta.autoRollback ? ', automatic rollback' : ''}${meta.autoRollbackId ? ` (${meta.autoRollbackId})` : ''}`);
   if (view.topFailures.length > 0) {
     lines.push('  top failure reasons:');

@@ -9,7 +9,8 @@
  * "Now" is the Redis server's clock, so workers with skewed clocks agree.
  */
 import { randomBytes } from 'node:crypto';
-import type { BatchMeta, BatchStore } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/batch-store.js';
+import { nextChange, scheduleState, windowSpec } from './window.js';
 import { doneOf } from './batch-view.js';
 import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
 import { createRollback } from './rollback.js';
@@ -18,6 +19,9 @@ import { createRollback } from './rollback.js';
 const LOCK_MS = 5000;
 
 export type ControllerEvent =
+  | { kind: 'window_opened' }
+  | { kind: 'window_closed'; nextOpening?: number }
+  | { kind: 'deadline_passed'; skipped: number }
   | { kind: 'wave_done'; wave: number }
   | { kind: 'waiting_approval'; wave: number }
   | { kind: 'wave_started'; wave: number }
@@ -37,12 +41,66 @@ export async function stepBatch(store: BatchStore, batchId: string): Promise<Con
     const meta = await store.getBatch(batchId);
     if (!meta) return [];
     if (meta.status === 'halted') return await onHalted(store, meta);
+    if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) {
+      const events = await followSchedule(store, meta, await redisNow(store));
+      if (events.length > 0) return events;
+    }
     if (!meta.waves || (meta.status !== 'running' && meta.status !== 'waiting_approval')) return [];
     return await advanceWaves(store, meta);
   } finally {
     // Release only our own lock (it may have expired and been taken by another worker).
     if ((await store.redis.get(lock)) === token) await store.redis.del(lock);
   }
+}
+
+async function withQueue<T>(store: BatchStore, batchId: string, fn: (queue: ReturnType<typeof batchQueue>) => Promise<T>): Promise<T> {
+  const queue = batchQueue(store.redis, store.keys, batchId);
+  try {
+    return await fn(queue);
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * --start-at, --window, --deadline: open and close the batch on the Redis clock. While it waits, its
+ * queue is paused (jobs are not even picked up); workers also check the window before each request.
+ */
+async function followSchedule(store: BatchStore, meta: BatchMeta, now: number): Promise<ControllerEvent[]> {
+  const state = scheduleState(meta, now);
+  if (state === 'past_deadline') {
+    if (FINAL_BATCH_STATUSES.has(meta.status) || (await store.redis.hsetnx(store.keys.meta(meta.id), 'deadline_passed', '1')) !== 1) return [];
+    return [{ kind: 'deadline_passed', skipped: await skipRemaining(store, meta, 'deadline passed') }];
+  }
+  const waiting = meta.status === 'scheduled' || meta.status === 'waiting_window';
+  if (state === 'open' && waiting) {
+    if (await store.transition(meta.id, 'running', [meta.status])) {
+      await withQueue(store, meta.id, (queue) => queue.resume());
+      return [{ kind: 'window_opened' }];
+    }
+  } else if (state === 'closed' && (meta.status === 'running' || meta.status === 'scheduled')) {
+    if (await store.transition(meta.id, 'waiting_window', [meta.status])) {
+      const next = meta.window ? nextChange(windowSpec(meta.window), now) : undefined;
+      if (next !== undefined) await store.setMeta(meta.id, { window_next: next });
+      await withQueue(store, meta.id, (queue) => queue.pause());
+      return [{ kind: 'window_closed', ...(next !== undefined ? { nextOpening: next } : {}) }];
+    }
+  }
+  return [];
+}
+
+/** Jobs not started are removed and their agents become skipped (in-flight ones end as they really end). */
+async function skipRemaining(store: BatchStore, meta: BatchMeta, reason: string): Promise<number> {
+  await withQueue(store, meta.id, (queue) => queue.drain(true));
+  for (let wave = (meta.wave ?? 0) + 1; meta.waves && wave < meta.waves.length; wave++) await store.redis.del(store.keys.held(meta.id, wave));
+  let skipped = 0;
+  for await (const pairs of store.scanStatuses(meta.id)) {
+    for (const [key, status] of pairs) {
+      if (status === 'pending' && (await store.finish(meta.id, key, 'skipped', 'pending', { error: reason }))) skipped++;
+    }
+  }
+  await store.completeIfDone(meta.id);
+  return skipped;
 }
 
 async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {

@@ -51,6 +51,8 @@ export interface ProcessorDeps {
   onAuthFailure: (error: NovaApiError) => Promise<void>;
   patch: (digest: string) => Promise<RowPatch>;
   file: (path: string) => Promise<string>;
+  /** True when the batch's start, window or deadline forbids a request now (judged on the Redis clock). */
+  scheduleClosed?: () => boolean;
   /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
   rollback?: { of: string; changed: AgentStatus; force: boolean };
 }
@@ -104,6 +106,8 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const status = await deps.batchStatus(fresh);
     if (status === 'cancelled') return 'cancelled';
     if (status !== 'running') throw new Deferred(status);
+    // The controller closes a window within a poll; the request itself must not start outside it.
+    if (deps.scheduleClosed?.()) throw new Deferred('outside its window');
     return 'go';
   };
 

@@ -14,6 +14,8 @@ import type { BatchMeta, BatchOptions, BatchStore, RolloutControls } from '../st
 import { agentKey } from '../store/keys.js';
 import { batchQueue, enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
 import { waveOf } from './rollout-plan.js';
+import { redisNow } from './controller.js';
+import { scheduleState } from './window.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -47,13 +49,16 @@ export async function fileDigest(file: string): Promise<string> {
 export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const { store, file, batchId, options } = input;
   const digest = await fileDigest(file);
+  // Before its start or outside its window a batch waits, its queue paused (no job is even picked up).
+  const schedule = scheduleState(input.controls ?? {}, await redisNow(store));
+  const initialStatus = schedule === 'not_yet' ? 'scheduled' : schedule === 'closed' ? 'waiting_window' : 'running';
   const { created, meta } = await store.createBatch({
     id: batchId,
     kind: 'rollout',
     manifest: file,
     digest,
     createdAt: Date.now(),
-    status: 'running',
+    status: initialStatus,
     total: 0,
     enqueued: false,
     options,
@@ -67,6 +72,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const storedFiles = new Set<string>();
   const storedPatches = new Set<string>();
   const queue = batchQueue(store.redis, store.keys, batchId);
+  if (created && initialStatus !== 'running') await queue.pause();
   const chunkSize = input.chunk ?? 1000;
   let total = 0;
   let enqueued = 0;

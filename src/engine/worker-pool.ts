@@ -17,7 +17,8 @@ import { backoffDelay } from './backoff.js';
 import { batchQueue, type AgentJobData } from './jobs.js';
 import { processAgentJob, type JobOutcome } from './processor.js';
 import { RateLimiter } from './rate-limiter.js';
-import { stepBatch, type ControllerEvent } from './controller.js';
+import { redisNow, stepBatch, type ControllerEvent } from './controller.js';
+import { scheduleState } from './window.js';
 import { changedStatus } from './rollback.js';
 
 /** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
@@ -46,6 +47,8 @@ interface Runner {
   meta: BatchMeta;
   worker: Worker<AgentJobData>;
   connection: ScriptClient;
+  /** The latest metadata, read by the processor's window check. */
+  update(meta: BatchMeta): void;
 }
 
 export class WorkerPool {
@@ -56,6 +59,8 @@ export class WorkerPool {
   readonly #shutdown = new AbortController();
   readonly #command: ScriptClient;
   #timer: NodeJS.Timeout | undefined;
+  /** Redis clock minus this machine's, refreshed every poll: windows are judged on the Redis clock. */
+  #clockOffset = 0;
   #polling: Promise<void> | undefined;
   #closed = false;
 
@@ -84,6 +89,7 @@ export class WorkerPool {
   }
 
   async #poll(): Promise<void> {
+    this.#clockOffset = (await redisNow(this.store)) - Date.now();
     const ids = this.#options.batchId ? [this.#options.batchId] : await this.store.listBatchIds();
     for (const id of ids) {
       if (this.#closed) return;
@@ -98,7 +104,7 @@ export class WorkerPool {
       else if (!active && runner) {
         this.#runners.delete(id);
         await this.#stopRunner(runner);
-      } else if (runner && meta) runner.meta = meta;
+      } else if (runner && meta) runner.update(meta);
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
         const events = await stepBatch(this.store, id);
@@ -118,6 +124,7 @@ export class WorkerPool {
       }
       return cached.status;
     };
+    let latest = meta;
     const patches = new Map<string, RowPatch>();
     const files = new Map<string, string>();
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
@@ -127,6 +134,7 @@ export class WorkerPool {
       store,
       client: this.#options.client,
       batchId,
+      scheduleClosed: () => scheduleState(latest, Date.now() + this.#clockOffset) !== 'open',
       options: meta.options,
       limiter,
       batchStatus,
@@ -188,7 +196,15 @@ export class WorkerPool {
       void store.finish(batchId, job.data.k, 'failed', ['pending', 'skipped'], { error: error.message, job: job.data }).catch(() => {});
     });
     worker.on('error', (error) => this.#options.onError?.(error));
-    return { meta, worker, connection };
+    return {
+      meta,
+      worker,
+      connection,
+      update(next: BatchMeta) {
+        this.meta = next;
+        latest = next;
+      },
+    };
   }
 
   async #stopRunner(runner: Runner): Promise<void> {

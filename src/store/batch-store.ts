@@ -74,10 +74,16 @@ export interface BatchMeta {
   autoRollback?: boolean;
   /** The rollback started automatically after a halt. */
   autoRollbackId?: string;
+  /** Maintenance window (SPEC §9): no request before `startAt`, only inside `window`, none after `deadline` (ms). */
+  startAt?: number;
+  window?: string;
+  deadline?: number;
+  /** When the window next opens or closes (for status). */
+  windowNext?: number;
 }
 
 /** The staged-rollout controls a batch is created with. */
-export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback'>;
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline'>;
 
 export type Counts = Record<AgentStatus, number>;
 
@@ -146,6 +152,10 @@ export class BatchStore {
       ...(raw.max_failures ? { maxFailures: Number(raw.max_failures) } : {}),
       ...(raw.auto_rollback === '1' ? { autoRollback: true } : {}),
       ...(raw.auto_rollback_id ? { autoRollbackId: raw.auto_rollback_id } : {}),
+      ...(raw.start_at ? { startAt: Number(raw.start_at) } : {}),
+      ...(raw.window ? { window: raw.window } : {}),
+      ...(raw.deadline ? { deadline: Number(raw.deadline) } : {}),
+      ...(raw.window_next ? { windowNext: Number(raw.window_next) } : {}),
     };
   }
 
@@ -395,6 +405,9 @@ function serialiseMeta(meta: BatchMeta): Record<string, string | number> {
     ...(meta.approve ? { approve: '1' } : {}),
     ...(meta.maxFailures !== undefined ? { max_failures: meta.maxFailures } : {}),
     ...(meta.autoRollback ? { auto_rollback: '1' } : {}),
+    ...(meta.startAt !== undefined ? { start_at: meta.startAt } : {}),
+    ...(meta.window ? { window: meta.window } : {}),
+    ...(meta.deadline !== undefined ? { deadline: meta.deadline } : {}),
   };
 }
 

@@ -62,7 +62,7 @@ end
 local pending = tonumber(redis.call('HGET', KEYS[2], 'pending') or '0')
 if pending <= 0 and redis.call('HGET', KEYS[3], 'enqueued') == '1' then
   local status = redis.call('HGET', KEYS[3], 'status')
-  if status == 'running' or status == 'paused' then
+  if status == 'running' or status == 'paused' or status == 'waiting_window' or status == 'scheduled' or status == 'waiting_approval' then
     local failed = tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
     local t = redis.call('TIME')
     redis.call('HSET', KEYS[3], 'status', failed > 0 and 'completed_with_failures' or 'completed', 'finished_at', t[1] * 1000 + math.floor(t[2] / 1000))
@@ -105,7 +105,8 @@ return 0`;
 const COMPLETE_IF_DONE = `
 local pending = tonumber(redis.call('HGET', KEYS[1], 'pending') or '0')
 local status = redis.call('HGET', KEYS[2], 'status')
-if pending <= 0 and redis.call('HGET', KEYS[2], 'enqueued') == '1' and (status == 'running' or status == 'paused') then
+local waiting = status == 'running' or status == 'paused' or status == 'waiting_window' or status == 'scheduled' or status == 'waiting_approval'
+if pending <= 0 and redis.call('HGET', KEYS[2], 'enqueued') == '1' and waiting then
   local failed = tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
   local t = redis.call('TIME')
   status = failed > 0 and 'completed_with_failures' or 'completed'
