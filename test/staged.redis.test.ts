@@ -220,3 +220,69 @@ describe('maintenance windows, on the real clock', () => {
     expect(Math.max(...api.requests().map((r) => r.t))).toBeLessThan(deadline + SLACK);
   });
 });
+
+describe('verification and notifications', () => {
+  it('--verify-cmd runs after each wave with the batch and wave in its environment; --notify posts each event once', async () => {
+    const http = await import('node:http');
+    const events: Array<{ event: string; wave?: number; status: string }> = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        events.push(JSON.parse(body) as (typeof events)[number]);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const { port } = hook.address() as { port: number };
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const log = `${mkdtempSync(`${tmpdir()}/nova-fleet-verify-`)}/verify.log`;
+    const api = await startMock({ agents: 6 });
+    const prefix = testPrefix('verify');
+    const store = new BatchStore(redis, prefix);
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: 4, pollMs: 50, runVerify: true });
+    await pool.start();
+    await submitBatch({
+      store,
+      file: manifest('verify.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Verified' } }))),
+      manifestOptions: {},
+      batchId: 'verify',
+      options: FAST,
+      controls: { waves: [2, 4, 6], verifyCmd: `echo "$NOVA_FLEET_BATCH wave $NOVA_FLEET_WAVE" >> ${log}`, notifyUrl: `http://127.0.0.1:${port}/hook` },
+    });
+    for (let i = 0; i < 200 && (await store.getBatch('verify'))!.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300)); // the completion event follows the status
+    await pool.close(2000);
+    client.close();
+    hook.close();
+    expect((await store.getBatch('verify'))!.status).toBe('completed');
+    expect(readFileSync(log, 'utf8')).toBe('verify wave 1\nverify wave 2\n');
+    expect(events.map((e) => `${e.event}${e.wave ? ` ${e.wave}` : ''}`)).toEqual(['wave_done 1', 'wave_done 2', 'completed']);
+  });
+
+  it('a failing verification halts the batch, and --auto-rollback restores what was applied', async () => {
+    const api = await startMock({ agents: 6 });
+    const ids = api.agentIds();
+    const originals = new Map(ids.map((a) => [a.agent_id, api.agent(a.org_id, a.agent_id)!]));
+    const run = await stage(api, 'verify-fail', ids.map((a) => ({ ...a, patch: { name: 'Unverified' } })), { waves: [2, 6], verifyCmd: 'echo "calls are failing" >&2; exit 3', autoRollback: true });
+    // stage() runs a pool without --run-verify: the batch waits at the gate rather than run the command.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await run.store.getBatch('verify-fail'))).toMatchObject({ status: 'running', wave: 0 });
+    await run.stop();
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix: run.store.keys.prefix, client, concurrency: 4, pollMs: 50, runVerify: true });
+    await pool.start();
+    let meta = (await run.store.getBatch('verify-fail'))!;
+    for (let i = 0; i < 200 && !(meta.autoRollbackId && meta.autoRollbackId !== 'creating' && (await run.store.getBatch(meta.autoRollbackId))!.status === 'completed'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      meta = (await run.store.getBatch('verify-fail'))!;
+    }
+    await pool.close(2000);
+    client.close();
+    expect(meta.haltReason).toBe('verify_failed: after wave 1, exit 3 (calls are failing)');
+    expect(await run.store.counts(meta.autoRollbackId!)).toMatchObject({ restored: 2 });
+    for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.name).toBe(originals.get(a.agent_id)!.name);
+  });
+});

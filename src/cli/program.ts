@@ -103,6 +103,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--start-at <iso>', 'no request before this time (ISO 8601)', flagParser(parseInstant))
       .option('--window <spec>', 'requests only inside this window, e.g. "Sat,Sun 02:00-04:00 Europe/Berlin" (days optional)', flagParser((text) => parseWindow(text).text))
       .option('--deadline <iso>', 'past this time, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
+      .option('--verify-cmd <cmd>', 'run after each wave (NOVA_FLEET_BATCH, NOVA_FLEET_WAVE in its environment); non-zero halts')
+      .option('--notify <url>', 'POST a JSON event on wave done, halt and completion', flagParser(parseHttpUrl))
       .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']));
 
   submitFlags(command('submit', 'validate, create the batch and enqueue its jobs; print the batch id')).action(
@@ -117,6 +119,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'in-flight requests of this process (default 8)', wholeNumber(1, 1000))
     .option('--queue <batch...>', 'only these batches (default: every active batch)')
     .option('--grace <seconds>', 'after a signal, time for in-flight requests before they are aborted (default 30)', wholeNumber(0))
+    .option('--run-verify', "this worker may run batches' --verify-cmd commands (read from Redis: opt in only where that is safe)")
     .option('--lock-duration <ms>', "a dead worker's jobs are picked up by another after about this long (default 30000)", wholeNumber(1000))
     .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))
     .action(act(async (o: CommonOptions & WorkerFlags, out) => workerCommand(o, out)));
@@ -185,6 +188,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   return program;
+}
+
+function parseHttpUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RangeError(`"${text}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`"${text}" is not an http(s) URL`);
+  return url.toString();
 }
 
 /** An ISO 8601 instant → epoch ms. */

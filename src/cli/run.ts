@@ -10,6 +10,7 @@ import { EXIT_CODES, type ExitCode } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
 import { stepBatch } from '../engine/controller.js';
+import { notify } from '../engine/hooks.js';
 import { apiClient, openStore, untilSignal, type StoreContext } from './context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -31,6 +32,8 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     concurrency: ctx.config.concurrency,
     batchId,
     pollMs: 250,
+    // This process submitted the batch and its command: it may run its verification.
+    runVerify: true,
     onError: (error) => out.note(`worker: ${error.message}`),
   });
   await pool.start();
@@ -52,7 +55,11 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     progress.stop();
     await pool.close();
   }
-  return { view: await viewBatch(ctx.store, (await ctx.store.getBatch(batchId))!), interrupted };
+  const final = (await ctx.store.getBatch(batchId))!;
+  // The pool stops with the batch; the last events (halt, completion) are sent from here.
+  if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) });
+  if (final.status === 'completed' || final.status === 'completed_with_failures') await notify(ctx.store, final, 'completed', { event: 'completed' }, (error) => out.note(error.message));
+  return { view: await viewBatch(ctx.store, final), interrupted };
 }
 
 export function exitCodeOf(view: BatchView, interrupted: boolean): ExitCode {

@@ -26,6 +26,8 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   startAt?: number;
   window?: string;
   deadline?: number;
+  verifyCmd?: string;
+  notify?: string;
 }
 
 /** Defaults of a batch's retry policy (SPEC §5). */
@@ -58,7 +60,10 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
     ...(flags.startAt !== undefined ? { startAt: flags.startAt } : {}),
     ...(flags.window ? { window: flags.window } : {}),
     ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
+    ...(flags.verifyCmd ? { verifyCmd: flags.verifyCmd } : {}),
+    ...(flags.notify ? { notifyUrl: flags.notify } : {}),
   };
+  if (flags.verifyCmd && !flags.waves) throw new UsageError('--verify-cmd runs between waves: give --waves too', 'e.g. --waves 5%,100% --verify-cmd "./check-calls.sh"');
   if (flags.deadline !== undefined && flags.startAt !== undefined && flags.deadline <= flags.startAt) throw new UsageError('--deadline must come after --start-at');
   out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
   if (controls.waves) out.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);

@@ -18,6 +18,8 @@ export interface WorkerFlags extends RedisFlags, ApiFlags {
    * Default 30 000; shorter means faster recovery and more Redis traffic for lock renewal.
    */
   lockDuration?: number;
+  /** May run batches' --verify-cmd commands (they are read from Redis: opt in only where safe). */
+  runVerify?: boolean;
 }
 
 export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
@@ -34,6 +36,8 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
         concurrency: config.concurrency,
         ...(batchId ? { batchId } : {}),
         ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
+        runVerify: Boolean(flags.runVerify),
+        onEvent: (batchId, event) => out.note(`worker: ${batchId}: ${event.kind}${'wave' in event ? ` (wave ${event.wave + 1})` : ''}${'reason' in event ? `: ${event.reason}` : ''}`),
         onError: (error) => out.note(`worker: ${error.message}`),
       }),
   );

@@ -86,6 +86,7 @@ export function describeView(view: BatchView): string {
     ];
     lines.push(`  schedule  ${parts.filter(Boolean).join(' ')}`);
   }
+  if (meta.verifyCmd) lines.push(`  verify    after each wave: ${meta.verifyCmd}`);
   if (meta.maxFailures !== undefined) lines.push(`  budget    ${counts.failed}/${meta.maxFailures} failures allowed${meta.autoRollback ? ', automatic rollback' : ''}${meta.autoRollbackId ? ` (${meta.autoRollbackId})` : ''}`);
   if (view.topFailures.length > 0) {
     lines.push('  top failure reasons:');

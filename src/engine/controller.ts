@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/batch-store.js';
 import { nextChange, scheduleState, windowSpec } from './window.js';
+import { notify, startVerify, verifyState } from './hooks.js';
 import { doneOf } from './batch-view.js';
 import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
 import { createRollback } from './rollback.js';
@@ -23,6 +24,7 @@ export type ControllerEvent =
   | { kind: 'window_closed'; nextOpening?: number }
   | { kind: 'deadline_passed'; skipped: number }
   | { kind: 'wave_done'; wave: number }
+  | { kind: 'verifying'; wave: number }
   | { kind: 'waiting_approval'; wave: number }
   | { kind: 'wave_started'; wave: number }
   | { kind: 'halted'; reason: string; rollbackId?: string };
@@ -32,21 +34,32 @@ export async function redisNow(store: BatchStore): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
+export interface StepOptions {
+  /** This process may run --verify-cmd commands (worker --run-verify, or run for its own batch). */
+  runVerify?: boolean;
+  onError?: (error: Error) => void;
+}
+
 /** One step for one batch. Returns what happened (for logs and notifications). */
-export async function stepBatch(store: BatchStore, batchId: string): Promise<ControllerEvent[]> {
+export async function stepBatch(store: BatchStore, batchId: string, options: StepOptions = {}): Promise<ControllerEvent[]> {
   const token = randomBytes(8).toString('hex');
   const lock = store.keys.controller(batchId);
   if ((await store.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return [];
   try {
     const meta = await store.getBatch(batchId);
     if (!meta) return [];
-    if (meta.status === 'halted') return await onHalted(store, meta);
-    if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) {
-      const events = await followSchedule(store, meta, await redisNow(store));
-      if (events.length > 0) return events;
+    const onError = options.onError ?? (() => {});
+    let events: ControllerEvent[] = [];
+    if (meta.status === 'halted') events = await onHalted(store, meta);
+    else {
+      if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) events = await followSchedule(store, meta, await redisNow(store));
+      if (events.length === 0 && meta.waves && (meta.status === 'running' || meta.status === 'waiting_approval')) events = await advanceWaves(store, meta, options);
     }
-    if (!meta.waves || (meta.status !== 'running' && meta.status !== 'waiting_approval')) return [];
-    return await advanceWaves(store, meta);
+    for (const event of events) {
+      if (event.kind === 'wave_done') await notify(store, meta, `wave_done:${event.wave}`, { event: 'wave_done', wave: event.wave + 1 }, onError);
+      if (event.kind === 'halted') await notify(store, meta, 'halted', { event: 'halted', reason: event.reason }, onError);
+    }
+    return events;
   } finally {
     // Release only our own lock (it may have expired and been taken by another worker).
     if ((await store.redis.get(lock)) === token) await store.redis.del(lock);
@@ -104,22 +117,26 @@ async function skipRemaining(store: BatchStore, meta: BatchMeta, reason: string)
 }
 
 async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
-  const queue = batchQueue(store.redis, store.keys, meta.id);
-  try {
-    if (!(await queue.isPaused())) await queue.pause();
-  } finally {
-    await queue.close();
-  }
+  // The first step after a halt pauses the queue and reports it; later steps find nothing to do.
+  const newlyPaused = await withQueue(store, meta.id, async (queue) => {
+    if (await queue.isPaused()) return false;
+    await queue.pause();
+    return true;
+  });
   const reason = meta.haltReason ?? 'halted';
-  if (!meta.autoRollback || meta.autoRollbackId || !reason.startsWith('error_budget')) return [];
+  const halted: ControllerEvent[] = newlyPaused ? [{ kind: 'halted', reason }] : [];
+  // A gate (budget, verification) halted it: roll back if asked. Not for bad credentials — the key
+  // that was refused could not roll anything back either.
+  const byGate = reason.startsWith('error_budget') || reason.startsWith('verify_failed');
+  if (!meta.autoRollback || meta.autoRollbackId || !byGate) return halted;
   // Once: the field is claimed before the rollback is created.
-  if ((await store.redis.hsetnx(store.keys.meta(meta.id), 'auto_rollback_id', 'creating')) !== 1) return [];
+  if ((await store.redis.hsetnx(store.keys.meta(meta.id), 'auto_rollback_id', 'creating')) !== 1) return halted;
   const { meta: rollback } = await createRollback({ store, originId: meta.id });
   await store.setMeta(meta.id, { auto_rollback_id: rollback.id });
   return [{ kind: 'halted', reason, rollbackId: rollback.id }];
 }
 
-async function advanceWaves(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
+async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOptions): Promise<ControllerEvent[]> {
   const waves = meta.waves!;
   const wave = meta.wave ?? 0;
   if (wave >= waves.length - 1) return [];
@@ -134,6 +151,22 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta): Promise<Control
     events.push({ kind: 'wave_done', wave });
   }
   if (meta.bakeMs && now < doneAt + meta.bakeMs) return events;
+  if (meta.verifyCmd) {
+    const state = await verifyState(store, meta.id, wave);
+    if (state === 'none') {
+      if (options.runVerify && (await startVerify(store, meta, wave, options.onError ?? (() => {})))) events.push({ kind: 'verifying', wave });
+      return events;
+    }
+    if (state === 'running') return events;
+    if (state !== 'passed') {
+      const reason = `verify_failed: after wave ${wave + 1}, ${state.failed}`;
+      if (await store.transition(meta.id, 'halted', ['running', 'waiting_approval'])) {
+        await store.setMeta(meta.id, { halt_reason: reason });
+        events.push({ kind: 'halted', reason });
+      }
+      return events;
+    }
+  }
   if (meta.approve && (meta.approvedWave ?? -1) < wave) {
     if (meta.status === 'running' && (await store.transition(meta.id, 'waiting_approval', ['running']))) events.push({ kind: 'waiting_approval', wave });
     return events;

@@ -19,6 +19,7 @@ import { processAgentJob, type JobOutcome } from './processor.js';
 import { RateLimiter } from './rate-limiter.js';
 import { redisNow, stepBatch, type ControllerEvent } from './controller.js';
 import { scheduleState } from './window.js';
+import { notify } from './hooks.js';
 import { changedStatus } from './rollback.js';
 
 /** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
@@ -40,6 +41,8 @@ export interface WorkerPoolOptions {
   onOutcome?: (batchId: string, outcome: JobOutcome) => void;
   /** Waves done and started, approvals awaited, halts (from the controller step this pool ran). */
   onEvent?: (batchId: string, event: ControllerEvent) => void;
+  /** This process may run the batches' --verify-cmd commands. Default false (see hooks.ts). */
+  runVerify?: boolean;
   onError?: (error: Error) => void;
 }
 
@@ -100,14 +103,17 @@ export class WorkerPool {
         // A rollback needs its origin: which status marks the agents the origin changed.
         const origin = meta.rollbackOf ? await this.store.getBatch(meta.rollbackOf) : undefined;
         this.#runners.set(id, this.#startRunner(meta, origin));
-      }
-      else if (!active && runner) {
+      } else if (!active && runner) {
         this.#runners.delete(id);
+        // Before the runner stops: closing a BullMQ worker can take a while.
+        if (meta && (meta.status === 'completed' || meta.status === 'completed_with_failures')) {
+          await notify(this.store, meta, 'completed', { event: 'completed' }, (error) => this.#options.onError?.(error));
+        }
         await this.#stopRunner(runner);
       } else if (runner && meta) runner.update(meta);
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
-        const events = await stepBatch(this.store, id);
+        const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, onError: (error) => this.#options.onError?.(error) });
         for (const event of events) this.#options.onEvent?.(id, event);
       }
     }

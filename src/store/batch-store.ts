@@ -80,10 +80,14 @@ export interface BatchMeta {
   deadline?: number;
   /** When the window next opens or closes (for status). */
   windowNext?: number;
+  /** Run after each wave; non-zero halts (hooks.ts). */
+  verifyCmd?: string;
+  /** POST a JSON event here on wave done, halt, completion. */
+  notifyUrl?: string;
 }
 
 /** The staged-rollout controls a batch is created with. */
-export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline'>;
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'notifyUrl'>;
 
 export type Counts = Record<AgentStatus, number>;
 
@@ -156,6 +160,8 @@ export class BatchStore {
       ...(raw.window ? { window: raw.window } : {}),
       ...(raw.deadline ? { deadline: Number(raw.deadline) } : {}),
       ...(raw.window_next ? { windowNext: Number(raw.window_next) } : {}),
+      ...(raw.verify_cmd ? { verifyCmd: raw.verify_cmd } : {}),
+      ...(raw.notify_url ? { notifyUrl: raw.notify_url } : {}),
     };
   }
 
@@ -408,6 +414,8 @@ function serialiseMeta(meta: BatchMeta): Record<string, string | number> {
     ...(meta.startAt !== undefined ? { start_at: meta.startAt } : {}),
     ...(meta.window ? { window: meta.window } : {}),
     ...(meta.deadline !== undefined ? { deadline: meta.deadline } : {}),
+    ...(meta.verifyCmd ? { verify_cmd: meta.verifyCmd } : {}),
+    ...(meta.notifyUrl ? { notify_url: meta.notifyUrl } : {}),
   };
 }
 

@@ -12,6 +12,7 @@
  *   P:{B}:rate                hash   the batch's shared request schedule (rate limiter)
  *   P:{B}:held:<wave>         list   jobs of a later wave, released when the wave before it is done
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
+ *   P:{B}:verify:<wave>       string the wave's verification: running (with expiry), passed, failed: …
  *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
@@ -89,6 +90,10 @@ export class Keys {
 
   held(batchId: string, wave: number): string {
     return this.batch(batchId, `held:${wave}`);
+  }
+
+  verify(batchId: string, wave: number): string {
+    return this.batch(batchId, `verify:${wave}`);
   }
 
   controller(batchId: string): string {
