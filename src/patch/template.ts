@@ -7,11 +7,6 @@ export function placeholders(text: string): string[] {
   return [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))];
 }
 
-/** Names the template uses that `vars` lacks. */
-export function missingVars(text: string, vars: Readonly<Record<string, string>>): string[] {
-  return placeholders(text).filter((name) => !Object.hasOwn(vars, name));
-}
-
 /** Fill every placeholder. A missing variable throws: validation must have caught it first. */
 export function renderTemplate(text: string, vars: Readonly<Record<string, string>>): string {
   return text.replace(PLACEHOLDER, (_match, name: string) => {
