@@ -84,3 +84,33 @@ describe('nova-fleet validate', () => {
     expect(missing).toMatchObject({ code: 2, stderr: 'nova-fleet: cannot read manifest "nope.csv": no such file\n' });
   });
 });
+
+describe('nova-fleet config file', () => {
+  const write = async (content: unknown) => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const file = `${mkdtempSync(`${tmpdir()}/nova-fleet-config-`)}/nova-fleet.config.json`;
+    writeFileSync(file, JSON.stringify(content));
+    return file;
+  };
+
+  it('applies flags > environment > config file > defaults', async () => {
+    const file = await write({ rate: 5, concurrency: 12, prefix: 'from-file', apiUrl: 'https://nova.example/api' });
+    const fromFile = JSON.parse((await runCli(['config', '--json', '--config', file], { NOVA_FLEET_PREFIX: '', NOVA_API_URL: '' })).stdout) as Record<string, unknown>;
+    expect(fromFile).toMatchObject({ rate: 5, concurrency: 12, prefix: 'from-file', apiUrl: 'https://nova.example/api', timeoutMs: 30000, configFile: file });
+    const fromEnv = JSON.parse((await runCli(['config', '--json', '--config', file], { NOVA_FLEET_PREFIX: 'from-env' })).stdout) as Record<string, unknown>;
+    expect(fromEnv.prefix).toBe('from-env');
+    const fromFlag = JSON.parse((await runCli(['config', '--json', '--config', file, '--prefix', 'from-flag'], { NOVA_FLEET_PREFIX: 'from-env' })).stdout) as Record<string, unknown>;
+    expect(fromFlag.prefix).toBe('from-flag');
+  });
+
+  it('refuses an API key in the file, and unknown keys, with exit 2', async () => {
+    const withKey = await runCli(['config', '--config', await write({ apiKey: 'sk-live-123' })]);
+    expect(withKey.code).toBe(2);
+    expect(withKey.stderr).toContain('apiKey: the API key is not read from a file');
+    expect(withKey.stderr).toContain('hint: set NOVA_API_KEY in the environment instead');
+    const typo = await runCli(['config', '--config', await write({ concurency: 4 })]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('unknown key concurency');
+  });
+});

@@ -1,13 +1,15 @@
 /** What commands that touch Redis or the API share: the resolved config, the store, the client. */
 import { NovaClient } from '../api/client.js';
 import type { AuthScheme } from '../api/types.js';
-import { resolveConfig, type Config, type ConfigFlags } from '../config.js';
+import { loadConfigFile, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openRedis, type RedisTarget } from '../store/connect.js';
 
 export interface RedisFlags {
   prefix?: string;
+  /** A config file other than ./nova-fleet.config.json. */
+  config?: string;
 }
 
 export interface ApiFlags {
@@ -22,7 +24,7 @@ export function configFrom(flags: RedisFlags & ApiFlags): Config {
   if (flags.rate !== undefined) picked.rate = flags.rate;
   if (flags.concurrency !== undefined) picked.concurrency = flags.concurrency;
   if (flags.auth !== undefined) picked.auth = flags.auth;
-  return resolveConfig(picked);
+  return resolveConfig(picked, process.env, loadConfigFile(flags.config).values);
 }
 
 export interface StoreContext {

@@ -6,8 +6,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { NovaClient } from '../api/client.js';
-import type { AuthScheme } from '../api/types.js';
-import { resolveConfig } from '../config.js';
+import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
 import { EXIT_CODES, UsageError } from '../errors.js';
 import { ManifestFiles } from '../manifest/files.js';
 import { scanManifest } from '../manifest/validate.js';
@@ -16,20 +15,13 @@ import { formatChange } from './format.js';
 import { manifestOptions, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
 import type { Output } from './output.js';
 
-export interface PlanFlags extends ManifestFlags {
+export interface PlanFlags extends ManifestFlags, RedisFlags, ApiFlags {
   out?: string;
-  rate?: number;
-  concurrency?: number;
-  auth?: AuthScheme;
 }
 
 export async function planCommand(file: string, flags: PlanFlags, out: Output): Promise<number> {
   const report = await requireValidManifest(file, flags, out);
-  const config = resolveConfig({
-    ...(flags.rate !== undefined ? { rate: flags.rate } : {}),
-    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-    ...(flags.auth ? { auth: flags.auth } : {}),
-  });
+  const config = configFrom(flags);
   if (!config.apiKey) throw new UsageError('NOVA_API_KEY is not set: plan reads every agent from the API', 'export NOVA_API_KEY=… (and NOVA_API_URL for another API)');
   const client = new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency });
   const sink = flags.out ? createWriteStream(flags.out) : undefined;

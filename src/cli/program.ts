@@ -3,7 +3,7 @@
  * exit codes in one place (`main`). Only commands that work are listed.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { printableConfig, resolveConfig } from '../config.js';
+import { CONFIG_FILE, loadConfigFile, printableConfig, resolveConfig } from '../config.js';
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { VERSION } from '../package-info.js';
 import type { ManifestFlags } from './manifest-gate.js';
@@ -43,7 +43,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   /** Every command takes --json and runs through the same output and exit-code plumbing. */
   const command = (name: string, description: string) =>
-    program.command(name).description(description).option('--json', 'machine-readable output on stdout').exitOverride();
+    program
+      .command(name)
+      .description(description)
+      .option('--json', 'machine-readable output on stdout')
+      .option('--config <file>', `config file (default: ./${CONFIG_FILE} if present)`)
+      .exitOverride();
   const act =
     <O extends CommonOptions>(fn: (options: O, out: Output, ...args: string[]) => Promise<ActionResult>) =>
     async (...args: unknown[]) => {
@@ -176,8 +181,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   command('config', 'print the resolved configuration, secrets masked')
     .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')
     .action(
-      act(async (o: CommonOptions & { prefix?: string }, out) => {
-        const config = printableConfig(resolveConfig(o.prefix ? { prefix: o.prefix } : {}));
+      act(async (o: CommonOptions & { prefix?: string; config?: string }, out) => {
+        const file = loadConfigFile(o.config);
+        const config = { ...printableConfig(resolveConfig(o.prefix ? { prefix: o.prefix } : {}, process.env, file.values)), configFile: file.file ?? '(none)' };
         out.result(
           Object.entries(config)
             .map(([k, v]) => `${k.padEnd(12)} ${String(v)}`)
