@@ -40,7 +40,7 @@ async function waitForStatus(store: BatchStore, batchId: string, statuses: strin
 
 describe('CLI: submit, worker, status', () => {
   it('submit prints the batch id; a second submit adds nothing; a worker does the work and stops on SIGTERM with exit 0', async () => {
-    const api = await startMock({ agents: 20 });
+    const api = await startMock({ agents: 20, apiKey: 'sk-cli-SECRET-0123456789' });
     const prefix = testPrefix('cli-submit');
     const env = envFor(api, prefix);
     const file = manifest('submit.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'From the CLI' } })));
@@ -60,7 +60,14 @@ describe('CLI: submit, worker, status', () => {
     worker.kill('SIGTERM');
     const result = await done;
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain('finishing in-flight requests');
+    // stdout is not a terminal here: JSON log lines, every agent line with its batch, org and agent.
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; batch?: string; org?: string; agent?: string; status?: string });
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['worker started; Ctrl-C to stop', 'finishing in-flight requests…', 'worker stopped']));
+    const agentLines = lines.filter((l) => l.msg === 'agent applied');
+    expect(agentLines).toHaveLength(20);
+    expect(new Set(agentLines.map((l) => `${l.org}/${l.agent}`)).size).toBe(20);
+    expect(agentLines.every((l) => l.batch === 'cli-1' && l.status === 'applied')).toBe(true);
+    expect(result.stdout + result.stderr).not.toContain('SECRET');
     expect(api.stats().byMethod.PATCH).toBe(20);
 
     const status = await runCli(['status', 'cli-1'], env);

@@ -14,6 +14,7 @@ import type { RedisFlags } from './context.js';
 import { approveCommand, cancelCommand, pauseCommand, resumeCommand, retryCommand } from './control.js';
 import { parseBudget, parseDuration, parseWaves } from '../engine/rollout-plan.js';
 import { parseWindow } from '../engine/window.js';
+import { LOG_LEVELS } from '../log.js';
 import type { ResumeOptions } from '../engine/control.js';
 import { demoCommand, type DemoFlags } from './demo.js';
 import { runCommand } from './run.js';
@@ -124,6 +125,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'in-flight requests of this process (default 8)', wholeNumber(1, 1000))
     .option('--queue <batch...>', 'only these batches (default: every active batch)')
     .option('--grace <seconds>', 'after a signal, time for in-flight requests before they are aborted (default 30)', wholeNumber(0))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON (default when stdout is not a terminal) or readable').choices(['json', 'pretty']))
+    .addOption(new Option('--log-level <level>', 'default info').choices([...LOG_LEVELS]))
     .option('--run-verify', "this worker may run batches' --verify-cmd commands (read from Redis: opt in only where that is safe)")
     .option('--lock-duration <ms>', "a dead worker's jobs are picked up by another after about this long (default 30000)", wholeNumber(1000))
     .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))

@@ -8,6 +8,7 @@ import { checkBatchId } from '../engine/batch-id.js';
 import { apiClient, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
 import { discoverRedis } from '../store/connect.js';
+import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 
 export interface WorkerFlags extends RedisFlags, ApiFlags {
   queue?: string[];
@@ -20,10 +21,13 @@ export interface WorkerFlags extends RedisFlags, ApiFlags {
   lockDuration?: number;
   /** May run batches' --verify-cmd commands (they are read from Redis: opt in only where safe). */
   runVerify?: boolean;
+  logFormat?: LogFormat;
+  logLevel?: LogLevel;
 }
 
 export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
   const config = configFrom(flags);
+  const log = createLogger({ ...(flags.logFormat ? { format: flags.logFormat } : {}), ...(flags.logLevel ? { level: flags.logLevel } : {}) });
   const client = apiClient(config);
   const target = await discoverRedis({ url: config.redisUrl });
   const only = (flags.queue ?? []).map(checkBatchId);
@@ -37,18 +41,18 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
         ...(batchId ? { batchId } : {}),
         ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
         runVerify: Boolean(flags.runVerify),
-        onEvent: (batchId, event) => out.note(`worker: ${batchId}: ${event.kind}${'wave' in event ? ` (wave ${event.wave + 1})` : ''}${'reason' in event ? `: ${event.reason}` : ''}`),
-        onError: (error) => out.note(`worker: ${error.message}`),
+        log,
       }),
   );
   try {
     for (const pool of pools) await pool.start();
-    out.note(`worker: processing ${only.length > 0 ? `batches ${only.join(', ')}` : 'every active batch'} under prefix ${config.prefix} (concurrency ${config.concurrency}, API ${config.apiUrl}); Ctrl-C to stop`);
+    log.info({ batches: only.length > 0 ? only : 'all active', prefix: config.prefix, concurrency: config.concurrency, api: config.apiUrl }, 'worker started; Ctrl-C to stop');
     const signal = await until;
-    out.note(`worker: ${String(signal)} — finishing in-flight requests…`);
+    log.info({ signal: String(signal) }, 'finishing in-flight requests…');
   } finally {
     await Promise.all(pools.map((pool) => pool.close((flags.grace ?? 30) * 1000)));
     client.close();
   }
-  out.result('worker: stopped', { stopped: true });
+  log.info('worker stopped');
+  log.flush?.();
 }

@@ -4,14 +4,15 @@
  * them. On close it stops taking jobs, lets in-flight ones finish (up to a grace period, then aborts
  * their requests — the jobs are retried later, safely), and closes its connections.
  */
-import { Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Logger } from '../log.js';
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
 import type { NovaApiError } from '../api/errors.js';
 import type { RowPatch } from '../patch/types.js';
 import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus } from '../store/batch-store.js';
 import { connectRedis } from '../store/connect.js';
-import { QUEUE_NAME } from '../store/keys.js';
+import { QUEUE_NAME, splitAgentKey } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
 import { backoffDelay } from './backoff.js';
 import { batchQueue, type AgentJobData } from './jobs.js';
@@ -43,6 +44,8 @@ export interface WorkerPoolOptions {
   onEvent?: (batchId: string, event: ControllerEvent) => void;
   /** This process may run the batches' --verify-cmd commands. Default false (see hooks.ts). */
   runVerify?: boolean;
+  /** Per-agent outcomes (info), retries (warn), controller events (info), errors (error). */
+  log?: Logger;
   onError?: (error: Error) => void;
 }
 
@@ -114,7 +117,10 @@ export class WorkerPool {
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
         const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, onError: (error) => this.#options.onError?.(error) });
-        for (const event of events) this.#options.onEvent?.(id, event);
+        for (const event of events) {
+          this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
+          this.#options.onEvent?.(id, event);
+        }
       }
     }
   }
@@ -181,9 +187,19 @@ export class WorkerPool {
       async (job: Job<AgentJobData>, token?: string, signal?: AbortSignal) =>
         this.#limit(async () => {
           const combined = signal ? AbortSignal.any([signal, this.#shutdown.signal]) : this.#shutdown.signal;
-          const outcome = await processAgentJob(deps, job, token, combined);
-          this.#options.onOutcome?.(batchId, outcome);
-          return outcome;
+          const { orgId, agentId } = splitAgentKey(job.data.k);
+          const ids = { batch: batchId, org: orgId, agent: agentId, line: job.data.l };
+          try {
+            const outcome = await processAgentJob(deps, job, token, combined);
+            if (outcome === 'already_done') this.#options.log?.debug({ ...ids, status: outcome }, 'agent already finished');
+            else this.#options.log?.info({ ...ids, status: outcome, attempt: job.attemptsMade + 1 }, `agent ${outcome}`);
+            this.#options.onOutcome?.(batchId, outcome);
+            return outcome;
+          } catch (error) {
+            if (error instanceof DelayedError) this.#options.log?.debug(ids, 'agent deferred');
+            else this.#options.log?.warn({ ...ids, attempt: job.attemptsMade + 1, error: (error as Error).message }, 'attempt failed; retried after backoff');
+            throw error;
+          }
         }),
       {
         connection,
@@ -201,7 +217,10 @@ export class WorkerPool {
       if (!job || !final) return;
       void store.finish(batchId, job.data.k, 'failed', ['pending', 'skipped'], { error: error.message, job: job.data }).catch(() => {});
     });
-    worker.on('error', (error) => this.#options.onError?.(error));
+    worker.on('error', (error) => {
+      this.#options.log?.error({ batch: batchId, error: error.message }, 'worker error');
+      this.#options.onError?.(error);
+    });
     return {
       meta,
       worker,
