@@ -21,13 +21,14 @@ export interface NovaClientOptions {
   timeoutMs?: number;
   /** Upper bound of open sockets per host; keep-alive reuses them. Default 8 (the default concurrency). */
   maxSockets?: number;
-  /** Called once per HTTP exchange that got a status (for metrics and rate adaptation). */
+  /** Called once per HTTP exchange, with its status or its transport failure (for metrics). */
   onResponse?: (info: ResponseInfo) => void;
 }
 
 export interface ResponseInfo {
   method: string;
-  status: number;
+  /** The HTTP status, or the kind of transport failure when no response came. */
+  status: number | 'network' | 'timeout' | 'aborted';
   durationMs: number;
 }
 
@@ -143,7 +144,9 @@ export class NovaClient {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (error) {
-      throw this.#transportError(error, options.signal, fail);
+      const failure = this.#transportError(error, options.signal, fail);
+      this.#onResponse?.({ method, status: failure.kind as 'network' | 'timeout' | 'aborted', durationMs: performance.now() - started });
+      throw failure;
     }
     const status = response.statusCode;
     this.#onResponse?.({ method, status, durationMs: performance.now() - started });

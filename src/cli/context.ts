@@ -1,5 +1,6 @@
 /** What commands that touch Redis or the API share: the resolved config, the store, the client. */
-import { NovaClient } from '../api/client.js';
+import { NovaClient, type ResponseInfo } from '../api/client.js';
+import { Metrics, serveMetrics } from '../metrics.js';
 import type { AuthScheme } from '../api/types.js';
 import { loadConfigFile, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
@@ -40,11 +41,20 @@ export async function openStore(flags: RedisFlags & ApiFlags): Promise<StoreCont
   return { config, store: new BatchStore(redis, config.prefix), target, close: () => redis.disconnect() };
 }
 
-export function apiClient(config: Config): NovaClient {
+export function apiClient(config: Config, onResponse?: (info: ResponseInfo) => void): NovaClient {
   if (!config.apiKey) {
     throw new UsageError('NOVA_API_KEY is not set: workers need it to call the API', 'export NOVA_API_KEY=… (and NOVA_API_URL for another API)');
   }
-  return new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency });
+  return new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency, ...(onResponse ? { onResponse } : {}) });
+}
+
+/** `--metrics-port N`: Prometheus metrics on http://127.0.0.1:N/metrics (0 picks a free port). */
+export async function startMetrics(port: number | undefined, note: (line: string) => void): Promise<{ metrics: Metrics; close: () => Promise<void> } | undefined> {
+  if (port === undefined) return undefined;
+  const metrics = new Metrics();
+  const server = await serveMetrics(metrics, port);
+  note(`metrics: http://127.0.0.1:${server.port}/metrics`);
+  return { metrics, close: server.close };
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

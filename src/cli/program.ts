@@ -117,7 +117,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     act(async (o: CommonOptions & SubmitFlags, out, file) => submitCommand(file!, o, out)),
   );
 
-  submitFlags(command('run', 'submit plus an in-process worker with a live progress bar, until the batch ends')).action(
+  submitFlags(command('run', 'submit plus an in-process worker with a live progress bar, until the batch ends'))
+    .option('--metrics-port <n>', 'serve Prometheus metrics on http://127.0.0.1:N/metrics', wholeNumber(0, 65535))
+    .action(
     act(async (o: CommonOptions & SubmitFlags, out, file) => runCommand(file!, o, out)),
   );
 
@@ -127,6 +129,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--grace <seconds>', 'after a signal, time for in-flight requests before they are aborted (default 30)', wholeNumber(0))
     .addOption(new Option('--log-format <format>', 'log lines as JSON (default when stdout is not a terminal) or readable').choices(['json', 'pretty']))
     .addOption(new Option('--log-level <level>', 'default info').choices([...LOG_LEVELS]))
+    .option('--metrics-port <n>', 'serve Prometheus metrics on http://127.0.0.1:N/metrics', wholeNumber(0, 65535))
     .option('--run-verify', "this worker may run batches' --verify-cmd commands (read from Redis: opt in only where that is safe)")
     .option('--lock-duration <ms>', "a dead worker's jobs are picked up by another after about this long (default 30000)", wholeNumber(1000))
     .addOption(new Option('--auth <scheme>', 'how the key is sent').choices(['x-api-key', 'bearer']))

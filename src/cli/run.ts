@@ -11,19 +11,20 @@ import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
 import { stepBatch } from '../engine/controller.js';
 import { notify } from '../engine/hooks.js';
-import { apiClient, openStore, untilSignal, type StoreContext } from './context.js';
+import type { Metrics } from '../metrics.js';
+import { apiClient, openStore, startMetrics, untilSignal, type StoreContext } from './context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
 
 /** Submit and work the batch in this process until it ends (or `until` resolves). */
-export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>): Promise<{ view: BatchView; interrupted: boolean }> {
+export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean }> {
   const submitted = await submitWith(ctx, file, flags, out);
-  return workBatch(ctx, client, submitted.meta, out, until);
+  return workBatch(ctx, client, submitted.meta, out, until, metrics);
 }
 
 /** Work an existing batch in this process, with the progress display, until it ends or `until`. */
-export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>): Promise<{ view: BatchView; interrupted: boolean }> {
+export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean }> {
   const batchId = meta.id;
   const pool = new WorkerPool({
     redisUrl: ctx.target.url,
@@ -34,6 +35,7 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     pollMs: 250,
     // This process submitted the batch and its command: it may run its verification.
     runVerify: true,
+    ...(metrics ? { metrics } : {}),
     onError: (error) => out.note(`worker: ${error.message}`),
   });
   await pool.start();
@@ -71,9 +73,11 @@ export function exitCodeOf(view: BatchView, interrupted: boolean): ExitCode {
 export async function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
   const ctx = await openStore(flags);
   try {
-    const client = apiClient(ctx.config); // before submitting: no batch without a key to run it
+    apiClient(ctx.config).close(); // before anything else: no batch without a key to run it
+    const served = await startMetrics(flags.metricsPort, (line) => out.note(line));
+    const client = apiClient(ctx.config, served?.metrics.observeResponse);
     try {
-      const { view, interrupted } = await runBatch(ctx, client, file, flags, out, until);
+      const { view, interrupted } = await runBatch(ctx, client, file, flags, out, until, served?.metrics);
       if (interrupted) out.note(`run: interrupted; batch ${view.meta.id} stays ${view.meta.status} — any \`nova-fleet worker\` carries on with it`);
       out.result(describeView(view), view);
       if (!interrupted && view.meta.status === 'halted' && view.meta.autoRollback) {
@@ -90,6 +94,7 @@ export async function runCommand(file: string, flags: SubmitFlags, out: Output, 
       return exitCodeOf(view, interrupted);
     } finally {
       client.close();
+      await served?.close();
     }
   } finally {
     ctx.close();

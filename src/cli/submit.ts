@@ -28,6 +28,8 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   deadline?: number;
   verifyCmd?: string;
   notify?: string;
+  /** (run) Prometheus metrics on this port. */
+  metricsPort?: number;
 }
 
 /** Defaults of a batch's retry policy (SPEC §5). */

@@ -5,7 +5,7 @@
  */
 import { WorkerPool } from '../engine/worker-pool.js';
 import { checkBatchId } from '../engine/batch-id.js';
-import { apiClient, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { apiClient, configFrom, startMetrics, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
 import { discoverRedis } from '../store/connect.js';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
@@ -23,12 +23,14 @@ export interface WorkerFlags extends RedisFlags, ApiFlags {
   runVerify?: boolean;
   logFormat?: LogFormat;
   logLevel?: LogLevel;
+  metricsPort?: number;
 }
 
 export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
   const config = configFrom(flags);
   const log = createLogger({ ...(flags.logFormat ? { format: flags.logFormat } : {}), ...(flags.logLevel ? { level: flags.logLevel } : {}) });
-  const client = apiClient(config);
+  const served = await startMetrics(flags.metricsPort, (line) => log.info(line));
+  const client = apiClient(config, served?.metrics.observeResponse);
   const target = await discoverRedis({ url: config.redisUrl });
   const only = (flags.queue ?? []).map(checkBatchId);
   const pools = (only.length > 0 ? only : [undefined]).map(
@@ -42,6 +44,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
         ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
         runVerify: Boolean(flags.runVerify),
         log,
+        ...(served ? { metrics: served.metrics } : {}),
       }),
   );
   try {
@@ -52,6 +55,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
   } finally {
     await Promise.all(pools.map((pool) => pool.close((flags.grace ?? 30) * 1000)));
     client.close();
+    await served?.close();
   }
   log.info('worker stopped');
   log.flush?.();

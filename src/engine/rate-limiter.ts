@@ -20,6 +20,8 @@ export class RateLimiter {
     private readonly batchId: string,
     private readonly rate: number,
     private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void> = abortableSleep,
+    /** Observers for metrics: a wait for a slot, and a 429. */
+    private readonly observe: { waited?: (ms: number) => void; limited?: () => void } = {},
   ) {
     this.effectiveRate = rate;
   }
@@ -28,11 +30,15 @@ export class RateLimiter {
   async acquire(signal?: AbortSignal): Promise<void> {
     const [wait, rateMilli] = await this.store.redis.nfReserve(this.store.keys.rate(this.batchId), this.rate, RECOVERY_MS);
     this.effectiveRate = rateMilli / 1000;
-    if (wait > 0) await this.sleep(wait, signal);
+    if (wait > 0) {
+      this.observe.waited?.(wait);
+      await this.sleep(wait, signal);
+    }
   }
 
   /** A 429: nobody in the batch starts a request for `retryAfterMs`, and the rate adapts down. */
   async penalize(retryAfterMs: number): Promise<void> {
+    this.observe.limited?.();
     await this.store.redis.nfPenalize(this.store.keys.rate(this.batchId), retryAfterMs, MIN_FACTOR);
   }
 }

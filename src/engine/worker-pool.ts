@@ -6,6 +6,7 @@
  */
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
 import type { NovaApiError } from '../api/errors.js';
@@ -46,6 +47,8 @@ export interface WorkerPoolOptions {
   runVerify?: boolean;
   /** Per-agent outcomes (info), retries (warn), controller events (info), errors (error). */
   log?: Logger;
+  /** Prometheus metrics to feed (the client's own requests are observed by the caller's client). */
+  metrics?: Metrics;
   onError?: (error: Error) => void;
 }
 
@@ -119,6 +122,7 @@ export class WorkerPool {
         const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, onError: (error) => this.#options.onError?.(error) });
         for (const event of events) {
           this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
+          if (event.kind === 'halted') this.#options.metrics?.halts.inc({ batch: id, reason: event.reason.split(':')[0]! });
           this.#options.onEvent?.(id, event);
         }
       }
@@ -128,7 +132,14 @@ export class WorkerPool {
   #startRunner(meta: BatchMeta, origin: BatchMeta | undefined): Runner {
     const { store } = this;
     const batchId = meta.id;
-    const limiter = new RateLimiter(store, batchId, meta.options.rate);
+    const metrics = this.#options.metrics;
+    const limiter = new RateLimiter(store, batchId, meta.options.rate, undefined, {
+      waited: (ms) => {
+        metrics?.rateWaits.inc({ batch: batchId });
+        metrics?.rateWaitSeconds.inc({ batch: batchId }, ms / 1000);
+      },
+      limited: () => metrics?.rateLimited.inc({ batch: batchId }),
+    });
     let cached: { status: BatchStatus; at: number } | undefined;
     const batchStatus = async (fresh = false): Promise<BatchStatus> => {
       if (fresh || !cached || Date.now() - cached.at > 250) {
@@ -192,7 +203,12 @@ export class WorkerPool {
           try {
             const outcome = await processAgentJob(deps, job, token, combined);
             if (outcome === 'already_done') this.#options.log?.debug({ ...ids, status: outcome }, 'agent already finished');
-            else this.#options.log?.info({ ...ids, status: outcome, attempt: job.attemptsMade + 1 }, `agent ${outcome}`);
+            else {
+              this.#options.log?.info({ ...ids, status: outcome, attempt: job.attemptsMade + 1 }, `agent ${outcome}`);
+              metrics?.agents.inc({ batch: batchId, outcome });
+            }
+            metrics?.rate.set({ batch: batchId }, limiter.effectiveRate);
+            if (latest.waves) metrics?.wave.set({ batch: batchId }, (latest.wave ?? 0) + 1);
             this.#options.onOutcome?.(batchId, outcome);
             return outcome;
           } catch (error) {
