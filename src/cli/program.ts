@@ -17,6 +17,7 @@ import { parseWindow } from '../engine/window.js';
 import { LOG_LEVELS } from '../log.js';
 import type { ResumeOptions } from '../engine/control.js';
 import { demoCommand, type DemoFlags } from './demo.js';
+import { dashboardCommand, type DashboardFlags } from './dashboard.js';
 import { runCommand } from './run.js';
 import { reportCommand, type ReportFlags } from './report.js';
 import { exportCommand, importCommand, pruneCommand } from './retention.js';
@@ -179,6 +180,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   prefixFlag(command('import', 'restore a batch from an export archive').argument('<file>', 'archive to read'))
     .action(act(async (o: CommonOptions & RedisFlags, out, file) => importCommand(file!, o, out)));
+
+  prefixFlag(command('dashboard', 'web UI: bull-board for the queues and a live batch overview'))
+    .option('--port <n>', 'port (default 8080; 0 = any free port)', wholeNumber(0, 65535))
+    .option('--host <host>', 'interface to bind (default 127.0.0.1; anything else needs a token)')
+    .option('--token <token>', 'required token (env NOVA_FLEET_DASHBOARD_TOKEN)')
+    .action(act(async (o: CommonOptions & DashboardFlags, out) => dashboardCommand(o, out)));
 
   prefixFlag(command('demo', 'the whole story on embedded defaults: mock API, Redis, a prompt rollout, its status'))
     .option('--latency <ms>', 'latency of the mock API (default 20)', wholeNumber(0))

@@ -1,0 +1,91 @@
+/**
+ * The batch overview page: one self-contained HTML document that polls /api/batches every two seconds.
+ * Every value is written with textContent (error messages come from a server, ids from Redis): no HTML
+ * from data is ever parsed.
+ */
+export const OVERVIEW_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nova-fleet — batches</title>
+<style>
+  :root { --fg: #1d2330; --muted: #6b7385; --line: #e3e6ee; --ok: #1f9d55; --warn: #d98c00; --bad: #d64545; --info: #3563e9; }
+  body { font: 14px/1.45 system-ui, -apple-system, Segoe UI, Roboto, sans-serif; color: var(--fg); margin: 0; background: #f6f7fb; }
+  header { display: flex; align-items: baseline; gap: 16px; padding: 16px 24px; background: #fff; border-bottom: 1px solid var(--line); }
+  header h1 { font-size: 18px; margin: 0; }
+  header a { color: var(--info); text-decoration: none; }
+  #updated { color: var(--muted); margin-left: auto; font-size: 12px; }
+  main { padding: 16px 24px; }
+  table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+  th, td { text-align: left; padding: 10px 12px; border-bottom: 1px solid var(--line); vertical-align: top; }
+  th { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); background: #fafbfd; }
+  .status { display: inline-block; padding: 2px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: #eef1f8; }
+  .status.completed { background: #e3f5ea; color: var(--ok); }
+  .status.completed_with_failures, .status.waiting_approval, .status.waiting_window, .status.scheduled, .status.paused { background: #fff4de; color: var(--warn); }
+  .status.halted, .status.cancelled { background: #fde8e8; color: var(--bad); }
+  .status.running { background: #e6edff; color: var(--info); }
+  .bar { width: 180px; height: 8px; background: #eef1f8; border-radius: 4px; overflow: hidden; margin-top: 4px; }
+  .bar > div { height: 100%; background: var(--ok); }
+  .small { color: var(--muted); font-size: 12px; }
+  .failures { margin: 0; padding-left: 16px; font-size: 12px; color: var(--bad); max-width: 360px; }
+  .empty { padding: 32px; text-align: center; color: var(--muted); }
+</style>
+</head>
+<body>
+<header>
+  <h1>nova-fleet</h1>
+  <span class="small">batches</span>
+  <a href="queues">queues (bull-board) →</a>
+  <span id="updated">loading…</span>
+</header>
+<main>
+  <table>
+    <thead><tr><th>Batch</th><th>Status</th><th>Wave</th><th>Progress</th><th>Rate</th><th>Agents</th><th>Failures by reason</th><th>Report</th></tr></thead>
+    <tbody id="rows"><tr><td colspan="8" class="empty">loading…</td></tr></tbody>
+  </table>
+</main>
+<script>
+  const el = (tag, props = {}, children = []) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (key === 'text') node.textContent = value;
+      else if (key === 'class') node.className = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  };
+  const counts = (c) => Object.entries(c).filter(([, n]) => n > 0).map(([s, n]) => s + ' ' + n).join(', ') || '—';
+  function row(b) {
+    const pct = b.total ? Math.floor((b.done / b.total) * 100) : 0;
+    const progress = el('td', {}, [el('div', { text: b.done + ' / ' + b.total + ' (' + pct + '%)' }), el('div', { class: 'bar' }, [el('div', { style: 'width:' + pct + '%' })])]);
+    const eta = b.etaSeconds ? ' · ETA ' + b.etaSeconds + 's' : '';
+    const failures = el('ul', { class: 'failures' }, b.topFailures.map((f) => el('li', { text: f.count + ' × ' + f.reason })));
+    return el('tr', { 'data-batch': b.id }, [
+      el('td', {}, [el('div', { text: b.id }), el('div', { class: 'small', text: b.kind + (b.rollbackOf ? ' of ' + b.rollbackOf : '') + ' · ' + new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ') })]),
+      el('td', {}, [el('span', { class: 'status ' + b.status, text: b.status }), b.haltReason ? el('div', { class: 'small', text: b.haltReason }) : '']),
+      el('td', { text: b.wave ? b.wave.current + ' / ' + b.wave.of : '—' }),
+      progress,
+      el('td', { text: b.rate.toFixed(1) + ' /s' + eta }),
+      el('td', { text: counts(b.counts) }),
+      el('td', {}, [b.topFailures.length ? failures : el('span', { class: 'small', text: '—' })]),
+      el('td', {}, [el('a', { href: 'api/batches/' + encodeURIComponent(b.id) + '/report.csv', text: 'CSV' })]),
+    ]);
+  }
+  async function refresh() {
+    try {
+      const batches = await (await fetch('api/batches')).json();
+      const body = document.getElementById('rows');
+      body.replaceChildren(...(batches.length ? batches.map(row) : [el('tr', {}, [el('td', { colspan: '8', class: 'empty', text: 'no batches yet' })])]));
+      document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    } catch (error) {
+      document.getElementById('updated').textContent = 'cannot reach the dashboard: ' + error.message;
+    }
+  }
+  refresh();
+  setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,96 @@
+/**
+ * The dashboard: token rules over plain HTTP, and the pages in real headless Chromium (Debian's
+ * `chromium`, driven by playwright-core — no browser download), with a screenshot saved.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startDashboard } from '../src/dashboard/server.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import { ROOT, runCli } from './helpers/cli.js';
+import { engineFixtures, runToEnd } from './helpers/engine.js';
+import { startMock } from './helpers/mock.js';
+import { testPrefix } from './helpers/redis.js';
+
+const { manifest, redis } = engineFixtures('dashboard');
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`);
+
+async function seeded(name: string) {
+  const api = await startMock({ agents: 8 });
+  const ids = api.agentIds();
+  api.configure({ agentStatus: { [ids[0]!.agent_id]: 422 } });
+  const prefix = testPrefix(name);
+  await runToEnd(api, prefix, manifest(`${name}.ndjson`, ids.map((a) => ({ ...a, patch: { name: 'Dashboard' } }))), `${name}-batch`);
+  return new BatchStore(redis, prefix);
+}
+
+describe('dashboard', () => {
+  it('serves the overview data and a streamed CSV report', async () => {
+    const store = await seeded('dash-api');
+    const dashboard = await startDashboard({ store, port: 0 });
+    try {
+      const batches = (await (await fetch(`${dashboard.url}api/batches`)).json()) as Array<{ id: string; status: string; counts: Record<string, number>; topFailures: Array<{ count: number }> }>;
+      expect(batches).toHaveLength(1);
+      expect(batches[0]).toMatchObject({ id: 'dash-api-batch', status: 'completed_with_failures', counts: { applied: 7, failed: 1 }, topFailures: [{ count: 1 }] });
+      const csv = await (await fetch(`${dashboard.url}api/batches/dash-api-batch/report.csv`)).text();
+      expect(csv.trim().split('\n')).toHaveLength(9);
+      expect((await fetch(`${dashboard.url}api/batches/nope/report.csv`)).status).toBe(404);
+    } finally {
+      await dashboard.close();
+    }
+  });
+
+  it('requires the token when one is set: Bearer, or ?token= once and then a cookie', async () => {
+    const store = new BatchStore(redis, testPrefix('dash-token'));
+    const dashboard = await startDashboard({ store, port: 0, token: 's3cret-token' });
+    try {
+      expect((await fetch(dashboard.url)).status).toBe(401);
+      expect((await fetch(dashboard.url, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await fetch(dashboard.url, { headers: { authorization: 'Bearer s3cret-token' } })).status).toBe(200);
+      const viaQuery = await fetch(`${dashboard.url}?token=s3cret-token`, { redirect: 'manual' });
+      expect(viaQuery.status).toBe(303);
+      const cookie = viaQuery.headers.get('set-cookie')!;
+      expect(cookie).toContain('HttpOnly');
+      expect((await fetch(`${dashboard.url}api/batches`, { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(200);
+    } finally {
+      await dashboard.close();
+    }
+  });
+
+  it('refuses to listen beyond loopback without a token (exit 2)', async () => {
+    const result = await runCli(['dashboard', '--host', '0.0.0.0', '--port', '0'], { NOVA_FLEET_DASHBOARD_TOKEN: '' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('would be open to the network without a token');
+  });
+
+  it.skipIf(!hasChromium)('renders the batch overview and bull-board in headless Chromium (screenshot saved)', async () => {
+    const { chromium } = await import('playwright-core');
+    const store = await seeded('dash-ui');
+    const dashboard = await startDashboard({ store, port: 0 });
+    // The flags Chromium needs as root in this sandbox, and to stay off the (closed) network.
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 520 } });
+      await page.goto(dashboard.url);
+      const row = page.locator('tr[data-batch="dash-ui-batch"]');
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.innerText()).toMatch(/completed_with_failures[\s\S]*8 \/ 8 \(100%\)[\s\S]*applied 7, failed 1[\s\S]*1 × GET/);
+      const out = path.join(ROOT, 'test-output');
+      mkdirSync(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'dashboard.png') });
+      await page.goto(`${dashboard.url}queues`);
+      await page.getByText('dash-ui-batch/agents').first().waitFor({ timeout: 15_000 });
+      await page.getByText('Loading...').first().waitFor({ state: 'detached', timeout: 15_000 });
+      await page.screenshot({ path: path.join(out, 'bull-board.png') });
+      expect(existsSync(path.join(out, 'dashboard.png'))).toBe(true);
+    } finally {
+      await browser.close();
+      await dashboard.close();
+    }
+  }, 60_000);
+});
