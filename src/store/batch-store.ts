@@ -12,6 +12,7 @@ import type { Agent, Json } from '../api/types.js';
 import { setOwn } from '../patch/merge.js';
 import { pack, unpack } from './codec.js';
 import { Keys } from './keys.js';
+import { scanKeys } from './connect.js';
 import type { ScriptClient } from './scripts.js';
 
 /** Per-agent statuses (SPEC §4); `restored` and `conflict` belong to rollbacks. */
@@ -326,13 +327,11 @@ export class BatchStore {
   /** Deletes every key of the batch (its queue included) and its registry entry. */
   async deleteBatch(batchId: string): Promise<number> {
     let deleted = 0;
-    let cursor = '0';
-    do {
-      // The batch's keys share its hash tag: one pattern finds them all, on Cluster in one slot.
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.keys.queuePrefix(batchId)}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await this.redis.del(...keys);
-    } while (cursor !== '0');
+    // The batch's keys share its hash tag: one pattern finds them all, on Cluster in one slot.
+    for await (const keys of scanKeys(this.redis, `${this.keys.queuePrefix(batchId)}:*`)) {
+      const removed = await this.redis.del(...keys);
+      deleted += removed;
+    }
     await this.redis.zrem(this.keys.batches(), batchId);
     return deleted;
   }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InfraError } from '../errors.js';
 import { withScripts, type ScriptClient } from './scripts.js';
 
@@ -20,9 +20,45 @@ export interface RedisTarget {
 
 const HINT = 'start one with `docker compose up -d redis`, install the OS package (`apt-get install redis-server`), or set REDIS_URL';
 
-/** True if a Redis answers PING at `url` within `timeoutMs`. */
+/**
+ * A Redis Cluster URL: `redis+cluster://[user:password@]host:port,host:port[,…]` (`rediss+cluster://`
+ * for TLS). Any reachable node is enough; the client discovers the rest.
+ */
+export function parseClusterUrl(url: string): { nodes: Array<{ host: string; port: number }>; username?: string; password?: string; tls: boolean } | undefined {
+  const match = /^(rediss?)\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)/.exec(url);
+  if (!match) return undefined;
+  const nodes = match[4]!.split(',').map((hostPort) => {
+    const [host, port] = hostPort.split(':');
+    if (!host || !port || !/^\d+$/.test(port)) throw new InfraError(`invalid cluster node "${hostPort}" in REDIS_URL`, 'use redis+cluster://host:port,host:port');
+    return { host, port: Number(port) };
+  });
+  return {
+    nodes,
+    ...(match[2] ? { username: decodeURIComponent(match[2]) } : {}),
+    ...(match[3] ? { password: decodeURIComponent(match[3]) } : {}),
+    tls: match[1] === 'rediss',
+  };
+}
+
+function createClient(url: string, options: RedisOptions): Redis | Cluster {
+  const cluster = parseClusterUrl(url);
+  if (!cluster) return new Redis(url, options);
+  return new Cluster(cluster.nodes, {
+    redisOptions: {
+      ...options,
+      ...(cluster.username ? { username: cluster.username } : {}),
+      ...(cluster.password ? { password: cluster.password } : {}),
+      ...(cluster.tls ? { tls: {} } : {}),
+    },
+    ...(options.lazyConnect ? { lazyConnect: true } : {}),
+    ...(options.enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
+    clusterRetryStrategy: options.retryStrategy === undefined ? (times) => Math.min(100 * times, 2000) : () => null,
+  });
+}
+
+/** True if a Redis (or a Redis Cluster) answers PING at `url` within `timeoutMs`. */
 export async function redisAnswers(url: string, timeoutMs = 500): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const probe = createClient(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   probe.on('error', () => {});
   try {
     await probe.connect();
@@ -42,7 +78,7 @@ function onPath(binary: string): string | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -100,7 +136,7 @@ export async function discoverRedis(options: DiscoverOptions = {}): Promise<Redi
  * (`maxRetriesPerRequest: null`, which BullMQ requires); command connections fail fast.
  */
 export function connectRedis(url: string, options: { blocking?: boolean } = {}): ScriptClient {
-  const redis = new Redis(url, { maxRetriesPerRequest: options.blocking ? null : 3, enableReadyCheck: true });
+  const redis = createClient(url, { maxRetriesPerRequest: options.blocking ? null : 3, enableReadyCheck: true });
   redis.on('error', () => {}); // reported by the commands that fail; ioredis reconnects on its own
   return withScripts(redis);
 }
@@ -117,9 +153,25 @@ export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis:
     ]);
   } catch (error) {
     redis.disconnect();
-    throw new InfraError(`Redis at ${target.url.replace(/\/\/[^@]*@/, '//****@')} is unreachable: ${(error as Error).message}`, HINT);
+    throw new InfraError(`Redis at ${target.url.replace(/\/\/[^@/]*@/, '//****@')} is unreachable: ${(error as Error).message}`, HINT);
   } finally {
     clearTimeout(timer); // a pending timer would keep every command alive for 3 s
   }
   return { redis, target };
+}
+
+/**
+ * SCAN for `pattern` on every node: a Cluster client does not scan across its masters by itself.
+ * (One batch's keys share a hash tag, so they all sit on one node; the others just answer nothing.)
+ */
+export async function* scanKeys(redis: Redis | Cluster, pattern: string): AsyncGenerator<string[]> {
+  const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
 }
