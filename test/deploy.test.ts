@@ -30,7 +30,7 @@ describe('docker-compose.yml', () => {
   it('has Redis 7 with append-only persistence on a volume and a health check', () => {
     const redis = compose.services.redis!;
     expect(redis.image).toMatch(/^redis:7/);
-    expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+    expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'always']));
     expect(redis.volumes).toEqual(['redis-data:/data']);
     expect(compose.volumes).toHaveProperty('redis-data');
     expect(redis.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
