@@ -141,8 +141,10 @@ export class WorkerPool {
       limited: () => metrics?.rateLimited.inc({ batch: batchId }),
     });
     let cached: { status: BatchStatus; at: number } | undefined;
+    /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
+    let authTrouble = false;
     const batchStatus = async (fresh = false): Promise<BatchStatus> => {
-      if (fresh || !cached || Date.now() - cached.at > 250) {
+      if (fresh || authTrouble || !cached || Date.now() - cached.at > 250) {
         cached = { status: (await store.getBatch(batchId))?.status ?? 'cancelled', at: Date.now() };
       }
       return cached.status;
@@ -162,6 +164,7 @@ export class WorkerPool {
       limiter,
       batchStatus,
       onAuthFailure: async (_error: NovaApiError) => {
+        authTrouble = true;
         if ((await store.noteAuthFailure(batchId)) >= AUTH_FAILURES_TO_HALT) {
           if (await store.transition(batchId, 'halted', ['running'])) {
             await store.setMeta(batchId, { halt_reason: 'bad_credentials: the API refused the key repeatedly (401/403)' });
@@ -169,7 +172,6 @@ export class WorkerPool {
             await queue.pause();
             await queue.close();
           }
-          cached = undefined;
         }
       },
       patch: async (digest: string) => {
