@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { benchEngine } from './engine.js';
 import { benchManifest } from './manifest.js';
+import { benchScale } from './scale.js';
 
 interface Row {
   what: string;
@@ -48,4 +49,5 @@ if (!onlyArg || onlyArg === 'manifest') {
   });
 }
 if (!onlyArg || onlyArg === 'engine') rows.push(...(await benchEngine((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'scale') rows.push(...(await benchScale((line) => console.error(line))));
 console.log(table(rows));
