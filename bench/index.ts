@@ -6,6 +6,7 @@ import os from 'node:os';
 import { benchEngine } from './engine.js';
 import { benchManifest } from './manifest.js';
 import { benchScale } from './scale.js';
+import { benchLarge } from './large.js';
 
 interface Row {
   what: string;
@@ -50,4 +51,6 @@ if (!onlyArg || onlyArg === 'manifest') {
 }
 if (!onlyArg || onlyArg === 'engine') rows.push(...(await benchEngine((line) => console.error(line))));
 if (!onlyArg || onlyArg === 'scale') rows.push(...(await benchScale((line) => console.error(line))));
+// Minutes long: only when asked for by name.
+if (onlyArg === 'large') rows.push(...(await benchLarge((line) => console.error(line))));
 console.log(table(rows));

@@ -1,0 +1,85 @@
+/**
+ * A large fleet (issue 8): N agents (default 200,000) against the mock in fast mode (short prompts,
+ * no latency, its own process), 4 worker processes. Prints agents/s, the batch's Redis memory, and the
+ * peak RSS of `submit` and of one worker (GNU time). Run alone: `npm run bench -- large`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import { connectRedis, discoverRedis, scanKeys } from '../src/store/connect.js';
+import type { BenchRow } from './engine.js';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin/nova-fleet.js');
+
+/** Runs nova-fleet under GNU time; resolves with the peak RSS in MB once it exits. */
+function timed(args: string[], env: NodeJS.ProcessEnv, rssFile: string) {
+  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, BIN, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  return {
+    child,
+    peakMB: async () => {
+      if (child.exitCode === null) await once(child, 'exit');
+      return Math.round(Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) / 1024);
+    },
+  };
+}
+
+export async function benchLarge(log: (line: string) => void): Promise<BenchRow[]> {
+  const agents = Number(process.env.BENCH_LARGE_AGENTS ?? 200_000);
+  const { url } = await discoverRedis({ url: process.env.REDIS_URL });
+  const redis = connectRedis(url);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-large-'));
+  const prefix = `nova-fleet-large-${process.pid}`;
+  const mock = spawn(process.execPath, [BIN, 'mock-api', '--port', '0', '--json', '--agents', String(agents), '--orgs', '20', '--prompt-bytes', '300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    let buffer = '';
+    const info = await new Promise<{ url: string }>((resolve) => {
+      mock.stdout!.on('data', (d: Buffer) => {
+        buffer += d.toString();
+        try {
+          resolve(JSON.parse(buffer) as { url: string });
+        } catch {
+          // not complete yet
+        }
+      });
+    });
+    const ids = (await (await fetch(`${new URL(info.url).origin}/__mock/agents`)).json()) as Array<{ org_id: string; agent_id: string }>;
+    const file = path.join(dir, 'large.csv');
+    writeFileSync(file, `org_id,agent_id,extra_config.min_words,name\n${ids.map((a, i) => `${a.org_id},${a.agent_id},5,Agent ${i}`).join('\n')}\n`);
+    const env = { NOVA_API_URL: info.url, NOVA_API_KEY: 'mock-key', REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
+    log(`large: ${agents.toLocaleString('en')} agents, 4 workers…`);
+    const workers = Array.from({ length: 4 }, (_, i) => timed(['worker', '--concurrency', '32', '--log-level', 'warn'], env, path.join(dir, `worker-${i}.rss`)));
+    await new Promise((r) => setTimeout(r, 1500));
+    const t = performance.now();
+    const submit = timed(['submit', file, '--batch', 'large', '--rate', '100000'], env, path.join(dir, 'submit.rss'));
+    const submitMB = await submit.peakMB();
+    const store = new BatchStore(redis, prefix);
+    for (;;) {
+      const meta = await store.getBatch('large');
+      if (meta && meta.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const seconds = (performance.now() - t) / 1000;
+    const counts = await store.counts('large');
+    let bytes = 0;
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) {
+      for (const key of keys) bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+    }
+    // SIGTERM to the node process under GNU time (time itself would just die without a report).
+    for (const w of workers) spawnSync('pkill', ['-TERM', '-P', String(w.child.pid)]);
+    const workerMB = Math.max(...(await Promise.all(workers.map((w) => w.peakMB()))));
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) await redis.del(...keys);
+    return [
+      { what: `large fleet: ${agents.toLocaleString('en')} agents, 4 workers × 32, mock without latency: agents/s (applied ${counts.applied.toLocaleString('en')})`, figure: (agents / seconds).toFixed(0), peer: '—', ratio: '—', target: 'completes' },
+      { what: 'large fleet: Redis memory of the batch, MB (per agent, bytes)', figure: `${(bytes / 2 ** 20).toFixed(0)} (${Math.round(bytes / agents)})`, peer: '—', ratio: '—', target: '—' },
+      { what: 'large fleet: peak RSS, MB — submit / one worker', figure: `${submitMB} / ${workerMB}`, peer: '—', ratio: '—', target: '—' },
+    ];
+  } finally {
+    mock.kill('SIGTERM');
+    redis.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
