@@ -15,10 +15,7 @@ import { NovaClient } from '../src/api/client.js';
 import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import { jobId } from '../src/engine/jobs.js';
-import type { MockStats } from '../src/mock/server.js';
-import { PACKAGE_ROOT } from '../src/package-info.js';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnMock, type RemoteMock } from './mock-process.js';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
 import { connectRedis, discoverRedis } from '../src/store/connect.js';
 import { agentKey } from '../src/store/keys.js';
@@ -50,45 +47,6 @@ async function waitDone(store: BatchStore, batchId: string): Promise<void> {
     if (meta && ['completed', 'completed_with_failures', 'halted', 'cancelled'].includes(meta.status)) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-interface RemoteMock {
-  url: string;
-  apiKey: string;
-  agentIds(): Promise<Array<{ org_id: string; agent_id: string }>>;
-  stats(): Promise<MockStats>;
-  close(): Promise<void>;
-}
-
-/**
- * The mock in its own process, as the real API is remote: its CPU (JSON, body validation) must not
- * share the event loop of the engine being measured — nor of the peer.
- */
-async function spawnMock(args: string[]): Promise<RemoteMock> {
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin/nova-fleet.js'), 'mock-api', '--port', '0', '--json', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let buffer = '';
-  const info = await new Promise<{ url: string }>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      try {
-        resolve(JSON.parse(buffer) as { url: string });
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mock-api exited with ${code}`)));
-  });
-  const origin = new URL(info.url).origin;
-  return {
-    url: info.url,
-    apiKey: 'mock-key',
-    agentIds: async () => (await (await fetch(`${origin}/__mock/agents`)).json()) as Array<{ org_id: string; agent_id: string }>,
-    stats: async () => (await (await fetch(`${origin}/__mock/stats`)).json()) as MockStats,
-    close: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
 }
 
 async function ndjson(dir: string, name: string, api: RemoteMock, patch: (i: number) => unknown): Promise<string> {

@@ -8,12 +8,10 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../src/package-info.js';
+import { BIN, spawnMock } from './mock-process.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { connectRedis, discoverRedis, scanKeys } from '../src/store/connect.js';
 import type { BenchRow } from './engine.js';
-
-const BIN = path.join(PACKAGE_ROOT, 'bin/nova-fleet.js');
 
 /** Runs nova-fleet under GNU time; resolves with the peak RSS in MB once it exits. */
 function timed(args: string[], env: NodeJS.ProcessEnv, rssFile: string) {
@@ -33,23 +31,12 @@ export async function benchLarge(log: (line: string) => void): Promise<BenchRow[
   const redis = connectRedis(url);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-large-'));
   const prefix = `nova-fleet-large-${process.pid}`;
-  const mock = spawn(process.execPath, [BIN, 'mock-api', '--port', '0', '--json', '--agents', String(agents), '--orgs', '20', '--prompt-bytes', '300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const mock = await spawnMock(['--agents', String(agents), '--orgs', '20', '--prompt-bytes', '300']);
   try {
-    let buffer = '';
-    const info = await new Promise<{ url: string }>((resolve) => {
-      mock.stdout!.on('data', (d: Buffer) => {
-        buffer += d.toString();
-        try {
-          resolve(JSON.parse(buffer) as { url: string });
-        } catch {
-          // not complete yet
-        }
-      });
-    });
-    const ids = (await (await fetch(`${new URL(info.url).origin}/__mock/agents`)).json()) as Array<{ org_id: string; agent_id: string }>;
+    const ids = await mock.agentIds();
     const file = path.join(dir, 'large.csv');
     writeFileSync(file, `org_id,agent_id,extra_config.min_words,name\n${ids.map((a, i) => `${a.org_id},${a.agent_id},5,Agent ${i}`).join('\n')}\n`);
-    const env = { NOVA_API_URL: info.url, NOVA_API_KEY: 'mock-key', REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
+    const env = { NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey, REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
     log(`large: ${agents.toLocaleString('en')} agents, 4 workers…`);
     const workers = Array.from({ length: 4 }, (_, i) => timed(['worker', '--concurrency', '32', '--log-level', 'warn'], env, path.join(dir, `worker-${i}.rss`)));
     await new Promise((r) => setTimeout(r, 1500));
@@ -78,7 +65,7 @@ export async function benchLarge(log: (line: string) => void): Promise<BenchRow[
       { what: 'large fleet: peak RSS, MB — submit / one worker', figure: `${submitMB} / ${workerMB}`, peer: '—', ratio: '—', target: '—' },
     ];
   } finally {
-    mock.kill('SIGTERM');
+    await mock.close();
     redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,46 +10,10 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { MockStats } from '../src/mock/server.js';
-import { PACKAGE_ROOT } from '../src/package-info.js';
+import { BIN, spawnMock } from './mock-process.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { connectRedis, discoverRedis, scanKeys } from '../src/store/connect.js';
 import type { BenchRow } from './engine.js';
-
-const BIN = path.join(PACKAGE_ROOT, 'bin/nova-fleet.js');
-
-interface Mock {
-  url: string;
-  ids: Array<{ org_id: string; agent_id: string }>;
-  stats(): Promise<MockStats>;
-  close(): Promise<void>;
-}
-
-async function spawnMock(args: string[]): Promise<Mock> {
-  const child = spawn(process.execPath, [BIN, 'mock-api', '--port', '0', '--json', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let buffer = '';
-  const info = await new Promise<{ url: string }>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      try {
-        resolve(JSON.parse(buffer) as { url: string });
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mock-api exited with ${code}`)));
-  });
-  const origin = new URL(info.url).origin;
-  return {
-    url: info.url,
-    ids: (await (await fetch(`${origin}/__mock/agents`)).json()) as Mock['ids'],
-    stats: async () => (await (await fetch(`${origin}/__mock/stats`)).json()) as MockStats,
-    close: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
-}
 
 function startWorkers(n: number, env: NodeJS.ProcessEnv, concurrency: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn(process.execPath, [BIN, 'worker', '--concurrency', String(concurrency), '--log-level', 'warn'], { env: { ...process.env, ...env }, stdio: 'ignore' }));
@@ -94,9 +58,9 @@ export async function benchScale(log: (line: string) => void): Promise<BenchRow[
       log(`scale: ${n} worker process${n > 1 ? 'es' : ''}, ${agents} agents, 50 ms API…`);
       const mock = await spawnMock(['--agents', String(agents), '--latency', '50', '--prompt-bytes', '1500']);
       const prefix = `nova-fleet-scale-${process.pid}-${n}`;
-      const env = { NOVA_API_URL: mock.url, NOVA_API_KEY: 'mock-key', REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
+      const env = { NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey, REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
       const file = path.join(dir, `scale-${n}.ndjson`);
-      writeFileSync(file, mock.ids.map((a) => JSON.stringify({ ...a, patch: { extra_config: { min_words: 6 } } })).join('\n'));
+      writeFileSync(file, (await mock.agentIds()).map((a) => JSON.stringify({ ...a, patch: { extra_config: { min_words: 6 } } })).join('\n'));
       const workers = startWorkers(n, env, 8);
       await new Promise((r) => setTimeout(r, 1500)); // the workers are up and polling
       const t = performance.now();
@@ -113,9 +77,9 @@ export async function benchScale(log: (line: string) => void): Promise<BenchRow[
     log(`scale: 4 workers sharing --rate ${rate} against a mock limiting at ${rate}/s…`);
     const mock = await spawnMock(['--agents', '250', '--latency', '10', '--rate-limit', String(rate), '--prompt-bytes', '800']);
     const prefix = `nova-fleet-scale-${process.pid}-rate`;
-    const env = { NOVA_API_URL: mock.url, NOVA_API_KEY: 'mock-key', REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
+    const env = { NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey, REDIS_URL: url, NOVA_FLEET_PREFIX: prefix };
     const file = path.join(dir, 'rate.ndjson');
-    writeFileSync(file, mock.ids.map((a) => JSON.stringify({ ...a, patch: { extra_config: { min_words: 6 } } })).join('\n'));
+    writeFileSync(file, (await mock.agentIds()).map((a) => JSON.stringify({ ...a, patch: { extra_config: { min_words: 6 } } })).join('\n'));
     const workers = startWorkers(4, env, 8);
     await new Promise((r) => setTimeout(r, 1500));
     const t = performance.now();
