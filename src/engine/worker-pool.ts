@@ -145,7 +145,8 @@ export class WorkerPool {
     let authTrouble = false;
     const batchStatus = async (fresh = false): Promise<BatchStatus> => {
       if (fresh || authTrouble || !cached || Date.now() - cached.at > 250) {
-        cached = { status: (await store.getBatch(batchId))?.status ?? 'cancelled', at: Date.now() };
+        // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
+        cached = { status: (await store.batchStatus(batchId)) ?? 'cancelled', at: Date.now() };
       }
       return cached.status;
     };

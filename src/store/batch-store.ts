@@ -166,6 +166,11 @@ export class BatchStore {
     };
   }
 
+  /** Just the status (the check before each request; the rest of the metadata is not needed there). */
+  async batchStatus(batchId: string): Promise<BatchStatus | undefined> {
+    return ((await this.redis.hget(this.keys.meta(batchId), 'status')) as BatchStatus | null) ?? undefined;
+  }
+
   /** Batch ids, oldest first. */
   listBatchIds(): Promise<string[]> {
     return this.redis.zrange(this.keys.batches(), '0', '-1');
