@@ -286,3 +286,18 @@ describe('verification and notifications', () => {
     for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.name).toBe(originals.get(a.agent_id)!.name);
   });
 });
+
+describe('cancel and staged rollouts', () => {
+  it('cancelling a batch with held waves skips their agents and leaves no held jobs behind', async () => {
+    const api = await startMock({ agents: 6 });
+    const run = await stage(api, 'cancel-waves', api.agentIds().map((a) => ({ ...a, patch: { name: 'Held' } })), { waves: [1, 6], approve: true });
+    await run.waitFor('cancel-waves', (m) => m.status === 'waiting_approval');
+    expect(await redis.llen(run.store.keys.held('cancel-waves', 1))).toBe(5);
+    const { cancelBatch } = await import('../src/engine/control.js');
+    const { skipped } = await cancelBatch(run.store, 'cancel-waves');
+    await run.stop();
+    expect(skipped).toBe(5);
+    expect(await redis.exists(run.store.keys.held('cancel-waves', 1))).toBe(0);
+    expect(await run.store.counts('cancel-waves')).toMatchObject({ applied: 1, skipped: 5, pending: 0 });
+  });
+});

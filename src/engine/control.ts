@@ -79,17 +79,33 @@ export async function cancelBatch(store: BatchStore, batchId: string): Promise<{
   const queue = batchQueue(store.redis, store.keys, batchId);
   try {
     await queue.pause();
+  } finally {
+    await queue.close();
+  }
+  const skipped = await skipRemaining(store, meta, 'batch cancelled');
+  return { meta: (await store.getBatch(batchId))!, skipped };
+}
+
+/**
+ * Ends what has not started (cancel, deadline): jobs waiting or delayed are removed, later waves' held
+ * jobs too, and their agents become `skipped`. An agent in flight ends as what really happens to it.
+ */
+export async function skipRemaining(store: BatchStore, meta: BatchMeta, reason: string): Promise<number> {
+  const queue = batchQueue(store.redis, store.keys, meta.id);
+  try {
     await queue.drain(true);
   } finally {
     await queue.close();
   }
+  for (let wave = (meta.wave ?? 0) + 1; meta.waves && wave < meta.waves.length; wave++) await store.redis.del(store.keys.held(meta.id, wave));
   let skipped = 0;
-  for await (const pairs of store.scanStatuses(batchId)) {
+  for await (const pairs of store.scanStatuses(meta.id)) {
     for (const [key, status] of pairs) {
-      if (status === 'pending' && (await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' }))) skipped++;
+      if (status === 'pending' && (await store.finish(meta.id, key, 'skipped', 'pending', { error: reason }))) skipped++;
     }
   }
-  return { meta: (await store.getBatch(batchId))!, skipped };
+  await store.completeIfDone(meta.id);
+  return skipped;
 }
 
 /** Approve: a batch waiting for approval (`--approve`) may start its next wave. */

@@ -15,6 +15,7 @@ import { notify, startVerify, verifyState } from './hooks.js';
 import { doneOf } from './batch-view.js';
 import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
 import { createRollback } from './rollback.js';
+import { skipRemaining } from './control.js';
 
 /** The controller's lock: long enough for one step, short enough that a dead worker's is soon gone. */
 const LOCK_MS = 5000;
@@ -100,20 +101,6 @@ async function followSchedule(store: BatchStore, meta: BatchMeta, now: number): 
     }
   }
   return [];
-}
-
-/** Jobs not started are removed and their agents become skipped (in-flight ones end as they really end). */
-async function skipRemaining(store: BatchStore, meta: BatchMeta, reason: string): Promise<number> {
-  await withQueue(store, meta.id, (queue) => queue.drain(true));
-  for (let wave = (meta.wave ?? 0) + 1; meta.waves && wave < meta.waves.length; wave++) await store.redis.del(store.keys.held(meta.id, wave));
-  let skipped = 0;
-  for await (const pairs of store.scanStatuses(meta.id)) {
-    for (const [key, status] of pairs) {
-      if (status === 'pending' && (await store.finish(meta.id, key, 'skipped', 'pending', { error: reason }))) skipped++;
-    }
-  }
-  await store.completeIfDone(meta.id);
-  return skipped;
 }
 
 async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
