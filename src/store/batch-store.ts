@@ -2,15 +2,14 @@
  * Batch records in Redis: metadata, per-agent status/attempts/errors, before and after snapshots,
  * counters. The engine and the commands read and write batches only through this class.
  *
- * Snapshots: `before` is the agent as first read (set once, never overwritten). When the agent
- * finishes, `snap` replaces it: one brotli blob of the before snapshot and the after snapshot's
- * difference from it (the fields that differ, and any that vanished). The two are mostly identical,
- * and compressed together the after costs little more than its changes.
+ * Snapshots: `before` is the agent as first read (set once, never overwritten); `after` is stored as
+ * its difference from before (the fields that differ, and any that vanished), compressed against the
+ * before's text (codec.ts). The two are mostly identical: the after costs little more than its changes.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { setOwn } from '../patch/merge.js';
-import { pack, unpack } from './codec.js';
+import { pack, packAgainst, unpack, unpackAgainst, unpackText } from './codec.js';
 import { Keys } from './keys.js';
 import { scanKeys } from './connect.js';
 import type { ScriptClient } from './scripts.js';
@@ -108,11 +107,6 @@ interface AfterDelta {
   removed: string[];
 }
 
-/** The combined snapshot of a finished agent. */
-interface Snapshot {
-  before: Agent;
-  after: AfterDelta;
-}
 
 export class BatchStore {
   readonly keys: Keys;
@@ -209,14 +203,13 @@ export class BatchStore {
 
   /** Records the before snapshot unless one exists; returns the first one ever recorded. */
   async saveBefore(batchId: string, key: string, agent: Agent): Promise<Agent> {
-    if ((await this.redis.nfSaveBefore(this.keys.agent(batchId, key), pack(agent))) === 1) return agent;
+    if ((await this.redis.hsetnx(this.keys.agent(batchId, key), 'before', pack(agent))) === 1) return agent;
     return (await this.loadBefore(batchId, key))!;
   }
 
   async loadBefore(batchId: string, key: string): Promise<Agent | undefined> {
-    const [before, snap] = await this.redis.hmgetBuffer(this.keys.agent(batchId, key), 'before', 'snap');
-    if (before) return unpack<Agent>(before);
-    return snap ? unpack<Snapshot>(snap).before : undefined;
+    const before = await this.redis.hgetBuffer(this.keys.agent(batchId, key), 'before');
+    return before ? unpack<Agent>(before) : undefined;
   }
 
   /** The agent's status; counts an attempt if it is pending (one round trip at a job's start). */
@@ -245,7 +238,8 @@ export class BatchStore {
     if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
     if (record.after) {
       if (!record.before) throw new Error('an after snapshot needs its before snapshot');
-      fields.push('snap', pack({ before: record.before, after: delta(record.before, record.after) } satisfies Snapshot));
+      // The before given is the recorded one (or its parse): its JSON text is the stored one's.
+      fields.push('after', packAgainst(delta(record.before, record.after), JSON.stringify(record.before)));
     }
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     fields.push('error', record.error ?? '');
@@ -266,9 +260,9 @@ export class BatchStore {
     const status = await this.agentStatus(batchId, key);
     if (!status) return undefined;
     const raw = await this.redis.hgetallBuffer(this.keys.agent(batchId, key));
-    const snap = raw.snap ? unpack<Snapshot>(raw.snap) : undefined;
-    const before = snap?.before ?? (raw.before ? unpack<Agent>(raw.before) : undefined);
-    const after = snap && before ? applyDelta(before, snap.after) : undefined;
+    const beforeText = raw.before ? unpackText(raw.before) : undefined;
+    const before = beforeText !== undefined ? (JSON.parse(beforeText) as Agent) : undefined;
+    const after = raw.after && before && beforeText !== undefined ? applyDelta(before, unpackAgainst<AfterDelta>(raw.after, beforeText)) : undefined;
     const error = raw.error?.toString('utf8');
     return {
       key,
@@ -345,8 +339,8 @@ export class BatchStore {
   async importAgent(batchId: string, record: AgentRecord & { job?: unknown }): Promise<void> {
     const fields: Array<string | Buffer> = ['attempts', String(record.attempts), 'error', record.error ?? ''];
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
-    if (record.before && record.after) fields.push('snap', pack({ before: record.before, after: delta(record.before, record.after) } satisfies Snapshot));
-    else if (record.before) fields.push('before', pack(record.before));
+    if (record.before) fields.push('before', pack(record.before));
+    if (record.before && record.after) fields.push('after', packAgainst(delta(record.before, record.after), JSON.stringify(record.before)));
     if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
     await this.redis
       .multi()

@@ -1,16 +1,34 @@
 /**
  * Snapshots are stored compressed (SPEC §7: a fleet with multi-KB prompts must fit in a modest Redis).
- * Brotli at a middle quality: prompts are prose and compress several-fold; level 5 keeps a 4 KB agent
- * well under a millisecond.
+ *
+ * - The before snapshot: its JSON text, brotli at a middle quality (prompts are prose and compress
+ *   several-fold; level 5 keeps a 4 KB agent well under a millisecond).
+ * - The after snapshot: only its difference from before, deflated with the before's JSON text as preset
+ *   dictionary, so an edited prompt costs little more than its edits — and the before snapshot is
+ *   compressed once, not again next to the after. (Node's brotli has no custom dictionaries; zlib has.)
  */
-import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
-const OPTIONS = { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } };
+const BROTLI = { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } };
 
 export function pack(value: unknown): Buffer {
-  return brotliCompressSync(Buffer.from(JSON.stringify(value)), OPTIONS);
+  return brotliCompressSync(Buffer.from(JSON.stringify(value)), BROTLI);
 }
 
 export function unpack<T>(buffer: Buffer): T {
-  return JSON.parse(brotliDecompressSync(buffer).toString('utf8')) as T;
+  return JSON.parse(unpackText(buffer)) as T;
+}
+
+/** The JSON text a `pack`ed value was made from — exactly, byte for byte (the dictionary of its delta). */
+export function unpackText(buffer: Buffer): string {
+  return brotliDecompressSync(buffer).toString('utf8');
+}
+
+/** `value` compressed against `dictionary` (the before snapshot's JSON text). */
+export function packAgainst(value: unknown, dictionary: string): Buffer {
+  return deflateRawSync(Buffer.from(JSON.stringify(value)), { dictionary: Buffer.from(dictionary) });
+}
+
+export function unpackAgainst<T>(buffer: Buffer, dictionary: string): T {
+  return JSON.parse(inflateRawSync(buffer, { dictionary: Buffer.from(dictionary) }).toString('utf8')) as T;
 }

@@ -46,8 +46,6 @@ end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
 end
--- The combined snapshot (before + after) replaces the before-only one.
-if redis.call('HEXISTS', KEYS[4], 'snap') == 1 then redis.call('HDEL', KEYS[4], 'before') end
 -- The error budget, checked on every failure (not only at wave ends): exceeded, the batch halts.
 if ARGV[2] == 'failed' and old ~= 'failed' then
   local max = redis.call('HGET', KEYS[3], 'max_failures')
@@ -79,16 +77,6 @@ const BEGIN = `
 local status = redis.call('HGET', KEYS[1], ARGV[1])
 if status == 'pending' then redis.call('HINCRBY', KEYS[2], 'attempts', 1) end
 return status`;
-
-/**
- * saveBefore — set the before snapshot once: never if one exists, alone or inside the combined
- * snapshot (a retried agent must keep its original).
- * KEYS: agent hash.  ARGV: packed snapshot.  Returns 1 if set, 0 if one existed.
- */
-const SAVE_BEFORE = `
-if redis.call('HEXISTS', KEYS[1], 'before') == 1 or redis.call('HEXISTS', KEYS[1], 'snap') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'before', ARGV[1])
-return 1`;
 
 /**
  * releaseLease — drop an agent's lease, only if this batch holds it.
@@ -172,7 +160,6 @@ interface ScriptCommands {
   nfFinish(status: string, counts: string, meta: string, agent: string, ...args: (string | Buffer | number)[]): Promise<number>;
   nfCompleteIfDone(counts: string, meta: string): Promise<string | null>;
   nfBegin(status: string, agent: string, key: string): Promise<string | null>;
-  nfSaveBefore(agent: string, snapshot: Buffer): Promise<number>;
   nfReleaseLease(lease: string, batchId: string): Promise<number>;
   nfReserve(rate: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number]>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
@@ -189,7 +176,6 @@ export function withScripts(client: Client): ScriptClient {
   client.defineCommand('nfFinish', { numberOfKeys: 4, lua: FINISH });
   client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: COMPLETE_IF_DONE });
   client.defineCommand('nfBegin', { numberOfKeys: 2, lua: BEGIN });
-  client.defineCommand('nfSaveBefore', { numberOfKeys: 1, lua: SAVE_BEFORE });
   client.defineCommand('nfReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
   client.defineCommand('nfReserve', { numberOfKeys: 1, lua: RESERVE });
   client.defineCommand('nfPenalize', { numberOfKeys: 1, lua: PENALIZE });
