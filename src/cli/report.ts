@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
 import { CSV_COLUMNS, csvRecord, reportRows } from '../engine/report.js';
-import { UsageError } from '../errors.js';
+import { requireBatch } from '../engine/control.js';
 import { openStore, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
 
@@ -26,8 +26,7 @@ export async function reportCommand(batchId: string, flags: ReportFlags, out: Ou
   const sink: NodeJS.WritableStream = flags.out ? createWriteStream(flags.out) : process.stdout;
   let rows = 0;
   try {
-    const meta = await ctx.store.getBatch(batchId);
-    if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${ctx.config.prefix}"`, 'list them with `nova-fleet batches`');
+    await requireBatch(ctx.store, batchId);
     const source = reportRows(ctx.store, batchId, { snapshots: format !== 'csv' });
     if (format === 'csv') {
       const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });

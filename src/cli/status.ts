@@ -1,6 +1,6 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
 import { describeView, doneOf, viewBatch, type BatchView } from '../engine/batch-view.js';
-import { UsageError } from '../errors.js';
+import { requireBatch } from '../engine/control.js';
 import { FINAL_BATCH_STATUSES, type BatchStore } from '../store/batch-store.js';
 import { openStore, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
@@ -56,8 +56,7 @@ export async function statusCommand(batchId: string | undefined, flags: StatusFl
       out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
       return;
     }
-    let meta = await ctx.store.getBatch(batchId);
-    if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${ctx.config.prefix}"`, 'list them with `nova-fleet batches`');
+    let meta = await requireBatch(ctx.store, batchId);
     let view = await viewBatch(ctx.store, meta);
     while (flags.watch && !FINAL_BATCH_STATUSES.has(view.meta.status)) {
       out.note(`${describeView(view)}\n`);

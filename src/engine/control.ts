@@ -6,7 +6,8 @@ import { UsageError } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore } from '../store/batch-store.js';
 import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
 
-async function requireBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+/** The batch's metadata, or exit 2 naming the prefix looked in (every command that takes a BATCH). */
+export async function requireBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
   const meta = await store.getBatch(batchId);
   if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${store.keys.prefix}"`, 'list them with `nova-fleet batches`');
   return meta;

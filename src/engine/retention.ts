@@ -13,6 +13,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
+import { requireBatch } from './control.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type BatchMeta, type BatchStore } from '../store/batch-store.js';
 
 const ARCHIVE_VERSION = 1;
@@ -49,8 +50,7 @@ async function* archiveLines(store: BatchStore, meta: BatchMeta): AsyncGenerator
 }
 
 export async function exportBatch(store: BatchStore, batchId: string, file: string): Promise<{ agents: number }> {
-  const meta = await store.getBatch(batchId);
-  if (!meta) throw new UsageError(`no batch ${batchId} under prefix "${store.keys.prefix}"`, 'list them with `nova-fleet batches`');
+  const meta = await requireBatch(store, batchId);
   await pipeline(Readable.from(archiveLines(store, meta)), createGzip(), createWriteStream(file));
   return { agents: meta.total };
 }

@@ -10,9 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
-import { UsageError } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
-import { cancelBatch } from './control.js';
+import { cancelBatch, requireBatch } from './control.js';
 import { batchQueue, enqueueAgents, type AgentJobData } from './jobs.js';
 
 /** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
@@ -55,8 +54,7 @@ export interface RollbackInput {
 
 export async function createRollback(input: RollbackInput): Promise<{ meta: BatchMeta; enqueued: number; cancelledOrigin: boolean }> {
   const { store, originId } = input;
-  const origin = await store.getBatch(originId);
-  if (!origin) throw new UsageError(`no batch ${originId} under prefix "${store.keys.prefix}"`, 'list them with `nova-fleet batches`');
+  const origin = await requireBatch(store, originId);
   // Rolling back a batch that is still going: first stop what has not started.
   let cancelledOrigin = false;
   if (!FINAL_BATCH_STATUSES.has(origin.status)) {
