@@ -53,7 +53,6 @@ export interface WorkerPoolOptions {
 }
 
 interface Runner {
-  meta: BatchMeta;
   worker: Worker<AgentJobData>;
   connection: ScriptClient;
   /** The latest metadata, read by the processor's window check. */
@@ -241,11 +240,9 @@ export class WorkerPool {
       this.#options.onError?.(error);
     });
     return {
-      meta,
       worker,
       connection,
       update(next: BatchMeta) {
-        this.meta = next;
         latest = next;
       },
     };
