@@ -1,7 +1,7 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
-import { describeView, doneOf, viewBatch, type BatchView } from '../engine/batch-view.js';
+import { describeView, doneOf, viewAllBatches, viewBatch, type BatchView } from '../engine/batch-view.js';
 import { requireBatch } from '../engine/control.js';
-import { FINAL_BATCH_STATUSES, type BatchStore } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
 import { openStore, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
 
@@ -9,15 +9,6 @@ export interface StatusFlags extends RedisFlags {
   watch?: boolean;
   /** Seconds between refreshes with --watch. Default 2. */
   interval?: number;
-}
-
-async function views(store: BatchStore): Promise<BatchView[]> {
-  const out: BatchView[] = [];
-  for (const id of await store.listBatchIds()) {
-    const meta = await store.getBatch(id);
-    if (meta) out.push(await viewBatch(store, meta));
-  }
-  return out;
 }
 
 export function describeBatches(list: BatchView[]): string {
@@ -41,7 +32,7 @@ export function describeBatches(list: BatchView[]): string {
 export async function batchesCommand(flags: RedisFlags, out: Output): Promise<void> {
   const ctx = await openStore(flags);
   try {
-    const list = await views(ctx.store);
+    const list = await viewAllBatches(ctx.store);
     out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
   } finally {
     ctx.close();
@@ -52,7 +43,7 @@ export async function statusCommand(batchId: string | undefined, flags: StatusFl
   const ctx = await openStore(flags);
   try {
     if (!batchId) {
-      const list = await views(ctx.store);
+      const list = await viewAllBatches(ctx.store);
       out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
       return;
     }

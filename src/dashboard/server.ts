@@ -16,7 +16,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { stringify } from 'csv-stringify';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { viewBatch } from '../engine/batch-view.js';
+import { viewAllBatches } from '../engine/batch-view.js';
 import { batchQueue, type AgentJobData } from '../engine/jobs.js';
 import { CSV_COLUMNS, csvRecord, reportRows } from '../engine/report.js';
 import type { BatchStore } from '../store/batch-store.js';
@@ -98,10 +98,8 @@ export async function startDashboard(options: DashboardOptions): Promise<{ url: 
   app.get('/api/batches', async (_req, res, next) => {
     try {
       const out = [];
-      for (const id of (await store.listBatchIds()).reverse()) {
-        const meta = await store.getBatch(id);
-        if (!meta) continue;
-        const view = await viewBatch(store, meta);
+      for (const view of (await viewAllBatches(store)).reverse()) {
+        const meta = view.meta;
         out.push({
           id: meta.id,
           kind: meta.kind,

@@ -53,6 +53,16 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
   return { meta, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [] };
 }
 
+/** Every batch of the prefix with its view, oldest first (`status`, `batches`, the dashboard). */
+export async function viewAllBatches(store: BatchStore): Promise<BatchView[]> {
+  const out: BatchView[] = [];
+  for (const id of await store.listBatchIds()) {
+    const meta = await store.getBatch(id);
+    if (meta) out.push(await viewBatch(store, meta));
+  }
+  return out;
+}
+
 export function describeView(view: BatchView): string {
   const { meta, counts } = view;
   const total = meta.total || 1;
