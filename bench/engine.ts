@@ -55,7 +55,10 @@ async function ndjson(dir: string, name: string, api: RemoteMock, patch: (i: num
   return file;
 }
 
-export async function benchEngine(log: (line: string) => void): Promise<BenchRow[]> {
+/** Which engine benchmarks to run: all four, or only the end-to-end pair (b) and (d). */
+export type EngineSection = 'all' | 'e2e';
+
+export async function benchEngine(log: (line: string) => void, section: EngineSection = 'all'): Promise<BenchRow[]> {
   const { url } = await discoverRedis({ url: process.env.REDIS_URL });
   const redis = connectRedis(url);
   const prefix = `nova-fleet-bench-${process.pid}`;
@@ -150,6 +153,7 @@ export async function benchEngine(log: (line: string) => void): Promise<BenchRow
     rows.push({ what: `(b) end to end, ${fmt(agents)} agents, 20 ms API, concurrency ${concurrency}: agents/s (median of ${rounds}: ${ourRates.map((r) => r.toFixed(0)).join(', ')} vs ${naiveRates.map((r) => r.toFixed(0)).join(', ')})`, figure: e2eRate.toFixed(0), peer: `${naiveRate.toFixed(0)} (naive GET+PATCH p-limit pool)`, ratio: (e2eRate / naiveRate).toFixed(2), target: '≥ 0.8' });
     rows.push({ what: `(d) Redis bytes per agent (before + after snapshots, status, counters)`, figure: fmt(redisBytes / agents), peer: `${fmt(rawBytes / agents)} (raw JSON of before + after)`, ratio: (redisBytes / rawBytes).toFixed(2), target: '≤ 0.4' });
     await deleteUnder(redis, prefix);
+    if (section === 'e2e') return rows;
 
     // (a) enqueue: 100k CSV rows (each its own patch) through submit, vs raw addBulk of the same jobs.
     const count = Number(process.env.BENCH_ENQUEUE_ROWS ?? 100_000);

@@ -50,6 +50,8 @@ if (!onlyArg || onlyArg === 'manifest') {
   });
 }
 if (!onlyArg || onlyArg === 'engine') rows.push(...(await benchEngine((line) => console.error(line))));
+// `npm run bench e2e`: only (b) and (d), for working on the end-to-end path.
+if (onlyArg === 'e2e') rows.push(...(await benchEngine((line) => console.error(line), 'e2e')));
 if (!onlyArg || onlyArg === 'scale') rows.push(...(await benchScale((line) => console.error(line))));
 // Minutes long: only when asked for by name.
 if (onlyArg === 'large') rows.push(...(await benchLarge((line) => console.error(line))));

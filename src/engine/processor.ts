@@ -130,13 +130,20 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     }
   };
 
-  // The GET's slot is reserved in the same moment (it is always needed, unless the agent is done).
-  const firstSlot = limiter.acquire(signal);
-  firstSlot.catch(() => {}); // awaited below; an abort before then must not go unhandled
+  // Three independent commands in one round trip: the job's status (an attempt counted), the GET's slot
+  // (always needed unless the agent is done) and the agent's lease (one change at a time per agent).
+  const firstSlot = quiet(limiter.acquire(signal));
+  const leaseTaken = quiet(store.takeLease(batchId, key, LEASE_MS));
   const status = await store.beginAttempt(batchId, key);
-  if (status !== 'pending') return 'already_done'; // finished by an earlier delivery, or cancelled
-  // One change at a time per agent: another running batch working on it now makes this one wait.
-  const holder = await store.takeLease(batchId, key, LEASE_MS);
+  const holder = await leaseTaken;
+  // Released once: as soon as the agent's change is made (while it is recorded), or on any way out.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= holder === undefined ? store.releaseLease(batchId, key) : Promise.resolve());
+  if (status !== 'pending') {
+    await release();
+    return 'already_done'; // finished by an earlier delivery, or cancelled
+  }
+  // Another running batch working on the agent now makes this one wait.
   if (holder !== undefined) {
     await job.moveToDelayed(Date.now() + DEFER_MS, token);
     throw new DelayedError();
@@ -155,8 +162,15 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       return outcome;
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
-    const before = await store.saveBefore(batchId, key, current);
-    const target = plan ? rollbackTarget(deps, plan, before, current) : await rolloutTarget(deps, job, before);
+    const targetFrom = async (before: Agent) => (plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
+    // On a first attempt the before snapshot is the agent as just read, so the target is known before
+    // the snapshot is stored: the fresh status read and the PATCH's slot go out with the snapshot.
+    const guess = await targetFrom(current);
+    const ahead = !('done' in guess) && carriesDesired(current, guess.desired).length > 0 ? { status: quiet(gate(true)), slot: quiet(limiter.acquire(signal)) } : undefined;
+    const saved = await store.saveBefore(batchId, key, current);
+    // A later attempt: the target comes from the first attempt's snapshot (so `$replace` applies once).
+    const before = saved.first ? current : saved.before;
+    const target = saved.first ? guess : await targetFrom(before);
     if ('done' in target) {
       const { status: outcome, error } = target.done;
       await store.finish(batchId, key, outcome, FROM, { before, after: current, ...(error ? { error } : {}), ...(outcome === 'failed' ? { job: job.data } : {}) });
@@ -171,12 +185,15 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
       return outcome;
     }
-    if ((await gate(true)) === 'cancelled') {
+    // Read fresh before a change: a pause, a cancel or an exhausted error budget stops it.
+    if ((await (ahead?.status ?? gate(true))) === 'cancelled') {
       await store.finish(batchId, key, 'skipped', 'pending', { before, after: current, error: 'batch cancelled' });
       return 'skipped';
     }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
-    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}));
+    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), ahead?.slot);
+    // The change is made: the lease goes while the outcome is recorded (awaited in `finally`).
+    quiet(release());
     const missing = carriesDesired(after, desired);
     if (missing.length > 0) {
       await store.finish(batchId, key, 'failed', FROM, { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
@@ -201,6 +218,15 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     await store.finish(batchId, key, 'failed', FROM, { ...(before ? { before } : {}), error: reason(error), job: job.data });
     return 'failed';
   } finally {
-    await store.releaseLease(batchId, key);
+    await release();
   }
+}
+
+/**
+ * A promise started now and awaited later, marked handled: a rejection (an abort, a Deferred) before
+ * it is awaited must not be reported as unhandled. Awaiting it still throws.
+ */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }

@@ -201,10 +201,13 @@ export class BatchStore {
     return ((await this.redis.hget(this.keys.status(batchId), key)) as AgentStatus | null) ?? undefined;
   }
 
-  /** Records the before snapshot unless one exists; returns the first one ever recorded. */
-  async saveBefore(batchId: string, key: string, agent: Agent): Promise<Agent> {
-    if ((await this.redis.hsetnx(this.keys.agent(batchId, key), 'before', pack(agent))) === 1) return agent;
-    return (await this.loadBefore(batchId, key))!;
+  /**
+   * Records the before snapshot unless one exists; returns the first one ever recorded, and whether it
+   * is this one.
+   */
+  async saveBefore(batchId: string, key: string, agent: Agent): Promise<{ first: true } | { first: false; before: Agent }> {
+    if ((await this.redis.hsetnx(this.keys.agent(batchId, key), 'before', pack(agent))) === 1) return { first: true };
+    return { first: false, before: (await this.loadBefore(batchId, key))! };
   }
 
   async loadBefore(batchId: string, key: string): Promise<Agent | undefined> {
