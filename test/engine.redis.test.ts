@@ -148,6 +148,38 @@ describe('engine: faults, controls, idempotency', () => {
     expect(api.stats().byMethod.PATCH).toBe(12);
   });
 
+  it('a closing pool starts no agent it fetched ahead: those jobs go back to the queue for the next worker', async () => {
+    const api = await startMock({ agents: 20, latencyMs: 300 });
+    const prefix = testPrefix('handback');
+    const ids = api.agentIds();
+    const file = manifest('handback.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Handed back' } })));
+    const store = new BatchStore(redis, prefix);
+    const first = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    // Concurrency 4: BullMQ fetches a fifth job ahead, which waits for a free slot.
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client: first, concurrency: 4, batchId: 'handback-1', pollMs: 50 });
+    await pool.start();
+    await submitBatch({ store, file, manifestOptions: {}, batchId: 'handback-1', options: FAST });
+    for (let i = 0; i < 200 && api.stats().total === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await pool.close(5000);
+    first.close();
+    // Only the four agents in flight when closing began were worked on; the one fetched ahead was not.
+    expect(api.stats().byMethod.GET).toBe(4);
+    expect((await store.counts('handback-1')).applied).toBe(4);
+    const { batchQueue } = await import('../src/engine/jobs.js');
+    const queue = batchQueue(redis, store.keys, 'handback-1');
+    expect((await queue.getJobCounts('active')).active).toBe(0);
+    await queue.close();
+    // A second worker finishes the batch at once (no job waits for a stalled lock).
+    const second = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    const next = new WorkerPool({ redisUrl: REDIS_URL, prefix, client: second, concurrency: 8, batchId: 'handback-1', pollMs: 50 });
+    await next.start();
+    for (let i = 0; i < 200 && (await store.getBatch('handback-1'))!.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    await next.close(2000);
+    second.close();
+    expect(await store.counts('handback-1')).toMatchObject({ applied: 20, pending: 0 });
+    expect(api.stats().byMethod.PATCH).toBe(20);
+  });
+
   it('a refused key halts the batch after a few agents instead of burning through the fleet', async () => {
     const api = await startMock({ agents: 50 });
     const prefix = testPrefix('auth');

@@ -153,6 +153,7 @@ export class WorkerPool {
     const patches = new Map<string, RowPatch>();
     const files = new Map<string, string>();
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
+    const concurrency = this.#options.concurrency ?? 8;
     const deps = {
       // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
       ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
@@ -199,6 +200,12 @@ export class WorkerPool {
       QUEUE_NAME,
       async (job: Job<AgentJobData>, token?: string, signal?: AbortSignal) =>
         this.#limit(async () => {
+          // A job fetched ahead but not started when the pool began closing goes back to the queue
+          // at once (for this or another worker), rather than being started during shutdown.
+          if (this.#closed) {
+            await job.moveToDelayed(Date.now(), token);
+            throw new DelayedError();
+          }
           const combined = signal ? AbortSignal.any([signal, this.#shutdown.signal]) : this.#shutdown.signal;
           const { orgId, agentId } = splitAgentKey(job.data.k);
           const ids = { batch: batchId, org: orgId, agent: agentId, line: job.data.l };
@@ -222,7 +229,10 @@ export class WorkerPool {
       {
         connection,
         prefix: store.keys.queuePrefix(batchId),
-        concurrency: this.#options.concurrency ?? 8,
+        // A few jobs fetched ahead of the free slots: when an agent finishes, the next one starts at
+        // once instead of after BullMQ's completion round trip (bench (b): +5% agents/s). In-flight
+        // agents stay limited by #limit.
+        concurrency: concurrency + Math.ceil(concurrency / 4),
         maxStalledCount: 5,
         lockDuration: this.#options.lockDurationMs ?? 30_000,
         stalledInterval: this.#options.stalledIntervalMs ?? 30_000,
