@@ -192,6 +192,54 @@ describe('engine: faults, controls, idempotency', () => {
   });
 });
 
+describe('engine: the batches workers poll', () => {
+  it('a worker drops ended batches from its poll; retry puts one back and it is worked again', async () => {
+    const api = await startMock({ agents: 6 });
+    const prefix = testPrefix('active');
+    const ids = api.agentIds();
+    api.configure({ agentStatus: { [ids[0]!.agent_id]: 422 } });
+    const file = manifest('active.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Active' } })));
+    const { store, meta } = await runToEnd(api, prefix, file, 'active-1');
+    expect(meta.status).toBe('completed_with_failures');
+    // The in-process run worked that batch alone; it is still listed until a polling worker looks.
+    expect(await store.listActiveBatchIds()).toEqual(['active-1']);
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey });
+    const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, pollMs: 50 });
+    await pool.start();
+    expect(await store.listActiveBatchIds()).toEqual([]);
+    expect(await store.listBatchIds()).toEqual(['active-1']);
+    // Retry reopens it: listed again, and the same polling worker finishes it.
+    api.configure({ agentStatus: {} });
+    expect((await retryBatch(store, 'active-1')).retried).toBe(1);
+    for (let i = 0; i < 200 && (await store.getBatch('active-1'))!.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await store.getBatch('active-1'))!.status).toBe('completed');
+    for (let i = 0; i < 100 && (await store.listActiveBatchIds()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await store.listActiveBatchIds()).toEqual([]);
+    await pool.close(2000);
+    client.close();
+    expect(await store.counts('active-1')).toMatchObject({ applied: 6, failed: 0 });
+  });
+
+  it('a batch reopened while a worker drops it stays listed; a starting worker relists running batches', async () => {
+    const prefix = testPrefix('active-race');
+    const store = new BatchStore(redis, prefix);
+    await store.createBatch({ id: 'reopened', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: 5, status: 'completed', total: 0, enqueued: true, options: FAST });
+    await store.createBatch({ id: 'ended', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: 6, status: 'cancelled', total: 0, enqueued: true, options: FAST });
+    // The worker read 'completed' a moment ago; a retry has reopened it since.
+    await store.transition('reopened', 'running', ['completed']);
+    expect(await store.dropIfFinal('reopened')).toBe(false);
+    expect(await store.dropIfFinal('ended')).toBe(true);
+    expect(await store.listActiveBatchIds()).toEqual(['reopened']);
+    expect(await redis.zscore(store.keys.active(), 'reopened')).toBe('5');
+    // A running batch missing from the list (a create cut short, an older nova-fleet's batch) is
+    // listed again when a worker starts; ended ones are not.
+    await store.createBatch({ id: 'unlisted', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: 7, status: 'running', total: 0, enqueued: true, options: FAST });
+    await redis.zrem(store.keys.active(), 'unlisted');
+    await store.relistActive();
+    expect(await store.listActiveBatchIds()).toEqual(['reopened', 'unlisted']);
+  });
+});
+
 describe('engine: submit', () => {
   it('enqueues every row of a many-chunk manifest exactly once, even with chunks written concurrently', async () => {
     const prefix = testPrefix('submit-chunks');

@@ -246,5 +246,6 @@ describe('retention', () => {
     expect(keptActive).toEqual(['active-batch']);
     expect((await keysUnder(redis as never, prefix)).filter((k) => k.includes('{old-batch}'))).toEqual([]);
     expect(await store.listBatchIds()).toEqual(['active-batch']);
+    expect(await store.listActiveBatchIds()).toEqual(['active-batch']);
   });
 });

@@ -127,7 +127,8 @@ export async function retryBatch(store: BatchStore, batchId: string): Promise<{ 
   let retried = 0;
   try {
     // Reopen first, so that the first retried agent to finish does not find the batch already final.
-    if (reopenable.includes(meta.status)) await store.transition(batchId, 'running', reopenable);
+    // Written before it is listed again for the workers' poll (see BatchStore.dropIfFinal).
+    if (reopenable.includes(meta.status) && (await store.transition(batchId, 'running', reopenable))) await store.markActive(batchId, meta.createdAt);
     for await (const pairs of store.scanStatuses(batchId)) {
       const jobs: Array<{ name: string; data: AgentJobData; opts: ReturnType<typeof jobOptions> }> = [];
       for (const [key, status] of pairs) {

@@ -1,5 +1,5 @@
 /**
- * A worker process's engine: it watches the batch registry, runs one BullMQ Worker per active batch
+ * A worker process's engine: it watches the list of active batches, runs one BullMQ Worker per active batch
  * (each batch has its own queue), and shares one limit of in-flight requests (`--concurrency`) across
  * them. On close it stops taking jobs, lets in-flight ones finish (up to a grace period, then aborts
  * their requests — the jobs are retried later, safely), and closes its connections.
@@ -35,7 +35,7 @@ export interface WorkerPoolOptions {
   concurrency?: number;
   /** Work on this batch only (the `run` command); default: every active batch. */
   batchId?: string;
-  /** How often the registry is read for new or finished batches. Default 1000 ms. */
+  /** How often the active batches are read (new, finished, paused…). Default 1000 ms. */
   pollMs?: number;
   /** BullMQ lock duration: a job whose worker vanished is picked up again after about this. Default 30 s. */
   lockDurationMs?: number;
@@ -85,6 +85,7 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    if (!this.#options.batchId) await this.store.relistActive();
     await this.#poll();
     const tick = () => {
       this.#polling = this.#poll()
@@ -98,11 +99,14 @@ export class WorkerPool {
 
   async #poll(): Promise<void> {
     this.#clockOffset = (await redisNow(this.store)) - Date.now();
-    const ids = this.#options.batchId ? [this.#options.batchId] : await this.store.listBatchIds();
+    // Only the batches listed active (and the ones this pool runs, which another worker may have
+    // dropped from that list already): an idle worker's poll does not grow with the batch history.
+    const ids = this.#options.batchId ? [this.#options.batchId] : [...new Set([...(await this.store.listActiveBatchIds()), ...this.#runners.keys()])];
     for (const id of ids) {
       if (this.#closed) return;
       const meta = await this.store.getBatch(id);
       const active = meta !== undefined && !FINAL_BATCH_STATUSES.has(meta.status);
+      if (!active && !this.#options.batchId) await this.store.dropIfFinal(id);
       const runner = this.#runners.get(id);
       if (active && !runner) {
         // A rollback needs its origin: which status marks the agents the origin changed.

@@ -122,10 +122,55 @@ export class BatchStore {
   async createBatch(meta: BatchMeta): Promise<{ created: boolean; meta: BatchMeta }> {
     const key = this.keys.meta(meta.id);
     const created = (await this.redis.hsetnx(key, 'id', meta.id)) === 1;
-    if (!created) return { created, meta: (await this.getBatch(meta.id))! };
-    await this.redis.hset(key, serialiseMeta(meta));
-    await this.redis.zadd(this.keys.batches(), meta.createdAt, meta.id);
-    return { created, meta };
+    if (created) await this.redis.hset(key, serialiseMeta(meta));
+    const stored = created ? meta : (await this.getBatch(meta.id))!;
+    // Also when it existed: a create interrupted before these lines is completed by the next submit.
+    // Listed as active even if final (an import): the first worker to look drops it again.
+    await this.redis.zadd(this.keys.batches(), 'NX', meta.createdAt, meta.id);
+    await this.markActive(meta.id, meta.createdAt);
+    return { created, meta: stored };
+  }
+
+  /** Puts a batch (back) on the list workers poll. Call after its status is written (see dropIfFinal). */
+  async markActive(batchId: string, createdAt = Date.now()): Promise<void> {
+    await this.redis.zadd(this.keys.active(), 'NX', createdAt, batchId);
+  }
+
+  /**
+   * Lists again every batch not final that the active list lacks (a worker starting up: a batch whose
+   * create was cut short, or written by an older nova-fleet). One pass over the history, per start.
+   */
+  async relistActive(): Promise<void> {
+    const ids = await this.redis.zrange(this.keys.batches(), '0', '-1', 'WITHSCORES');
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      await Promise.all(
+        Array.from({ length: chunk.length / 2 }, async (_, j) => {
+          const [id, createdAt] = [chunk[2 * j]!, Number(chunk[2 * j + 1])];
+          const status = await this.batchStatus(id);
+          if (status !== undefined && !FINAL_BATCH_STATUSES.has(status)) await this.markActive(id, createdAt);
+        }),
+      );
+    }
+  }
+
+  /** The batches workers poll, oldest first: every batch not yet seen final (and perhaps a few that are). */
+  listActiveBatchIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.active(), '0', '-1');
+  }
+
+  /**
+   * Takes a batch found final (or gone) off the polled list. Removed first and its status read after,
+   * while a reopen (retry) writes the status first and adds it after: whichever order they meet in,
+   * a reopened batch stays listed. Returns false if it was reopened meanwhile (and is listed again).
+   */
+  async dropIfFinal(batchId: string): Promise<boolean> {
+    const createdAt = await this.redis.zscore(this.keys.active(), batchId);
+    await this.redis.zrem(this.keys.active(), batchId);
+    const status = await this.batchStatus(batchId);
+    if (status === undefined || FINAL_BATCH_STATUSES.has(status)) return true;
+    await this.markActive(batchId, createdAt === null ? undefined : Number(createdAt));
+    return false;
   }
 
   async getBatch(id: string): Promise<BatchMeta | undefined> {
@@ -335,6 +380,7 @@ export class BatchStore {
       deleted += removed;
     }
     await this.redis.zrem(this.keys.batches(), batchId);
+    await this.redis.zrem(this.keys.active(), batchId);
     return deleted;
   }
 

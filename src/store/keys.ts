@@ -2,7 +2,10 @@
  * Every Redis key nova-fleet uses, built in one place (STYLE: one owner of all keys).
  *
  * Layout under the prefix P (default `nova-fleet`):
- *   P:batches                 zset   batch id → created time (ms); the registry workers poll
+ *   P:batches                 zset   batch id → created time (ms); every batch (status, batches, prune)
+ *   P:active                  zset   batch id → created time (ms); the batches workers poll: added on
+ *                                    create and on reopen (retry), dropped by a worker once it finds
+ *                                    the batch final — so idle workers read a few keys, not the history
  *   P:{B}:meta                hash   batch metadata (manifest, digest, options, status, total, …)
  *   P:{B}:counts              hash   status → number of agents
  *   P:{B}:status              hash   agent key → status
@@ -39,6 +42,10 @@ export class Keys {
 
   batches(): string {
     return `${this.prefix}:batches`;
+  }
+
+  active(): string {
+    return `${this.prefix}:active`;
   }
 
   /** BullMQ's prefix for the batch's queue; its keys become `${queuePrefix}:agents:…`. */
