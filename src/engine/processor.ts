@@ -166,7 +166,8 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
     // the snapshot is stored: the fresh status read and the PATCH's slot go out with the snapshot.
     const guess = await targetFrom(current);
-    const ahead = !('done' in guess) && carriesDesired(current, guess.desired).length > 0 ? { status: quiet(gate(true)), slot: quiet(limiter.acquire(signal)) } : undefined;
+    const guessDifferent = 'done' in guess ? [] : carriesDesired(current, guess.desired);
+    const ahead = guessDifferent.length > 0 ? { status: quiet(gate(true)), slot: quiet(limiter.acquire(signal)) } : undefined;
     const saved = await store.saveBefore(batchId, key, current);
     // A later attempt: the target comes from the first attempt's snapshot (so `$replace` applies once).
     const before = saved.first ? current : saved.before;
@@ -179,7 +180,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const { desired, changed } = target;
     const success: AgentStatus = deps.rollback ? 'restored' : 'applied';
     // What still differs on the agent as it is now (an earlier attempt may have applied some or all).
-    const stillDifferent = carriesDesired(current, desired);
+    const stillDifferent = target === guess ? guessDifferent : carriesDesired(current, desired);
     if (stillDifferent.length === 0) {
       const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : success;
       await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
