@@ -227,8 +227,8 @@ describe('engine: the batches workers poll', () => {
     await store.createBatch({ id: 'ended', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: 6, status: 'cancelled', total: 0, enqueued: true, options: FAST });
     // The worker read 'completed' a moment ago; a retry has reopened it since.
     await store.transition('reopened', 'running', ['completed']);
-    expect(await store.dropIfFinal('reopened')).toBe(false);
-    expect(await store.dropIfFinal('ended')).toBe(true);
+    expect(await store.dropIfFinal('reopened', 5)).toBe(false);
+    expect(await store.dropIfFinal('ended', 6)).toBe(true);
     expect(await store.listActiveBatchIds()).toEqual(['reopened']);
     expect(await redis.zscore(store.keys.active(), 'reopened')).toBe('5');
     // A running batch missing from the list (a create cut short, an older nova-fleet's batch) is

@@ -106,7 +106,8 @@ export class WorkerPool {
       if (this.#closed) return;
       const meta = await this.store.getBatch(id);
       const active = meta !== undefined && !FINAL_BATCH_STATUSES.has(meta.status);
-      if (!active && !this.#options.batchId) await this.store.dropIfFinal(id);
+      // A batch gone (pruned) has no creation time left; one recreated meanwhile is listed as new.
+      if (!active && !this.#options.batchId) await this.store.dropIfFinal(id, meta?.createdAt ?? Date.now());
       const runner = this.#runners.get(id);
       if (active && !runner) {
         // A rollback needs its origin: which status marks the agents the origin changed.

@@ -132,7 +132,7 @@ export class BatchStore {
   }
 
   /** Puts a batch (back) on the list workers poll. Call after its status is written (see dropIfFinal). */
-  async markActive(batchId: string, createdAt = Date.now()): Promise<void> {
+  async markActive(batchId: string, createdAt: number): Promise<void> {
     await this.redis.zadd(this.keys.active(), 'NX', createdAt, batchId);
   }
 
@@ -162,14 +162,13 @@ export class BatchStore {
   /**
    * Takes a batch found final (or gone) off the polled list. Removed first and its status read after,
    * while a reopen (retry) writes the status first and adds it after: whichever order they meet in,
-   * a reopened batch stays listed. Returns false if it was reopened meanwhile (and is listed again).
+   * a reopened batch stays listed (again under `createdAt`). Returns false if it was reopened meanwhile.
    */
-  async dropIfFinal(batchId: string): Promise<boolean> {
-    const createdAt = await this.redis.zscore(this.keys.active(), batchId);
+  async dropIfFinal(batchId: string, createdAt: number): Promise<boolean> {
     await this.redis.zrem(this.keys.active(), batchId);
     const status = await this.batchStatus(batchId);
     if (status === undefined || FINAL_BATCH_STATUSES.has(status)) return true;
-    await this.markActive(batchId, createdAt === null ? undefined : Number(createdAt));
+    await this.markActive(batchId, createdAt);
     return false;
   }
 
