@@ -184,7 +184,20 @@ describe('engine: faults, controls, idempotency', () => {
     const api = await startMock({ agents: 50 });
     const prefix = testPrefix('auth');
     const file = manifest('auth.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'x' } })));
+    // Read without pause while it runs: a halted batch is never seen without its reason.
+    const watched = new BatchStore(redis, prefix);
+    const reasonsSeen = new Set<string | undefined>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const seen = await watched.getBatch('auth-1');
+        if (seen?.status === 'halted') reasonsSeen.add(seen.haltReason);
+      }
+    })();
     const { meta } = await runToEnd(api, prefix, file, 'auth-1', FAST, { apiKey: 'wrong-key', concurrency: 2 });
+    watching = false;
+    await watcher;
+    expect([...reasonsSeen]).toEqual([meta.haltReason]);
     expect(meta.status).toBe('halted');
     expect(meta.haltReason).toContain('bad_credentials');
     expect(api.stats().byStatus['401']).toBeLessThanOrEqual(6);

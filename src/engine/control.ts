@@ -56,8 +56,7 @@ export async function resumeBatch(store: BatchStore, batchId: string, options: R
   } else if (meta.status !== 'paused' && !(meta.status === 'halted' && reason.startsWith('bad_credentials'))) {
     refuse(meta, 'resumed');
   }
-  if (!(await store.transition(batchId, 'running', [meta.status]))) refuse(meta, 'resumed');
-  await store.setMeta(batchId, { auth_failures: 0, halt_reason: '' });
+  if (!(await store.transition(batchId, 'running', [meta.status], { auth_failures: 0, halt_reason: '' }))) refuse(meta, 'resumed');
   const queue = batchQueue(store.redis, store.keys, batchId);
   try {
     await queue.resume();

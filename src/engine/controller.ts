@@ -147,8 +147,7 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
     if (state === 'running') return events;
     if (state !== 'passed') {
       const reason = `verify_failed: after wave ${wave + 1}, ${state.failed}`;
-      if (await store.transition(meta.id, 'halted', ['running', 'waiting_approval'])) {
-        await store.setMeta(meta.id, { halt_reason: reason });
+      if (await store.transition(meta.id, 'halted', ['running', 'waiting_approval'], { halt_reason: reason })) {
         events.push({ kind: 'halted', reason });
       }
       return events;

@@ -172,8 +172,7 @@ export class WorkerPool {
       onAuthFailure: async (_error: NovaApiError) => {
         authTrouble = true;
         if ((await store.noteAuthFailure(batchId)) >= AUTH_FAILURES_TO_HALT) {
-          if (await store.transition(batchId, 'halted', ['running'])) {
-            await store.setMeta(batchId, { halt_reason: 'bad_credentials: the API refused the key repeatedly (401/403)' });
+          if (await store.transition(batchId, 'halted', ['running'], { halt_reason: 'bad_credentials: the API refused the key repeatedly (401/403)' })) {
             const queue = batchQueue(store.redis, store.keys, batchId);
             await queue.pause();
             await queue.close();

@@ -335,8 +335,13 @@ export class BatchStore {
   }
 
   /** Changes the batch status only from one of `from`; returns the previous status or undefined. */
-  async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[]): Promise<BatchStatus | undefined> {
-    return ((await this.redis.nfTransition(this.keys.meta(batchId), to, ...from)) as BatchStatus | null) ?? undefined;
+  /**
+   * Changes the batch's status if it is one of `from`, writing `fields` (a halt's reason) in the same
+   * step. Returns the previous status, or undefined if it was not changed.
+   */
+  async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
+    const pairs = Object.entries(fields).flat();
+    return ((await this.redis.nfTransition(this.keys.meta(batchId), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
   }
 
   async setMeta(batchId: string, fields: Record<string, string | number>): Promise<void> {

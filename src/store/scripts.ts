@@ -140,14 +140,20 @@ redis.call('PEXPIRE', KEYS[1], 86400000)
 return math.floor(factor * 1000)`;
 
 /**
- * transition — change a batch's status only from one of the allowed statuses.
- * KEYS: meta.  ARGV: new status, allowed statuses…  Returns the previous status, or false.
+ * transition — change a batch's status only from one of the allowed statuses, and write the fields that
+ * go with the new status (a halt's reason) in the same step, so no reader sees one without the other.
+ * KEYS: meta.  ARGV: new status, number N of allowed statuses, the N statuses, then field, value pairs.
+ * Returns the previous status, or false.
  */
 const TRANSITION = `
 local old = redis.call('HGET', KEYS[1], 'status')
-for i = 2, #ARGV do
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
   if old == ARGV[i] then
     redis.call('HSET', KEYS[1], 'status', ARGV[1])
+    for j = 3 + n, #ARGV, 2 do
+      redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1])
+    end
     return old
   end
 end
@@ -163,7 +169,7 @@ interface ScriptCommands {
   nfReleaseLease(lease: string, batchId: string): Promise<number>;
   nfReserve(rate: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number]>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
-  nfTransition(meta: string, to: string, ...from: string[]): Promise<string | null>;
+  nfTransition(meta: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
 }
 
 export type ScriptClient = Client & ScriptCommands;
