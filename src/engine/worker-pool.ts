@@ -158,7 +158,7 @@ export class WorkerPool {
     const patches = new Map<string, RowPatch>();
     const files = new Map<string, string>();
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
-    const concurrency = this.#options.concurrency ?? 8;
+    const concurrency = this.#limit.concurrency;
     const deps = {
       // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
       ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
