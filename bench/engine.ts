@@ -79,7 +79,7 @@ export async function benchEngine(log: (line: string) => void, section: EngineSe
       const mock = await spawnMock(mockArgs(n));
       const file = await ndjson(dir, `${batchId}.ndjson`, mock, patch);
       const c = new NovaClient({ baseUrl: mock.url, apiKey: mock.apiKey, maxSockets: concurrency });
-      const pool = new WorkerPool({ redisUrl: url, prefix, client: c, concurrency, batchId, pollMs: 50 });
+      const pool = new WorkerPool({ redisUrl: url, prefix, client: c, concurrency, batchIds: [batchId], pollMs: 50 });
       await pool.start();
       const started = performance.now();
       await submitBatch({ store, file, manifestOptions: {}, batchId, options });
@@ -182,7 +182,7 @@ export async function benchEngine(log: (line: string) => void, section: EngineSe
     const api = await spawnMock(['--agents', String(rateAgents), '--orgs', '5', '--latency', '5', '--rate-limit', String(rate), '--prompt-bytes', '500']);
     const rateFile = await ndjson(dir, 'rate.ndjson', api, () => ({ extra_config: { min_words: 7 } }));
     const rateClient = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
-    const ratePool = new WorkerPool({ redisUrl: url, prefix, client: rateClient, concurrency, batchId: 'bench-rate', pollMs: 50 });
+    const ratePool = new WorkerPool({ redisUrl: url, prefix, client: rateClient, concurrency, batchIds: ['bench-rate'], pollMs: 50 });
     await ratePool.start();
     t = performance.now();
     await submitBatch({ store, file: rateFile, manifestOptions: {}, batchId: 'bench-rate', options: { ...options, rate } });

@@ -7,6 +7,10 @@ import { benchEngine } from './engine.js';
 import { benchManifest } from './manifest.js';
 import { benchScale } from './scale.js';
 import { benchLarge } from './large.js';
+import { benchStartup } from './startup.js';
+import { benchColdRun } from './cold-run.js';
+import { benchKeyBudget } from './key-budget.js';
+import { benchSelect } from './select.js';
 
 interface Row {
   what: string;
@@ -50,9 +54,13 @@ if (!onlyArg || onlyArg === 'manifest') {
   });
 }
 if (!onlyArg || onlyArg === 'engine') rows.push(...(await benchEngine((line) => console.error(line))));
-// `npm run bench e2e`: only (b) and (d), for working on the end-to-end path.
+// `npm run bench e2e`: only (b) and (d), for working on the end-to-end path; `startup`: the CLI's start-up.
 if (onlyArg === 'e2e') rows.push(...(await benchEngine((line) => console.error(line), 'e2e')));
 if (!onlyArg || onlyArg === 'scale') rows.push(...(await benchScale((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'startup') rows.push(...(await benchStartup((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'cold') rows.push(...(await benchColdRun((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'keys') rows.push(...(await benchKeyBudget((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'select') rows.push(...(await benchSelect((line) => console.error(line))));
 // Minutes long: only when asked for by name.
 if (onlyArg === 'large') rows.push(...(await benchLarge((line) => console.error(line))));
 console.log(table(rows));

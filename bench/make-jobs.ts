@@ -2,7 +2,7 @@
  * Writes the example manifests of jobs/ from the mock's default fleet (seed 1, 100 agents, 3 orgs),
  * so that the README, the demo and the tests run them against `nova-fleet mock-api` unchanged.
  * Run after changing the fleet generator: `npm run build && node dist/bench/make-jobs.js`.
- * (test/jobs.test.ts fails if the examples and the fleet drift apart.)
+ * (test/examples.test.ts fails if the examples and the fleet drift apart.)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -8,27 +8,40 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
-import type { AuthScheme } from './api/types.js';
+import { createRequire } from 'node:module';
+import type * as Zod from 'zod';
+import type { AuthMode } from './api/client.js';
 import { UsageError } from './errors.js';
+import { requireRegularFileSync } from './user-files.js';
 
-export const CONFIG_FILE = 'nova-fleet.config.json';
+import { CONFIG_FILE } from './names.js';
 
-const ConfigFileSchema = z.strictObject({
-  apiUrl: z.url().optional(),
-  redisUrl: z.string().min(1).optional(),
-  prefix: z.string().regex(/^[A-Za-z0-9._:-]+$/).optional(),
-  rate: z.number().positive().optional(),
-  concurrency: z.number().int().min(1).max(1000).optional(),
-  timeoutMs: z.number().int().positive().optional(),
-  auth: z.enum(['x-api-key', 'bearer']).optional(),
-});
-export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+export { CONFIG_FILE };
+
+/**
+ * The config file's schema. zod is loaded only when a config file is there to check: every command
+ * resolves its configuration, and most never read a file (zod alone costs ~140 ms of start-up).
+ */
+function configFileSchema() {
+  const { z } = createRequire(import.meta.url)('zod') as typeof Zod;
+  return z.strictObject({
+    apiUrl: z.url().optional(),
+    redisUrl: z.string().min(1).optional(),
+    prefix: z.string().regex(/^[A-Za-z0-9._:-]+$/).optional(),
+    rate: z.number().positive().optional(),
+    concurrency: z.number().int().min(1).max(1000).optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    auth: z.enum(['auto', 'x-api-key', 'bearer']).optional(),
+    keysFile: z.string().min(1).optional(),
+  });
+}
+export type ConfigFile = Zod.infer<ReturnType<typeof configFileSchema>>;
 
 /** Reads and checks the config file: `explicit` (which must exist), else ./nova-fleet.config.json if present. */
 export function loadConfigFile(explicit?: string, cwd: string = process.cwd()): { file: string | undefined; values: ConfigFile } {
   const file = explicit ?? (existsSync(path.join(cwd, CONFIG_FILE)) ? path.join(cwd, CONFIG_FILE) : undefined);
   if (!file) return { file: undefined, values: {} };
+  requireRegularFileSync(file, 'config file', 1024 * 1024);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -38,6 +51,7 @@ export function loadConfigFile(explicit?: string, cwd: string = process.cwd()): 
   if (raw && typeof raw === 'object' && ('apiKey' in raw || 'NOVA_API_KEY' in raw)) {
     throw new UsageError(`${file}: apiKey: the API key is not read from a file`, 'set NOVA_API_KEY in the environment instead');
   }
+  const ConfigFileSchema = configFileSchema();
   const parsed = ConfigFileSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(file)'}: ${i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : i.message}`);
@@ -57,8 +71,8 @@ export const DEFAULTS = {
   concurrency: 8,
   /** Whole-request timeout. */
   timeoutMs: 30_000,
-  /** How the API key is sent. */
-  auth: 'x-api-key' as AuthScheme,
+  /** How the API key is sent: X-API-Key, and Bearer on a 401 (SPEC §10). */
+  auth: 'auto' as AuthMode,
 } as const;
 
 export interface Config {
@@ -71,7 +85,9 @@ export interface Config {
   rate: number;
   concurrency: number;
   timeoutMs: number;
-  auth: AuthScheme;
+  auth: AuthMode;
+  /** `org_id=key` lines (--keys, NOVA_API_KEYS_FILE): one key per org; `apiKey` for the others. */
+  keysFile: string | undefined;
 }
 
 export interface ConfigFlags {
@@ -80,21 +96,37 @@ export interface ConfigFlags {
   rate?: number;
   concurrency?: number;
   timeoutMs?: number;
-  auth?: AuthScheme;
+  auth?: AuthMode;
+  keys?: string;
 }
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
+/** The Redis prefix: part of every key name, so no glob, hash-tag or space characters (SPEC §7). */
+export const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/;
+
+function checkPrefix(prefix: string, from: string): string {
+  if (!PREFIX.test(prefix)) throw new UsageError(`invalid Redis prefix "${prefix.slice(0, 100)}" (from ${from})`, 'use up to 100 letters, digits and . _ : - (the default is nova-fleet)');
+  return prefix;
+}
+
 export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, file: ConfigFile = {}): Config {
+  const prefix =
+    flags.prefix !== undefined
+      ? checkPrefix(flags.prefix, '--prefix')
+      : nonEmpty(env.NOVA_FLEET_PREFIX) !== undefined
+        ? checkPrefix(env.NOVA_FLEET_PREFIX!, 'NOVA_FLEET_PREFIX')
+        : (file.prefix ?? DEFAULTS.prefix);
   return {
     apiUrl: flags.apiUrl ?? nonEmpty(env.NOVA_API_URL) ?? file.apiUrl ?? DEFAULTS.apiUrl,
     apiKey: nonEmpty(env.NOVA_API_KEY),
     redisUrl: nonEmpty(env.REDIS_URL) ?? file.redisUrl,
-    prefix: flags.prefix ?? nonEmpty(env.NOVA_FLEET_PREFIX) ?? file.prefix ?? DEFAULTS.prefix,
+    prefix,
     rate: flags.rate ?? file.rate ?? DEFAULTS.rate,
     concurrency: flags.concurrency ?? file.concurrency ?? DEFAULTS.concurrency,
     timeoutMs: flags.timeoutMs ?? file.timeoutMs ?? DEFAULTS.timeoutMs,
     auth: flags.auth ?? file.auth ?? DEFAULTS.auth,
+    keysFile: flags.keys ?? nonEmpty(env.NOVA_API_KEYS_FILE) ?? file.keysFile,
   };
 }
 
@@ -119,5 +151,6 @@ export function maskUrlPassword(url: string | undefined): string | undefined {
 
 /** The configuration as printed by `nova-fleet config`: secrets masked. */
 export function printableConfig(config: Config): Record<string, unknown> {
-  return { ...config, apiKey: maskSecret(config.apiKey) ?? '(not set)', redisUrl: maskUrlPassword(config.redisUrl) ?? '(discover)' };
+  // NOVA_API_URL may carry credentials too (https://user:secret@gateway/api): masked like REDIS_URL.
+  return { ...config, apiUrl: maskUrlPassword(config.apiUrl)!, apiKey: maskSecret(config.apiKey) ?? '(not set)', redisUrl: maskUrlPassword(config.redisUrl) ?? '(discover)' };
 }

@@ -9,7 +9,9 @@ import pretty from 'pino-pretty';
 
 export type { Logger };
 export type LogFormat = 'json' | 'pretty';
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import { LOG_LEVELS } from './names.js';
+
+export { LOG_LEVELS };
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where a key could appear if something passed a request's options or a config object to a logger. */

@@ -11,6 +11,7 @@
  *   nova_fleet_halts_total{batch,reason}              halts (error budget, verification, credentials)
  * plus Node's default process metrics. Batch ids are labels: a worker serves a handful at a time.
  */
+import { listenOn } from './listen.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -51,10 +52,7 @@ export async function serveMetrics(metrics: Metrics, port: number, host = '127.0
       (error: Error) => res.writeHead(500).end(error.message),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
+  await listenOn(server, port, host, '--metrics-port');
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

@@ -6,7 +6,7 @@
  * `npm test` runs short versions; `npm run chaos` (CHAOS=long) the long ones of the issue: 3,000 agents
  * with a worker killed every few seconds, and a 20-second API outage with the default backoff.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,14 +17,18 @@ import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
-import { connectRedis, freePort } from '../src/store/connect.js';
+import { connectRedis } from '../src/store/connect.js';
+import { ownsPort, startRedisServer } from '../src/store/redis-server.js';
 import { agentKey } from '../src/store/keys.js';
 import { collect, runCli, spawnCli } from './helpers/cli.js';
+import { topFailures } from '../src/engine/batch-view.js';
 import { engineFixtures, expectCountersMatch } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';
 
 const LONG = process.env.CHAOS === 'long';
+/** Agents applied between two kills of test (a). */
+const KILL_EVERY = LONG ? 100 : 20;
 const { manifest, redis } = engineFixtures('chaos');
 
 /** The patch every chaos batch applies: detectably not idempotent if applied twice. */
@@ -35,7 +39,8 @@ function snapshot(api: MockApi): Map<string, Agent> {
 }
 
 async function expectInvariants(api: MockApi, store: BatchStore, batchId: string, originals: Map<string, Agent>) {
-  expect((await store.getBatch(batchId))!.status).toBe('completed');
+  // On a failure, the reasons are in the message (a stall on a starved machine reads differently from a bug).
+  expect((await store.getBatch(batchId))!.status, JSON.stringify(await topFailures(store, batchId))).toBe('completed');
   expect(await store.counts(batchId)).toMatchObject({ applied: originals.size, pending: 0, failed: 0 });
   for (const [key, original] of originals) {
     const [orgId, agentId] = key.split('/') as [string, string];
@@ -45,6 +50,23 @@ async function expectInvariants(api: MockApi, store: BatchStore, batchId: string
     expect((await store.agentRecord(batchId, key))!.before, key).toEqual(original);
   }
   await expectCountersMatch(store, batchId);
+}
+
+/** Resolves when the worker says it runs (or after 20 s, or when it ends: a kill then changes nothing). */
+function untilStarted(worker: ChildProcessWithoutNullStreams): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const timer = setTimeout(resolve, 20_000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    worker.stdout.on('data', (d: Buffer) => {
+      seen = (seen + d.toString()).slice(-4096);
+      if (seen.includes('worker started')) done();
+    });
+    worker.once('exit', done);
+  });
 }
 
 async function waitForEnd(store: BatchStore, batchId: string, timeoutMs: number) {
@@ -57,43 +79,64 @@ async function waitForEnd(store: BatchStore, batchId: string, timeoutMs: number)
 }
 
 describe('chaos', () => {
-  it(`(a) three workers, one SIGKILLed and restarted every ${LONG ? 3 : 1.5} s, drops after apply on (${LONG ? 3000 : 300} agents)`, async () => {
+  it(`(a) three workers, one SIGKILLed and restarted every ${LONG ? 3 : 1.5} s at most and every ${KILL_EVERY} agents, drops after apply on (${LONG ? 3000 : 300} agents)`, async () => {
     const agents = LONG ? 3000 : 300;
     const api = await startMock({ agents, latencyMs: 10, dropAfterRate: 0.05, promptBytes: 800 });
     const originals = snapshot(api);
     const prefix = testPrefix('chaos-kill');
     const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    expect((await runCli(['submit', manifest('kill.ndjson', api.agentIds().map((a) => ({ ...a, patch: PATCH }))), '--batch', 'chaos-kill', '--rate', '400'], env)).code).toBe(0);
-    const args = ['worker', '--concurrency', '6', '--lock-duration', '1000', '--log-level', 'warn'];
-    const workers = [spawnCli(args, env), spawnCli(args, env), spawnCli(args, env)];
+    expect((await runCli(['submit', manifest('kill.ndjson', api.agentIds().map((a) => ({ ...a, patch: PATCH }))), '--batch', 'chaos-kill', '--rate', LONG ? '400' : '150'], env)).code).toBe(0);
+    // A 2 s lock: a SIGKILLed worker's jobs come back within ~2 s, while a live worker on a machine busy
+    // with other test files still renews in time (with 1 s, one run here stalled a job out).
+    // At info: the worker says when it runs (its output is read all along, so a full pipe never blocks it).
+    const args = ['worker', '--concurrency', '6', '--lock-duration', '2000', '--log-level', 'info'];
+    const started: Promise<void>[] = [];
+    const spawnWorker = (slot: number) => {
+      const worker = spawnCli(args, env);
+      started[slot] = untilStarted(worker);
+      return worker;
+    };
+    const workers = [spawnWorker(0), spawnWorker(1), spawnWorker(2)];
     const store = new BatchStore(redis, prefix);
     let kills = 0;
+    // Only a kill that lands while agents are still pending tests anything: those are counted.
+    let midBatchKills = 0;
+    let appliedAtLastKill = 0;
     const deadline = Date.now() + (LONG ? 240_000 : 60_000);
     while (Date.now() < deadline && (await store.getBatch('chaos-kill'))!.status === 'running') {
       await new Promise((r) => setTimeout(r, LONG ? 3000 : 1500));
       const victim = kills % workers.length;
+      // Kills in proportion to work, not to the clock: on a machine busy with other test files an agent
+      // takes ~1 s, and a kill every 1.5 s regardless caught the same put-back jobs (first in the queue)
+      // in worker after worker until BullMQ failed them as stalled 6 times (CI). A worker is killed once
+      // it runs, not while it starts, and only after KILL_EVERY more agents were applied.
+      await started[victim];
+      const { applied, pending } = await store.counts('chaos-kill');
+      if (applied < appliedAtLastKill + KILL_EVERY) continue;
+      appliedAtLastKill = applied;
       workers[victim]!.kill('SIGKILL');
-      workers[victim] = spawnCli(args, env);
+      if (pending > 0) midBatchKills++;
+      workers[victim] = spawnWorker(victim);
       kills++;
     }
     await waitForEnd(store, 'chaos-kill', 30_000);
     const exits = workers.map((w) => collect(w));
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(exits);
-    expect(kills).toBeGreaterThan(0);
+    expect(midBatchKills, `${midBatchKills} of ${kills} kills mid-batch`).toBeGreaterThanOrEqual(2);
     await expectInvariants(api, store, 'chaos-kill', originals);
   }, LONG ? 300_000 : 90_000);
 
   it('(b) Redis killed with SIGKILL mid-batch and restarted from its append-only file', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-chaos-redis-'));
-    const port = await freePort();
-    const start = () =>
-      execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log')]);
+    // Append-only with fsync always: what was acknowledged survives the SIGKILL. Restarted on the same port.
+    const args = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+    const { port, pidFile, logFile } = await startRedisServer({ binary: 'redis-server', dir, args });
+    const restart = () => execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'yes', '--pidfile', pidFile, '--logfile', logFile, ...args]);
     const waitUp = async () => {
-      for (let i = 0; i < 100 && spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout.toString().trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && !(await ownsPort(port, pidFile)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await ownsPort(port, pidFile)).toBe(true);
     };
-    start();
-    await waitUp();
     const url = `redis://127.0.0.1:${port}`;
     const privateRedis = connectRedis(url);
     try {
@@ -106,10 +149,10 @@ describe('chaos', () => {
       const options: BatchOptions = { rate: 200, attempts: 10, backoffMs: 100, backoffCapMs: 1000 };
       await submitBatch({ store, file: manifest('redis.ndjson', api.agentIds().map((a) => ({ ...a, patch: PATCH }))), manifestOptions: {}, batchId: 'chaos-redis', options });
       for (let i = 0; i < 200 && (await store.counts('chaos-redis')).applied < 60; i++) await new Promise((r) => setTimeout(r, 25));
-      const pid = Number(execFileSync('cat', [path.join(dir, 'redis.pid')]).toString());
+      const pid = Number(execFileSync('cat', [pidFile]).toString());
       process.kill(pid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 1500));
-      start();
+      restart();
       await waitUp();
       await waitForEnd(store, 'chaos-redis', 60_000);
       await pool.close(2000);

@@ -95,9 +95,17 @@ describe('CLI: submit, worker, status', () => {
 
     api.configure({ agentStatus: {} });
     const file3 = manifest('run3.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Bad key' } })));
-    const badKey = await runCli(['run', file3, '--batch', 'run-key', '--concurrency', '2'], envFor(api, prefix, 'wrong'));
+    // Preflight: the refused key is found before any batch exists (exit 3, the org named).
+    const refused = await runCli(['run', file3, '--batch', 'run-key', '--concurrency', '2'], envFor(api, prefix, 'wrong'));
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('preflight: the API refused the key of orgs ');
+    for (const org of new Set(ids.map((a) => a.org_id))) expect(refused.stderr).toContain(`${org} (401 with X-API-Key and with Bearer: Invalid or missing API key)`);
+    expect((await runCli(['status', 'run-key'], envFor(api, prefix))).code).toBe(2);
+    // Without it, the org is blocked after three refusals, nothing else is left: halted, exit 3.
+    const badKey = await runCli(['run', file3, '--batch', 'run-key', '--concurrency', '2', '--no-preflight'], envFor(api, prefix, 'wrong'));
     expect(badKey.code).toBe(3);
     expect(badKey.stdout).toContain('halted: bad_credentials');
+    expect(badKey.stdout).toMatch(/pending \d+/);
   });
 
   it('run without NOVA_API_KEY exits 2 before creating a batch', async () => {
@@ -114,7 +122,7 @@ describe('CLI: submit, worker, status', () => {
     const prefix = testPrefix('cli-control');
     const env = envFor(api, prefix);
     const file = manifest('control.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Controlled' } })));
-    await runCli(['submit', file, '--batch', 'ctl-1'], env);
+    await runCli(['submit', file, '--batch', 'ctl-1', '--no-preflight'], env);
     expect((await runCli(['pause', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is paused');
     expect((await runCli(['resume', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is running');
     expect((await runCli(['cancel', 'ctl-1'], env)).stdout).toContain('batch ctl-1 is cancelled: 6 agents skipped');
@@ -125,7 +133,17 @@ describe('CLI: submit, worker, status', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no batch no-such-batch');
     expect(api.stats().total).toBe(0);
-  });
+    // retry: a cancelled batch is refused as it is, with the way to finish it; `retry --skipped --run`
+    // re-enqueues the six skipped agents and works them here.
+    const plain = await runCli(['retry', 'ctl-1'], env);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('`nova-fleet retry ctl-1 --skipped` finishes its skipped and failed agents');
+    const finished = await runCli(['retry', 'ctl-1', '--skipped', '--run'], env);
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(finished.stdout).toContain('batch ctl-1: 6 failed or skipped agents enqueued again');
+    expect(api.stats().byMethod.PATCH).toBe(6);
+    // Ten command processes: give a machine busy with other test files time for each to start.
+  }, 60_000);
 });
 
 describe('CLI: a worker killed with SIGKILL mid-batch', () => {

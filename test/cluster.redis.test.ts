@@ -15,7 +15,8 @@ import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import { WRITABLE_FIELDS } from '../src/patch/fields.js';
 import { BatchStore } from '../src/store/batch-store.js';
-import { connectRedis, freePort, parseClusterUrl, scanKeys } from '../src/store/connect.js';
+import { connectRedis, parseClusterUrl, scanKeys } from '../src/store/connect.js';
+import { startRedisServer } from '../src/store/redis-server.js';
 import type { ScriptClient } from '../src/store/scripts.js';
 import { engineFixtures, FAST } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
@@ -27,12 +28,16 @@ let url = '';
 let redis: ScriptClient;
 
 beforeAll(async () => {
-  ports = [await freePort(), await freePort(), await freePort()];
-  for (const port of ports) {
-    execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--logfile', path.join(dir, `${port}.log`)]);
-  }
-  for (const port of ports) {
-    for (let i = 0; i < 50 && spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout.toString().trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 3; i++) {
+    const started = await startRedisServer({
+      binary: 'redis-server',
+      dir,
+      args: (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no'],
+      clusterBus: true,
+      pidFile: (port) => `${port}.pid`,
+      logFile: (port) => `${port}.log`,
+    });
+    ports.push(started.port);
   }
   execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {

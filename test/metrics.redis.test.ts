@@ -15,7 +15,7 @@ describe('worker --metrics-port', () => {
     api.configure({ agentStatus: { [ids[0]!.agent_id]: 422 } });
     const prefix = testPrefix('metrics');
     const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    await runCli(['submit', manifest('metrics.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Measured' } }))), '--batch', 'm1', '--rate', '60'], env);
+    await runCli(['submit', manifest('metrics.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Measured' } }))), '--batch', 'm1', '--rate', '60', '--no-preflight'], env);
     const worker = spawnCli(['worker', '--metrics-port', '0', '--log-format', 'json'], env);
     const done = collect(worker);
     let url: string | undefined;

@@ -34,11 +34,11 @@ describe('plan', () => {
       rows: scanManifest(file),
       client: clientFor(api),
       files: new ManifestFiles(file),
-      rate: 100,
+      pace: 100,
       concurrency: 4,
       onAgent: (p) => void seen.push(p),
     });
-    expect(summary.counts).toEqual({ change: 2, unchanged: 1, missing: 1, invalid: 0, error: 0 });
+    expect(summary.counts).toEqual({ change: 2, unchanged: 1, missing: 1, invalid: 0, skipped: 0, error: 0 });
     expect(summary.fields).toEqual({ name: 1, 'vad_config.sample_rate': 1, prompt_template: 1 });
     expect(summary.problems).toMatchObject([{ agent_id: 'ghost', status: 'missing', line: 4 }]);
     expect(seen).toHaveLength(4);
@@ -46,23 +46,27 @@ describe('plan', () => {
     expect(api.stats().patchesApplied).toBe(0);
   });
 
-  it('retries a read after a 429 within the budget and still sends no PATCH', async () => {
+  it('waits out 429s without spending attempts (one attempt per read is enough), and still sends no PATCH', async () => {
     const api = await startMock({ agents: 6, rateLimit: 20, burst: 1 });
     const file = manifest('limited.ndjson', api.agentIds().map((ids) => ({ ...ids, patch: { name: 'x' } })));
-    const summary = await planManifest({ rows: scanManifest(file), client: clientFor(api), files: new ManifestFiles(file), rate: 50, concurrency: 4, sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+    const summary = await planManifest({ rows: scanManifest(file), client: clientFor(api), files: new ManifestFiles(file), pace: 50, concurrency: 4, attempts: 1 });
+    expect(summary.problems).toEqual([]);
     expect(summary.counts.change).toBe(6);
     expect(api.stats().byMethod.PATCH).toBeUndefined();
+    // The test really met 429s (6 reads at 50/s into a 20/s API with no burst), and read every agent.
+    expect(api.stats().byStatus['429'] ?? 0).toBeGreaterThan(0);
+    expect(api.stats().byStatus['200']).toBe(6);
   });
 
-  it('the CLI writes every diff to --out, exits 1 for a missing agent, and PATCHes nothing', async () => {
+  it('the CLI writes the plan with every diff to --out, exits 1 for a missing agent, and PATCHes nothing', async () => {
     const api = await startMock({ agents: 5 });
     const rows = api.agentIds().map((ids) => ({ ...ids, patch: { goodbye_config: { message: 'Bye now' } } }));
     const file = manifest('cli.ndjson', [...rows, { org_id: rows[0]!.org_id, agent_id: 'gone', patch: { name: 'x' } }]);
-    const outFile = path.join(dir, 'plan-out.ndjson');
+    const outFile = path.join(dir, 'plan-out.json');
     const result = await collect(spawnCli(['plan', file, '--out', outFile, '--rate', '200'], { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey }));
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('plan: 6 agents — 5 would change, 0 unchanged, 1 missing');
-    const lines = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AgentPlan);
+    const lines = (JSON.parse(readFileSync(outFile, 'utf8')) as { agents: AgentPlan[] }).agents;
     expect(lines).toHaveLength(6);
     expect(lines.filter((l) => l.status === 'change').every((l) => l.changes![0]!.path === 'goodbye_config.message')).toBe(true);
     expect(api.stats().byMethod).toEqual({ GET: 6 });

@@ -1,24 +1,22 @@
 /** Redis discovery (SPEC §6): REDIS_URL → 127.0.0.1:6379 → a private redis-server → exit 3 with a hint. */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InfraError } from '../src/errors.js';
 import { discoverRedis, redisAnswers } from '../src/store/connect.js';
+import { ownsPort } from '../src/store/redis-server.js';
 import { runCli } from './helpers/cli.js';
 
 const homes: string[] = [];
-afterAll(() => {
+afterAll(async () => {
   for (const home of homes) {
-    const portFile = path.join(home, '.nova-fleet/redis/port');
-    if (existsSync(portFile)) {
-      try {
-        execFileSync('redis-cli', ['-p', readFileSync(portFile, 'utf8').trim(), 'shutdown', 'nosave']);
-      } catch {
-        // already gone
-      }
-    }
+    const redisDir = path.join(home, '.nova-fleet/redis');
+    const portFile = path.join(redisDir, 'port');
+    // Only a server this file started (its pid file names it): never the shared Redis a test pointed at.
+    const port = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8').trim()) : 0;
+    if (port > 0 && (await ownsPort(port, path.join(redisDir, 'redis.pid')))) spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
     rmSync(home, { recursive: true, force: true });
   }
 });
@@ -46,6 +44,21 @@ describe('Redis discovery', () => {
     expect(existsSync(path.join(dir, '.nova-fleet/redis/appendonlydir'))).toBe(true);
     const again = await discoverRedis({ home: dir, probeDefault: false });
     expect(again).toEqual(first);
+  });
+
+  it('does not take a Redis it did not start: a remembered port now answered by another server is replaced', async () => {
+    const dir = home();
+    const redisDir = path.join(dir, '.nova-fleet/redis');
+    mkdirSync(redisDir, { recursive: true });
+    // The remembered port is the shared 6379 now, and the pid file names a process that is not that server.
+    writeFileSync(path.join(redisDir, 'port'), '6379');
+    writeFileSync(path.join(redisDir, 'redis.pid'), String(process.pid));
+    const found = await discoverRedis({ home: dir, probeDefault: false });
+    expect(found.source).toBe('private');
+    expect(found.url).not.toBe('redis://127.0.0.1:6379');
+    const port = Number(new URL(found.url).port);
+    expect(await ownsPort(port, path.join(redisDir, 'redis.pid'))).toBe(true);
+    expect(readFileSync(path.join(redisDir, 'port'), 'utf8')).toBe(String(port));
   });
 
   it('fails with exit 3 and a hint when there is no Redis and no redis-server', async () => {

@@ -1,22 +1,33 @@
 /**
- * The Nova API client: the one owner of HTTP in nova-fleet. Built on got with its own retries off —
- * BullMQ's attempts are the single retry layer (STYLE habit 4) — and every failure turned into one
- * NovaApiError whose `retryable`/`retryAfterMs` tell the engine what to do next.
+ * The Nova API client: the one owner of HTTP in nova-fleet. Built on undici (Node's own HTTP client,
+ * the one `fetch` uses) with no retries of its own — BullMQ's attempts are the single retry layer
+ * (STYLE habit 4) — and every failure turned into one NovaApiError whose `retryable`/`retryAfterMs`
+ * tell the engine what to do next. (It was got until issue 18: got's per-request options work was the
+ * largest cost of a worker after compression — README, Design.)
  */
-import http from 'node:http';
-import https from 'node:https';
-import got, { type Got, RequestError } from 'got';
+import { Agent as Dispatcher, request } from 'undici';
 import { NovaApiError, kindForStatus, type ApiErrorKind } from './errors.js';
 import { parseRetryAfter } from './retry-after.js';
+import { printable } from '../printable.js';
+import { holdsSecret, redactText, redactValue, secretForms } from './redact.js';
 import type { Agent, AgentPage, AgentSummary, AuthScheme } from './types.js';
+import { keyId, type Credentials } from './credentials.js';
+import { firstHeader, isAgent, isAgentPage, isObject, markRedacted, serverMessage } from './reply.js';
+
+export { markRedacted, redactedFields } from './reply.js';
 
 export interface NovaClientOptions {
   /** API base, e.g. `https://v2-nova-api.prod.czmx.in/api` (no trailing slash needed). */
   baseUrl: string;
-  /** Sent as `X-API-Key` (default) or `Authorization: Bearer`. Never logged or serialised. */
-  apiKey: string;
-  /** Default `x-api-key`, as the vendor's page documents; `bearer` as its generated SDK sends. */
-  auth?: AuthScheme;
+  /** The key of every org (NOVA_API_KEY) unless `keys` says otherwise. Never logged or serialised. */
+  apiKey?: string | undefined;
+  /** One key per org (a --keys file, credentials.ts); `apiKey` is then their fallback. */
+  keys?: Credentials;
+  /**
+   * `auto` (default): `X-API-Key` as the vendor's page documents, and on a 401 the same request once with
+   * `Authorization: Bearer` (as the vendor's SDK sends), keeping per org whichever it accepted.
+   */
+  auth?: AuthMode;
   /** Whole-request timeout in ms. Default 30 000 (SPEC §5). */
   timeoutMs?: number;
   /** Upper bound of open sockets per host; keep-alive reuses them. Default 8 (the default concurrency). */
@@ -58,49 +69,53 @@ function seg(id: string, method: string): string {
   return encodeURIComponent(id);
 }
 
+export type AuthMode = 'auto' | AuthScheme;
+
+/** A single key for every org. */
+function oneKey(key: string): Credentials {
+  return { keyFor: () => key, all: () => [key], version: 0 };
+}
+
 export class NovaClient {
   readonly baseUrl: string;
-  readonly #got: Got;
-  readonly #apiKey: string;
-  readonly #agents: { http: http.Agent; https: https.Agent };
+  readonly #dispatcher: Dispatcher;
+  readonly #keys: Credentials;
+  readonly #auth: AuthMode;
+  /** Per org, the scheme the API accepted (auto), once it has answered anything but a 401. */
+  readonly #schemes = new Map<string, AuthScheme>();
+  readonly #keyIds = new Map<string, string>();
+  /** Per key, the forms in which a reply could echo it (redact.ts); a request checks only its own key's. */
+  readonly #forms = new Map<string, string[]>();
   readonly #onResponse: ((info: ResponseInfo) => void) | undefined;
 
   constructor(options: NovaClientOptions) {
-    if (options.apiKey === '' || /[\r\n\0]/.test(options.apiKey)) {
+    if (options.apiKey !== undefined && (options.apiKey === '' || /[\r\n\0]/.test(options.apiKey))) {
       // Checked here so that Node's own header validation never gets to build an error around it.
       throw new TypeError('Expected `apiKey` to be a non-empty string without line breaks');
     }
+    if (options.apiKey === undefined && options.keys === undefined) throw new TypeError('Expected `apiKey` or `keys`');
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.#apiKey = options.apiKey;
+    this.#keys = options.keys ?? oneKey(options.apiKey!);
+    this.#auth = options.auth ?? 'auto';
     this.#onResponse = options.onResponse;
-    const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets }),
-      https: new https.Agent({ keepAlive: true, maxSockets }),
-    };
-    const authHeader =
-      (options.auth ?? 'x-api-key') === 'bearer'
-        ? { authorization: `Bearer ${options.apiKey}` }
-        : { 'x-api-key': options.apiKey };
-    this.#got = got.extend({
-      headers: { ...authHeader, accept: 'application/json', 'user-agent': 'nova-fleet' },
-      agent: this.#agents,
-      timeout: { request: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
-      retry: { limit: 0 }, // BullMQ owns retries; got would otherwise retry GETs twice on its own.
-      throwHttpErrors: false, // statuses are mapped below, so no got HTTPError (which holds headers) exists
-      followRedirect: false,
-      responseType: 'text',
-    });
+    const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Kept-alive sockets, at most maxSockets per host. No redirects are followed (undici's request
+    // never does) and no retries made. The timeouts bound connecting, waiting for the headers and each
+    // pause of the body; `#timeout` bounds the whole exchange as SPEC §5 asks.
+    this.#dispatcher = new Dispatcher({ connections: options.maxSockets ?? DEFAULT_MAX_SOCKETS, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout });
+    this.#timeout = timeout;
   }
 
+  readonly #timeout: number;
+
   async getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
-    return this.#request<Agent>('GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent);
+    return this.#request<Agent>(orgId, 'GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent);
   }
 
   /** PATCH exactly `body` (whole top-level fields). The response is the whole agent. */
   async patchAgent(orgId: string, agentId: string, body: Record<string, unknown>, options: CallOptions = {}): Promise<Agent> {
     const path = `/org/${seg(orgId, 'PATCH')}/agents/${seg(agentId, 'PATCH')}`;
-    return this.#request<Agent>('PATCH', path, body, options, isAgent);
+    return this.#request<Agent>(orgId, 'PATCH', path, body, options, isAgent);
   }
 
   /** One page of an org's agents (pages start at 1). */
@@ -108,7 +123,7 @@ export class NovaClient {
     const query = new URLSearchParams({ page: String(page), size: String(options.size ?? 100) });
     if (options.search !== undefined) query.set('search', options.search);
     if (options.type !== undefined) query.set('type', options.type);
-    return this.#request<AgentPage>('GET', `/org/${seg(orgId, 'GET')}/agents?${query}`, undefined, options, isAgentPage);
+    return this.#request<AgentPage>(orgId, 'GET', `/org/${seg(orgId, 'GET')}/agents?${query}`, undefined, options, isAgentPage);
   }
 
   /** Every agent of an org, page by page. */
@@ -120,40 +135,94 @@ export class NovaClient {
     }
   }
 
+  /** The id of the key this org's requests use (its schedule's name in Redis), or undefined without one. */
+  keyIdFor(orgId: string): string | undefined {
+    const key = this.#keys.keyFor(orgId);
+    if (key === undefined) return undefined;
+    let id = this.#keyIds.get(key);
+    if (id === undefined) this.#keyIds.set(key, (id = keyId(key)));
+    return id;
+  }
+
+  /** The scheme an org's requests go with: the one it accepted, else the first to try. */
+  schemeFor(orgId: string): AuthScheme {
+    return this.#schemes.get(orgId) ?? (this.#auth === 'bearer' ? 'bearer' : 'x-api-key');
+  }
+
+  /** Orgs whose scheme is known (the API answered them with something other than a 401). */
+  knownSchemes(): Record<string, AuthScheme> {
+    return Object.fromEntries(this.#schemes);
+  }
+
+  /** How many orgs' schemes are known: grows only, so a caller can tell cheaply when to look again. */
+  get knownSchemeCount(): number {
+    return this.#schemes.size;
+  }
+
   /** Close kept-alive sockets. */
   close(): void {
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#dispatcher.destroy().catch(() => {});
   }
 
   async #request<T>(
+    orgId: string,
     method: 'GET' | 'PATCH',
     path: string,
     body: Record<string, unknown> | undefined,
     options: CallOptions,
     check: (value: unknown) => value is T,
   ): Promise<T> {
-    const started = performance.now();
     const fail = (kind: ApiErrorKind, extra: Partial<ConstructorParameters<typeof NovaApiError>[0]> = {}) =>
       new NovaApiError({ kind, method, path, ...extra });
-    let response;
-    try {
-      response = await this.#got(this.baseUrl + path, {
-        method,
-        ...(body !== undefined ? { json: body } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      const failure = this.#transportError(error, options.signal, fail);
-      this.#onResponse?.({ method, status: failure.kind as 'network' | 'timeout' | 'aborted', durationMs: performance.now() - started });
-      throw failure;
+    const key = this.#keys.keyFor(orgId);
+    if (key === undefined) throw fail('auth', { serverMessage: `no API key for org ${printable(orgId)} (not in the keys file, and NOVA_API_KEY is not set)` });
+    // Only the key this request carries can come back in its reply: its forms, not every org's.
+    let forms = this.#forms.get(key);
+    if (forms === undefined) {
+      if (this.#forms.size > 10_000) this.#forms.clear();
+      this.#forms.set(key, (forms = secretForms(key)));
     }
+    const redact = (text: string) => this.#redact(text, forms);
+    const send = async (scheme: AuthScheme) => {
+      const started = performance.now();
+      const timer = new AbortController();
+      const timeout = setTimeout(() => timer.abort(Object.assign(new Error(`timed out after ${this.#timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })), this.#timeout);
+      // The caller's abort is passed on by a listener: AbortSignal.any is slow in Node 20, per request.
+      const passOn = () => timer.abort(options.signal!.reason);
+      options.signal?.addEventListener('abort', passOn, { once: true });
+      if (options.signal?.aborted) passOn();
+      const signal = timer.signal;
+      try {
+        const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'nova-fleet', ...(scheme === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key }) };
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        const reply = await request(this.baseUrl + path, { method, headers, dispatcher: this.#dispatcher, signal, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+        const response = { statusCode: reply.statusCode, headers: reply.headers, body: await reply.body.text() };
+        this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
+        return response;
+      } catch (error) {
+        const failure = this.#transportError(timer.signal.aborted && !options.signal?.aborted ? timer.signal.reason : error, options.signal, fail, redact);
+        this.#onResponse?.({ method, status: failure.kind as 'network' | 'timeout' | 'aborted', durationMs: performance.now() - started });
+        throw failure;
+      } finally {
+        clearTimeout(timeout);
+        options.signal?.removeEventListener('abort', passOn);
+      }
+    };
+    const scheme = this.schemeFor(orgId);
+    let response = await send(scheme);
+    // auto: a 401 to X-API-Key not yet known good for this org is asked once more with Bearer.
+    if (response.statusCode === 401 && this.#auth === 'auto' && scheme === 'x-api-key' && !this.#schemes.has(orgId)) {
+      const second = await send('bearer');
+      if (second.statusCode !== 401) {
+        this.#schemes.set(orgId, 'bearer');
+        response = second;
+      }
+    } else if (response.statusCode !== 401 && !this.#schemes.has(orgId)) this.#schemes.set(orgId, scheme);
     const status = response.statusCode;
-    this.#onResponse?.({ method, status, durationMs: performance.now() - started });
     if (status < 200 || status >= 300) {
       throw fail(kindForStatus(status), {
         status,
-        serverMessage: this.#redact(serverMessage(response.body) ?? (response.statusMessage || `HTTP ${status}`)),
+        serverMessage: redact(serverMessage(response.body) ?? `HTTP ${status}`),
         retryAfterMs: parseRetryAfter(firstHeader(response.headers['retry-after'])),
       });
     }
@@ -164,63 +233,35 @@ export class NovaClient {
       throw fail('server', { status, serverMessage: 'response is not JSON', retryable: true });
     }
     if (!check(parsed)) throw fail('server', { status, serverMessage: 'response does not have the expected shape', retryable: true });
+    // A 2xx that echoes the key (a proxy reflecting headers, a field holding it) never carries it on
+    // into snapshots, reports or exports: it is replaced, and the fields it was in are told.
+    if (isObject(parsed) && holdsSecret(response.body, forms)) {
+      markRedacted(parsed, redactValue(parsed, forms));
+    }
     return parsed;
   }
 
-  /** A got/Node transport error → NovaApiError, keeping only message and code (never got's options). */
+  /** A transport error → NovaApiError, keeping only message and code (never the request's options). */
   #transportError(
     error: unknown,
     signal: AbortSignal | undefined,
     fail: (kind: ApiErrorKind, extra?: { code?: string; cause?: Error }) => NovaApiError,
+    redact: (text: string) => string,
   ): NovaApiError {
-    const code = error instanceof RequestError ? error.code : (error as { code?: string } | null)?.code;
-    const message = this.#redact(error instanceof Error ? error.message : String(error));
+    const code = (error as { code?: string } | null)?.code;
+    const message = redact(error instanceof Error ? error.message : String(error));
     const cause = Object.assign(new Error(message), code ? { code } : {});
     if (signal?.aborted) return fail('aborted', { code: 'ABORT_ERR', cause });
-    if (error instanceof Error && error.name === 'TimeoutError') return fail('timeout', { code: code ?? 'ETIMEDOUT', cause });
+    if (error instanceof Error && (error.name === 'TimeoutError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(code ?? ''))) return fail('timeout', { code: code ?? 'ETIMEDOUT', cause });
     return fail('network', { code: code ?? 'ERR_NETWORK', cause });
   }
 
-  /** Defence in depth: a server (or an OS error) that echoes the key must not carry it into our errors. */
-  #redact(text: string): string {
-    return text.split(this.#apiKey).join('[redacted]');
+  /**
+   * Defence in depth: a server (or an OS error) that echoes the key must not carry it into our errors.
+   * Every form of the key (redact.ts), then control characters made printable, then the length cut.
+   */
+  #redact(text: string, forms: readonly string[], max = 500): string {
+    const clean = printable(redactText(text, forms));
+    return clean.length > max ? `${clean.slice(0, max)}…` : clean;
   }
-}
-
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** The server's explanation from a JSON error body (`detail`, `message` or `error`), cut to a sane length. */
-function serverMessage(body: string): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return body.trim() === '' ? undefined : body.trim().slice(0, 500);
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  for (const key of ['detail', 'message', 'error']) {
-    const value = (parsed as Record<string, unknown>)[key];
-    if (typeof value === 'string') return value.slice(0, 500);
-    if (value !== undefined) return JSON.stringify(value).slice(0, 500);
-  }
-  return undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isAgent(value: unknown): value is Agent {
-  return isObject(value) && typeof value.id === 'string';
-}
-
-function isAgentPage(value: unknown): value is AgentPage {
-  return (
-    isObject(value) &&
-    Array.isArray(value.data) &&
-    isObject(value.meta) &&
-    typeof value.meta.total_pages === 'number'
-  );
 }

@@ -98,3 +98,11 @@ export function kindForStatus(status: number): ApiErrorKind {
   if (status >= 500) return 'server';
   return 'client';
 }
+
+/** Consecutive 429s one request may meet (each a wait, not an attempt) before it fails like any retryable error. */
+export const MAX_RATE_LIMIT_WAITS = 30;
+
+/** Errors that say nothing about the agent and everything about the API: unreachable, timing out, 5xx. */
+export function looksDown(error: NovaApiError): boolean {
+  return error.retryable && (error.kind === 'network' || error.kind === 'timeout' || error.kind === 'server');
+}

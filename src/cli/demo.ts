@@ -31,7 +31,9 @@ export async function demoCommand(flags: DemoFlags, out: Output, until: Promise<
   say('nova-fleet demo: roll a new prompt out to 40 agents of a mock Nova fleet, look at the result, and undo it.\n');
   const api = await startMockApi({ agents: 100, orgs: 3, seed: 1, latencyMs: flags.latency ?? 20 });
   say(`1. A mock Nova API is up at ${api.url} with 100 agents in 3 orgs.`);
-  const ctx = await openStore({ ...(flags.prefix ? { prefix: flags.prefix } : {}), rate: 40, concurrency: 8 });
+  const opened = await openStore({ ...(flags.prefix ? { prefix: flags.prefix } : {}), rate: 40, concurrency: 8 });
+  // The demo's API is its own mock, whatever NOVA_API_URL / keys the environment holds.
+  const ctx = { ...opened, config: { ...opened.config, apiUrl: api.url, apiKey: api.apiKey, keysFile: undefined } };
   const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: 8 });
   try {
     say(`2. Redis: ${ctx.target.url} (${ctx.target.source === 'private' ? 'a private redis-server started under .nova-fleet/redis/' : ctx.target.source === 'env' ? 'from REDIS_URL' : 'found on 127.0.0.1:6379'}), prefix ${ctx.config.prefix}.`);
@@ -39,7 +41,8 @@ export async function demoCommand(flags: DemoFlags, out: Output, until: Promise<
     say(`3. The manifest is valid:\n${describeSummary(report).replace(/^/gm, '   ')}`);
     const originals = new Map(api.agentIds().map((a) => [agentKey(a.org_id, a.agent_id), api.agent(a.org_id, a.agent_id)!]));
     say('4. Rolling out at up to 40 requests/s (every agent: GET, before snapshot, PATCH, after snapshot):');
-    const rollout = await runBatch(ctx, client, manifest, { rate: 40 }, out, until);
+    // Every demo starts a fresh mock fleet: its rollout is a new batch, not a re-run of the last demo's.
+    const rollout = await runBatch(ctx, client, manifest, { rate: 40, new: true }, out, until);
     say(`\n5. Status:\n${describeView(rollout.view).replace(/^/gm, '   ')}`);
     if (rollout.interrupted || rollout.view.meta.status !== 'completed') return exitCodeOf(rollout.view, rollout.interrupted);
     const batchId = rollout.view.meta.id;

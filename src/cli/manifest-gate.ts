@@ -8,14 +8,16 @@ import { formatIssue } from '../manifest/errors.js';
 import type { ManifestFormat } from '../manifest/types.js';
 import { validateManifest, type ManifestOptions, type ValidationReport } from '../manifest/validate.js';
 import type { Output } from './output.js';
+import { describeSelector } from '../select/selector.js';
 
 export interface ManifestFlags {
   format?: ManifestFormat;
   allowFilesOutside?: boolean;
+  allowUnknownKeys?: boolean;
 }
 
 export function manifestOptions(flags: ManifestFlags): ManifestOptions {
-  return { ...(flags.format ? { format: flags.format } : {}), allowFilesOutside: Boolean(flags.allowFilesOutside) };
+  return { ...(flags.format ? { format: flags.format } : {}), allowFilesOutside: Boolean(flags.allowFilesOutside), ...(flags.allowUnknownKeys ? { allowUnknownKeys: true } : {}) };
 }
 
 /** A report's issues as stderr lines, capped, with the count of the rest. */
@@ -27,8 +29,8 @@ export function issueLines(report: ValidationReport): string[] {
 }
 
 /** Validate or end the command with exit 2. */
-export async function requireValidManifest(file: string, flags: ManifestFlags, out: Output): Promise<ValidationReport> {
-  const report = await validateManifest(file, manifestOptions(flags));
+export async function requireValidManifest(file: string, flags: ManifestFlags, out: Output, options: ManifestOptions = manifestOptions(flags)): Promise<ValidationReport> {
+  const report = await validateManifest(file, options);
   if (!report.ok) {
     for (const line of issueLines(report)) out.note(line);
     if (out.json) out.result('', { ok: false, issueCount: report.issueCount, issues: report.issues, summary: report.summary });
@@ -38,6 +40,7 @@ export async function requireValidManifest(file: string, flags: ManifestFlags, o
       'fix the lines above and run again (`nova-fleet validate FILE` checks without touching anything)',
     );
   }
+  for (const warning of report.warnings) out.note(formatIssue(report.summary.file, warning));
   return report;
 }
 
@@ -47,6 +50,7 @@ export function describeSummary(report: ValidationReport): string {
   const fields = Object.entries(s.fields)
     .map(([path, n]) => `  ${path.padEnd(width)}  ${n} row${n === 1 ? '' : 's'}`)
     .join('\n');
+  if (s.selector) return `${s.file}: valid selector manifest — ${describeSelector(s.selector.select)}; plan, submit and run find them through the API`;
   return [
     `${s.file}: valid ${s.format} manifest — ${s.rows} row${s.rows === 1 ? '' : 's'}, ${s.agents} agent${s.agents === 1 ? '' : 's'} in ${s.orgs} org${s.orgs === 1 ? '' : 's'}${s.files ? `, ${s.files} file${s.files === 1 ? '' : 's'} read` : ''}`,
     'fields touched:',

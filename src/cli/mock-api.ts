@@ -20,12 +20,16 @@ export interface MockApiFlags {
   slowRate: number;
   slowMs: number;
   failAgents?: Record<string, number>;
+  orgKeys?: boolean;
+  readOnlyKeys?: string[];
+  authScheme?: 'x-api-key' | 'bearer' | 'both';
 }
 
 export function mockOptionsFromFlags(flags: MockApiFlags): MockApiOptions {
-  const { retryAfter, latency, dropBefore, dropAfter, failAgents, ...same } = flags;
+  const { retryAfter, latency, dropBefore, dropAfter, failAgents, readOnlyKeys, ...same } = flags;
   return {
     ...same,
+    ...(readOnlyKeys?.length ? { readOnlyOrgs: readOnlyKeys } : {}),
     retryAfterFormat: retryAfter,
     latencyMs: latency,
     dropBeforeRate: dropBefore,
@@ -42,6 +46,7 @@ export async function mockApiCommand(options: MockApiOptions, out: Output, until
     orgIds: api.orgIds,
     agents: options.agents ?? 100,
     agentsUrl: `${new URL(api.url).origin}/__mock/agents`,
+    ...(options.orgKeys ? { keys: api.keys } : {}),
     statsUrl: `${new URL(api.url).origin}/__mock/stats`,
   };
   out.result(
@@ -50,7 +55,10 @@ export async function mockApiCommand(options: MockApiOptions, out: Output, until
       `  agents: ${summary.agents} in ${api.orgIds.length} orgs (seed ${options.seed ?? 1})`,
       `  orgs:   ${api.orgIds.join(' ')}`,
       `  list:   GET ${summary.agentsUrl}   counters: GET ${summary.statsUrl}`,
-      `  use:    export NOVA_API_URL=${api.url} NOVA_API_KEY=<the --api-key${options.apiKey ? '' : ', default mock-key'}>`,
+      options.orgKeys
+        ? `  keys:   one per org (GET ${new URL(api.url).origin}/__mock/keys), for a --keys file:\n${Object.entries(api.keys).map(([org, key]) => `          ${org}=${key}`).join('\n')}`
+        : `  use:    export NOVA_API_URL=${api.url} NOVA_API_KEY=<the --api-key${options.apiKey ? '' : ', default mock-key'}>`,
+      ...(options.authScheme && options.authScheme !== 'both' ? [`  auth:   only ${options.authScheme === 'bearer' ? 'Authorization: Bearer' : 'X-API-Key'}`] : []),
       'Ctrl-C to stop.',
     ].join('\n'),
     summary,

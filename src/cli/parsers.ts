@@ -41,3 +41,25 @@ export function agentStatuses(value: string): Record<string, number> {
   }
   return result;
 }
+
+/** An ISO 8601 instant → epoch ms. */
+export function parseInstant(text: string): number {
+  const at = Date.parse(text);
+  if (Number.isNaN(at) || !/^\d{4}-\d{2}-\d{2}/.test(text)) throw new RangeError(`"${text}" is not an ISO 8601 time such as 2026-12-05T02:00:00+01:00`);
+  return at;
+}
+
+/** A parser that throws RangeError, as a commander argument parser (exit 2 with its message). */
+export function flagParser<T>(parse: (text: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+export function positiveNumberOrZero(value: string): number {
+  return value.trim() === '0' ? 0 : positiveNumber(value);
+}

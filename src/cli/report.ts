@@ -7,8 +7,9 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
 import { CSV_COLUMNS, csvRecord, reportRows } from '../engine/report.js';
-import { requireBatch } from '../engine/control.js';
+import { requireBatch } from '../engine/require-batch.js';
 import { openStore, type RedisFlags } from './context.js';
+import { requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
 
 export interface ReportFlags extends RedisFlags {
@@ -22,11 +23,18 @@ async function write(stream: NodeJS.WritableStream, text: string): Promise<void>
 
 export async function reportCommand(batchId: string, flags: ReportFlags, out: Output): Promise<void> {
   const format = flags.format ?? 'csv';
+  if (flags.out) await requireWritableTarget(flags.out, 'report');
   const ctx = await openStore(flags);
-  const sink: NodeJS.WritableStream = flags.out ? createWriteStream(flags.out) : process.stdout;
   let rows = 0;
   try {
     await requireBatch(ctx.store, batchId);
+  } catch (error) {
+    ctx.close();
+    throw error;
+  }
+  // Opened only once the batch is known: an unknown batch leaves no empty file behind.
+  const sink: NodeJS.WritableStream = flags.out ? createWriteStream(flags.out) : process.stdout;
+  try {
     const source = reportRows(ctx.store, batchId, { snapshots: format !== 'csv' });
     if (format === 'csv') {
       const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });

@@ -1,6 +1,7 @@
 /** `nova-fleet prune --older-than DAYS`, `export BATCH FILE`, `import FILE`: keeping history tidy. */
 import { exportBatch, importBatch, pruneBatches } from '../engine/retention.js';
 import { openStore, type RedisFlags } from './context.js';
+import { requireRegularFile, requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
 
 export async function pruneCommand(flags: RedisFlags & { olderThan: number }, out: Output): Promise<void> {
@@ -15,6 +16,7 @@ export async function pruneCommand(flags: RedisFlags & { olderThan: number }, ou
 }
 
 export async function exportCommand(batchId: string, file: string, flags: RedisFlags, out: Output): Promise<void> {
+  await requireWritableTarget(file, 'archive');
   const ctx = await openStore(flags);
   try {
     const { agents } = await exportBatch(ctx.store, batchId, file);
@@ -24,10 +26,11 @@ export async function exportCommand(batchId: string, file: string, flags: RedisF
   }
 }
 
-export async function importCommand(file: string, flags: RedisFlags, out: Output): Promise<void> {
+export async function importCommand(file: string, flags: RedisFlags & { trust?: boolean }, out: Output): Promise<void> {
+  await requireRegularFile(file, 'archive');
   const ctx = await openStore(flags);
   try {
-    const { meta, agents } = await importBatch(ctx.store, file);
+    const { meta, agents } = await importBatch(ctx.store, file, { trust: Boolean(flags.trust) });
     out.result(`import: batch ${meta.id} (${meta.status}, ${agents} agents) restored from ${file}`, { batchId: meta.id, status: meta.status, agents });
   } finally {
     ctx.close();

@@ -4,13 +4,15 @@
  * applied here with progress. Exit 1 if any agent conflicted or failed.
  */
 import { readFile } from 'node:fs/promises';
+import { requireRegularFile } from '../user-files.js';
 import { parse } from 'csv-parse/sync';
 import { describeView } from '../engine/batch-view.js';
 import { createRollback } from '../engine/rollback.js';
 import { UsageError } from '../errors.js';
 import { idProblem } from '../manifest/row.js';
 import { agentKey } from '../store/keys.js';
-import { apiClient, openStore, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { openStore, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { apiClient } from './api-context.js';
 import type { Output } from './output.js';
 import { exitCodeOf, workBatch } from './run.js';
 
@@ -23,6 +25,7 @@ export interface RollbackFlags extends RedisFlags, ApiFlags {
 /** `--agents FILE`: a CSV with `org_id,agent_id` columns; every bad line is reported (exit 2). */
 export async function readAgentList(file: string): Promise<Set<string>> {
   let records: Array<Record<string, string>>;
+  await requireRegularFile(file, 'agent list', 64 * 1024 * 1024);
   try {
     records = parse(await readFile(file, 'utf8'), { columns: true, bom: true, skip_empty_lines: true, trim: true }) as Array<Record<string, string>>;
   } catch (error) {

@@ -10,43 +10,76 @@ import { EXIT_CODES, type ExitCode } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
 import { stepBatch } from '../engine/controller.js';
-import { notify } from '../engine/hooks.js';
+import { flushNotifications, notify } from '../engine/hooks.js';
 import type { Metrics } from '../metrics.js';
-import { apiClient, openStore, startMetrics, untilSignal, type StoreContext } from './context.js';
+import { haltKind, INFRA_HALTS } from '../batch/halt.js';
+import { openStore, untilSignal, type StoreContext } from './context.js';
+import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
+import type { SubmitResult } from '../engine/submit.js';
 
-/** Submit and work the batch in this process until it ends (or `until` resolves). */
+/**
+ * Submit and work the batch in this process until it ends (or `until` resolves). The worker starts as
+ * soon as the batch exists, so its first agents are worked while the rest are still being enqueued.
+ */
 export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean }> {
-  const submitted = await submitWith(ctx, file, flags, out);
-  return workBatch(ctx, client, submitted.meta, out, until, metrics);
+  return (await runSubmitted(ctx, client, (c, onCreated) => submitWith(c, file, flags, out, onCreated), out, until, metrics))!;
 }
 
-/** Work an existing batch in this process, with the progress display, until it ends or `until`. */
-export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean }> {
-  const batchId = meta.id;
+/** As runBatch, with the batch made by `submit`; undefined when it had nothing to do. */
+export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit: Submitter, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean } | undefined> {
+  let early: Promise<WorkerPool> | undefined;
+  let submitted;
+  try {
+    submitted = await submit(ctx, (meta) => {
+      early = startPool(ctx, client, meta.id, out, metrics);
+      early.catch(() => {}); // awaited below
+    });
+  } catch (error) {
+    if (early) await (await early.catch(() => undefined))?.close();
+    throw error;
+  }
+  if (!submitted) return undefined;
+  return workBatch(ctx, client, submitted.meta, out, until, metrics, early);
+}
+
+/** Makes the batch (`submit` of a manifest, `apply` of a plan); undefined when there is nothing to do. */
+export type Submitter = (ctx: StoreContext, onCreated: (meta: BatchMeta) => void) => Promise<SubmitResult | undefined>;
+
+function startPool(ctx: StoreContext, client: NovaClient, batchId: string, out: Output, metrics?: Metrics): Promise<WorkerPool> {
   const pool = new WorkerPool({
     redisUrl: ctx.target.url,
     prefix: ctx.config.prefix,
     client,
     concurrency: ctx.config.concurrency,
-    batchId,
+    batchIds: [batchId],
     pollMs: 250,
     // This process submitted the batch and its command: it may run its verification.
     runVerify: true,
     ...(metrics ? { metrics } : {}),
     onError: (error) => out.note(`worker: ${error.message}`),
   });
-  await pool.start();
+  return pool.start().then(() => pool);
+}
+
+/** Work an existing batch in this process, with the progress display, until it ends or `until`. */
+export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>, metrics?: Metrics, started?: Promise<WorkerPool>): Promise<{ view: BatchView; interrupted: boolean }> {
+  const batchId = meta.id;
+  const pool = await (started ?? startPool(ctx, client, batchId, out, metrics));
   const progress = createProgress();
   let interrupted = false;
-  void until.then(() => (interrupted = true));
+  // At once, not at the next refresh: after Ctrl-C returns, no request starts (SPEC §13).
+  void until.then(() => {
+    interrupted = true;
+    pool.stop();
+  });
   // The rate shown is over the last few samples, not since creation.
   const samples: Array<{ done: number; at: number }> = [];
   let view = await viewBatch(ctx.store, meta);
   try {
-    while (!interrupted && !FINAL_BATCH_STATUSES.has(view.meta.status) && view.meta.status !== 'halted') {
+    while (!interrupted && (!FINAL_BATCH_STATUSES.has(view.meta.status) || view.meta.deadlineSkipping) && view.meta.status !== 'halted') {
       await new Promise((resolve) => setTimeout(resolve, 250));
       view = await viewBatch(ctx.store, (await ctx.store.getBatch(batchId))!, samples[0]);
       samples.push({ done: view.done, at: Date.now() });
@@ -61,23 +94,37 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
   // The pool stops with the batch; the last events (halt, completion) are sent from here.
   if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) });
   if (final.status === 'completed' || final.status === 'completed_with_failures') await notify(ctx.store, final, 'completed', { event: 'completed' }, (error) => out.note(error.message));
+  await flushNotifications();
   return { view: await viewBatch(ctx.store, final), interrupted };
 }
 
+/**
+ * SPEC §6: 3 when the batch stopped for infrastructure (a refused key, an API that is down); 1 when the
+ * work ran but not all of it as asked (failures, conflicts, a halt, a cancel or deadline that skipped
+ * agents, an interrupted run); 0 only when every agent ended as the manifest says.
+ */
 export function exitCodeOf(view: BatchView, interrupted: boolean): ExitCode {
-  if (view.meta.status === 'halted' && (view.meta.haltReason ?? '').startsWith('bad_credentials')) return EXIT_CODES.infra;
-  if (interrupted || view.meta.status === 'halted' || view.counts.failed > 0 || view.counts.conflict > 0) return EXIT_CODES.failed;
+  if (view.meta.status === 'halted' && INFRA_HALTS.has(haltKind(view.meta) ?? 'other')) return EXIT_CODES.infra;
+  if (interrupted || view.meta.status === 'halted' || view.meta.status === 'cancelled') return EXIT_CODES.failed;
+  if (view.counts.failed > 0 || view.counts.conflict > 0 || view.counts.skipped > 0) return EXIT_CODES.failed;
   return EXIT_CODES.ok;
 }
 
-export async function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
+export function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
+  return runWith((ctx, onCreated) => submitWith(ctx, file, flags, out, onCreated), flags, out, until);
+}
+
+/** Makes the batch with `submit`, then works it here until it ends: `run`, and `apply --run`. */
+export async function runWith(submit: Submitter, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
   const ctx = await openStore(flags);
   try {
     apiClient(ctx.config).close(); // before anything else: no batch without a key to run it
     const served = await startMetrics(flags.metricsPort, (line) => out.note(line));
     const client = apiClient(ctx.config, served?.metrics.observeResponse);
     try {
-      const { view, interrupted } = await runBatch(ctx, client, file, flags, out, until, served?.metrics);
+      const ran = await runSubmitted(ctx, client, submit, out, until, served?.metrics);
+      if (!ran) return EXIT_CODES.ok;
+      const { view, interrupted } = ran;
       if (interrupted) out.note(`run: interrupted; batch ${view.meta.id} stays ${view.meta.status} — any \`nova-fleet worker\` carries on with it`);
       out.result(describeView(view), view);
       if (!interrupted && view.meta.status === 'halted' && view.meta.autoRollback) {

@@ -1,6 +1,6 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
 import { describeView, doneOf, viewAllBatches, viewBatch, type BatchView } from '../engine/batch-view.js';
-import { requireBatch } from '../engine/control.js';
+import { requireBatch } from '../engine/require-batch.js';
 import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
 import { openStore, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
@@ -22,9 +22,13 @@ export function describeBatches(list: BatchView[]): string {
     String(v.counts.unchanged),
     String(v.counts.failed),
     String(v.counts.skipped),
+    String(v.counts.restored),
+    String(v.counts.conflict),
     String(v.counts.pending),
+    v.attention.map((a) => (a.startsWith('no live worker') ? 'no worker' : a.startsWith('verifying') ? 'verifying' : 'needs --run-verify')).join(', '),
   ]);
-  const header = ['batch', 'status', 'created (UTC)', 'agents', 'applied', 'unchanged', 'failed', 'skipped', 'pending'];
+  // A rollback's agents end restored or conflict: without those columns its row read as zeros.
+  const header = ['batch', 'status', 'created (UTC)', 'agents', 'applied', 'unchanged', 'failed', 'skipped', 'restored', 'conflict', 'pending', 'attention'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
 }

@@ -4,19 +4,21 @@
  * nothing new; workers (`nova-fleet worker`, on any machine) do the work.
  */
 import { DEFAULTS } from '../config.js';
-import { checkBatchId, generateBatchId } from '../engine/batch-id.js';
-import { submitBatch, type SubmitResult } from '../engine/submit.js';
-import type { BatchOptions, RolloutControls } from '../store/batch-store.js';
-import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/rollout-plan.js';
+import { checkBatchId } from '../engine/batch-id.js';
+import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type SubmitResult } from '../engine/submit.js';
+import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
+import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
 import { UsageError } from '../errors.js';
+import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
-import { manifestOptions, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
+import { requireValidManifest, type ManifestFlags } from './manifest-gate.js';
+import { manifestSource, type ManifestSource } from './manifest-source.js';
 import type { Output } from './output.js';
 
 export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   batch?: string;
   attempts?: number;
-  /** Staged rollout (SPEC §9), as parsed by commander (rollout-plan.ts). */
+  /** Staged rollout (SPEC §9), as parsed by commander (waves.ts). */
   waves?: WaveSpec[];
   bake?: number;
   approve?: boolean;
@@ -27,22 +29,74 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
   window?: string;
   deadline?: number;
   verifyCmd?: string;
+  /** Variables the verify command gets from its worker's environment (names). */
+  verifyEnv?: string[];
   notify?: string;
   /** (run) Prometheus metrics on this port. */
   metricsPort?: number;
+  /** Seconds without one successful request (while errors go on) before the batch halts. Default 60. */
+  outageHalt?: number;
+  /** A new batch even if this manifest already has one (SPEC §13). */
+  new?: boolean;
+  /** `--no-preflight`: false skips the one GET per org before the batch is created. */
+  preflight?: boolean;
+  /** The budget of each API key the manifest's orgs use, shared by every batch on it (SPEC §10). */
+  keyRate?: number;
 }
+
+/** Flags that shape a batch when it is created; an existing batch keeps its own. */
+const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback', 'startAt', 'window', 'deadline', 'verifyCmd', 'verifyEnv', 'notify'] as const;
 
 /** Defaults of a batch's retry policy (SPEC §5). */
 export const RETRY_DEFAULTS = { attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 } as const;
 
-export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output): Promise<SubmitResult> {
-  const report = await requireValidManifest(file, flags, out);
-  const batchId = flags.batch ? checkBatchId(flags.batch) : generateBatchId(file);
+export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output, onCreated?: (meta: BatchMeta) => void): Promise<SubmitResult> {
+  const checked = await requireValidManifest(file, flags, out);
+  const { preflight } = await import('./preflight.js');
+  // Every org has a key, or exit 2 (a selector's orgs are checked as it is expanded).
+  await preflight(ctx.config, checked.summary.orgSamples, out, { read: false });
+  const digest = await fileDigest(file);
+  const { batchId, attached } = await chooseBatch(ctx.store, file, digest, { ...(flags.batch ? { batchId: checkBatchId(flags.batch) } : {}), ...(flags.new ? { forceNew: true } : {}) });
+  // A selector's batch is frozen to the agents it found: a re-run (attached, or named by --batch) carries
+  // on with them and never selects again.
+  const existing = checked.summary.selector ? (attached ?? (await ctx.store.getBatch(batchId))) : undefined;
+  if (existing?.enqueued) {
+    requireSameManifest(existing, digest);
+    out.note(`submit: ${file} already has batch ${batchId} (${existing.status}): carrying on with its ${existing.total} selected agents — nothing is selected or enqueued again (--new makes a separate batch)`);
+    return settle(ctx, batchId, flags, out, { batchId, created: false, total: existing.total, enqueued: 0, meta: existing });
+  }
+  const source = await manifestSource(file, checked, flags, ctx.config, out);
+  try {
+    return await submitSource(ctx, file, source, digest, { batchId, attached }, flags, out, onCreated);
+  } finally {
+    await source.dispose();
+  }
+}
+
+/**
+ * Creates (or carries on with) the batch `target` names from a validated source: the preflight, the
+ * batch's options and controls, the enqueueing. `file` is the manifest or plan as the operator named it.
+ */
+export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, out: Output, onCreated?: (meta: BatchMeta) => void, kind: Pick<BatchOptions, 'planned'> = {}): Promise<SubmitResult> {
+  const { report } = source;
+  const { batchId, attached } = target;
+  const { preflight } = await import('./preflight.js');
+  // The API takes every org's key — one GET per org — before anything is created (SPEC §10).
+  if (flags.preflight !== false) await preflight(ctx.config, report.summary.orgSamples, out);
+  if (flags.keyRate !== undefined) {
+    const ring = (await import('./api-context.js')).keyRing(ctx.config);
+    const ids = new Set(report.summary.orgSamples.map((s) => ring.keyFor(s.org_id)).filter((k): k is string => k !== undefined).map(keyId));
+    for (const id of ids) await ctx.store.setKeyRate(id, flags.keyRate);
+    out.note(`submit: ${ids.size} API key${ids.size === 1 ? '' : 's'} at up to ${flags.keyRate} requests/s, shared by every batch using ${ids.size === 1 ? 'it' : 'them'}`);
+  }
+  if (attached) out.note(`submit: ${file} already has batch ${batchId} (${attached.status}), not finished: carrying on with it — nothing is enqueued twice (--new makes a separate batch)`);
   const options: BatchOptions = {
     rate: flags.rate ?? DEFAULTS.rate,
     attempts: flags.attempts ?? RETRY_DEFAULTS.attempts,
     backoffMs: RETRY_DEFAULTS.backoffMs,
     backoffCapMs: RETRY_DEFAULTS.backoffCapMs,
+    ...(flags.outageHalt !== undefined ? { outageHaltMs: flags.outageHalt * 1000 } : {}),
+    ...kind,
   };
   const total = report.summary.agents;
   if ((flags.bake || flags.approve) && !flags.waves) throw new UsageError('--bake and --approve act between waves: give --waves too', 'e.g. --waves 1,5%,25%,100% --bake 10m');
@@ -63,8 +117,10 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
     ...(flags.window ? { window: flags.window } : {}),
     ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
     ...(flags.verifyCmd ? { verifyCmd: flags.verifyCmd } : {}),
+    ...(flags.verifyEnv?.length ? { verifyEnv: flags.verifyEnv } : {}),
     ...(flags.notify ? { notifyUrl: flags.notify } : {}),
   };
+  if (flags.verifyEnv?.length && !flags.verifyCmd) throw new UsageError('--verify-env names variables for --verify-cmd: give --verify-cmd too');
   if (flags.verifyCmd && !flags.waves) throw new UsageError('--verify-cmd runs between waves: give --waves too', 'e.g. --waves 5%,100% --verify-cmd "./check-calls.sh"');
   if (flags.deadline !== undefined && flags.startAt !== undefined && flags.deadline <= flags.startAt) throw new UsageError('--deadline must come after --start-at');
   out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
@@ -73,7 +129,22 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
     out.note(`submit: requests ${controls.startAt !== undefined ? `from ${new Date(controls.startAt).toISOString()} ` : ''}${controls.window ? `inside "${controls.window}" ` : ''}${controls.deadline !== undefined ? `until ${new Date(controls.deadline).toISOString()} (then the rest is skipped)` : ''}`.trim());
   }
   if (controls.maxFailures !== undefined) out.note(`submit: error budget ${controls.maxFailures} failed agent${controls.maxFailures === 1 ? '' : 's'}${controls.autoRollback ? ', then automatic rollback' : ''}`);
-  const result = await submitBatch({ store: ctx.store, file, manifestOptions: manifestOptions(flags), batchId, options, controls });
+  const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}) });
+  return settle(ctx, batchId, flags, out, result);
+}
+
+/** After a submit: a re-run may change the rate and nothing else (SPEC §13); says what happened. */
+async function settle(ctx: StoreContext, batchId: string, flags: SubmitFlags, out: Output, result: SubmitResult): Promise<SubmitResult> {
+  if (!result.created) {
+    // An existing batch keeps its own settings; only the rate may be changed by a re-run (SPEC §13).
+    if (flags.rate !== undefined && flags.rate !== result.meta.options.rate) {
+      await ctx.store.setRate(batchId, flags.rate);
+      out.note(`submit: batch ${batchId} rate changed from ${result.meta.options.rate} to ${flags.rate} requests/s`);
+      result.meta.options.rate = flags.rate;
+    }
+    const ignored = CONTROL_FLAGS.filter((flag) => flags[flag] !== undefined);
+    if (ignored.length > 0 || flags.attempts !== undefined) out.note(`submit: batch ${batchId} keeps the settings it was created with; not re-applied: ${[...ignored, ...(flags.attempts !== undefined ? ['attempts'] : [])].map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+  }
   out.note(
     result.created
       ? `submit: batch ${batchId} created, ${result.enqueued} jobs enqueued`

@@ -5,9 +5,10 @@
  */
 import { WorkerPool } from '../engine/worker-pool.js';
 import { checkBatchId } from '../engine/batch-id.js';
-import { apiClient, configFrom, startMetrics, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
-import { discoverRedis } from '../store/connect.js';
+import { openRedis } from '../store/connect.js';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 
 export interface WorkerFlags extends RedisFlags, ApiFlags {
@@ -29,31 +30,33 @@ export interface WorkerFlags extends RedisFlags, ApiFlags {
 export async function workerCommand(flags: WorkerFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<void> {
   const config = configFrom(flags);
   const log = createLogger({ ...(flags.logFormat ? { format: flags.logFormat } : {}), ...(flags.logLevel ? { level: flags.logLevel } : {}) });
+
+  const only = (flags.queue ?? []).map(checkBatchId);
+  apiClient(config).close(); // no key: exit 2 before anything starts
+  // Checked once with a ping (exit 3 with a hint when it is down), not found out later by every poll.
+  const { redis, target } = await openRedis({ url: config.redisUrl });
+  redis.disconnect();
   const served = await startMetrics(flags.metricsPort, (line) => log.info(line));
   const client = apiClient(config, served?.metrics.observeResponse);
-  const target = await discoverRedis({ url: config.redisUrl });
-  const only = (flags.queue ?? []).map(checkBatchId);
-  const pools = (only.length > 0 ? only : [undefined]).map(
-    (batchId) =>
-      new WorkerPool({
-        redisUrl: target.url,
-        prefix: config.prefix,
-        client,
-        concurrency: config.concurrency,
-        ...(batchId ? { batchId } : {}),
-        ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
-        runVerify: Boolean(flags.runVerify),
-        log,
-        ...(served ? { metrics: served.metrics } : {}),
-      }),
-  );
+  // One pool for every batch named: --concurrency is this process's whole budget (not one per batch).
+  const pool = new WorkerPool({
+    redisUrl: target.url,
+    prefix: config.prefix,
+    client,
+    concurrency: config.concurrency,
+    ...(only.length > 0 ? { batchIds: only } : {}),
+    ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
+    runVerify: Boolean(flags.runVerify),
+    log,
+    ...(served ? { metrics: served.metrics } : {}),
+  });
   try {
-    for (const pool of pools) await pool.start();
+    await pool.start();
     log.info({ batches: only.length > 0 ? only : 'all active', prefix: config.prefix, concurrency: config.concurrency, api: config.apiUrl }, 'worker started; Ctrl-C to stop');
     const signal = await until;
     log.info({ signal: String(signal) }, 'finishing in-flight requests…');
   } finally {
-    await Promise.all(pools.map((pool) => pool.close((flags.grace ?? 30) * 1000)));
+    await pool.close((flags.grace ?? 30) * 1000);
     client.close();
     await served?.close();
   }

@@ -13,9 +13,13 @@ import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/
 import { nextChange, scheduleState, windowSpec } from './window.js';
 import { notify, startVerify, verifyState } from './hooks.js';
 import { doneOf } from './batch-view.js';
-import { batchQueue, jobOptions, type AgentJobData } from './jobs.js';
+import { jobOptions, pauseQueueWhile } from './jobs.js';
 import { createRollback } from './rollback.js';
-import { skipRemaining } from './control.js';
+import { skipRemaining } from './actions.js';
+import { FROM } from '../batch/lifecycle.js';
+import { GATE_HALTS, halt, haltKind } from '../batch/halt.js';
+import { haltIfOnlyBlockedLeft } from './org-blocks.js';
+
 
 /** The controller's lock: long enough for one step, short enough that a dead worker's is soon gone. */
 const LOCK_MS = 5000;
@@ -30,9 +34,15 @@ export type ControllerEvent =
   | { kind: 'wave_started'; wave: number }
   | { kind: 'halted'; reason: string; rollbackId?: string };
 
-export async function redisNow(store: BatchStore): Promise<number> {
-  const [seconds, micros] = await store.redis.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+/**
+ * The deadline cut the batch: it ends `cancelled`, saying so, with `deadline_passed` = 1 while its
+ * remaining agents are being skipped (the next controller step does that, or finishes it). Called by
+ * the controller, and by a worker whose gate saw the deadline first — before it skips its agent, so
+ * that the last skip cannot complete the batch as a clean `completed`.
+ */
+export async function cutByDeadline(store: BatchStore, batchId: string, deadline: number, now: number): Promise<void> {
+  await store.claim(batchId, 'deadline_passed');
+  await store.transition(batchId, 'cancelled', FROM.deadline, { halt_reason: halt('deadline_passed', `${new Date(deadline).toISOString()}; agents not yet tried were skipped`), finished_at: now });
 }
 
 export interface StepOptions {
@@ -44,16 +54,18 @@ export interface StepOptions {
 /** One step for one batch. Returns what happened (for logs and notifications). */
 export async function stepBatch(store: BatchStore, batchId: string, options: StepOptions = {}): Promise<ControllerEvent[]> {
   const token = randomBytes(8).toString('hex');
-  const lock = store.keys.controller(batchId);
-  if ((await store.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return [];
+  if (!(await store.lockController(batchId, token, LOCK_MS))) return [];
   try {
     const meta = await store.getBatch(batchId);
     if (!meta) return [];
     const onError = options.onError ?? (() => {});
     let events: ControllerEvent[] = [];
     if (meta.status === 'halted') events = await onHalted(store, meta);
-    else {
-      if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) events = await followSchedule(store, meta, await redisNow(store));
+    else if (meta.blockedOrgs && (await haltIfOnlyBlockedLeft(store, batchId))) {
+      // Orgs blocked for their keys and nothing else left: the halt (bad_credentials) is reported now.
+      events = await onHalted(store, (await store.getBatch(batchId))!);
+    } else {
+      if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) events = await followSchedule(store, meta, await store.now());
       if (events.length === 0 && meta.waves && (meta.status === 'running' || meta.status === 'waiting_approval')) events = await advanceWaves(store, meta, options);
     }
     for (const event of events) {
@@ -62,17 +74,8 @@ export async function stepBatch(store: BatchStore, batchId: string, options: Ste
     }
     return events;
   } finally {
-    // Release only our own lock (it may have expired and been taken by another worker).
-    if ((await store.redis.get(lock)) === token) await store.redis.del(lock);
-  }
-}
-
-async function withQueue<T>(store: BatchStore, batchId: string, fn: (queue: ReturnType<typeof batchQueue>) => Promise<T>): Promise<T> {
-  const queue = batchQueue(store.redis, store.keys, batchId);
-  try {
-    return await fn(queue);
-  } finally {
-    await queue.close();
+    // Only our own lock (it may have expired and been taken by another worker), in one step.
+    await store.unlockController(batchId, token);
   }
 }
 
@@ -82,21 +85,30 @@ async function withQueue<T>(store: BatchStore, batchId: string, fn: (queue: Retu
  */
 async function followSchedule(store: BatchStore, meta: BatchMeta, now: number): Promise<ControllerEvent[]> {
   const state = scheduleState(meta, now);
-  if (state === 'past_deadline') {
-    if (FINAL_BATCH_STATUSES.has(meta.status) || (await store.redis.hsetnx(store.keys.meta(meta.id), 'deadline_passed', '1')) !== 1) return [];
-    return [{ kind: 'deadline_passed', skipped: await skipRemaining(store, meta, 'deadline passed') }];
+  // A skip the deadline started and a dead worker left unfinished is finished by the next step.
+  const resumeSkip = meta.status === 'cancelled' && meta.deadlineSkipping === true;
+  if (state === 'past_deadline' || resumeSkip) {
+    if (!resumeSkip && (FINAL_BATCH_STATUSES.has(meta.status) || !(await store.claim(meta.id, 'deadline_passed')))) return [];
+    // A batch cut by its deadline ends saying so — cancelled, with the reason — not a clean
+    // `completed` over agents never tried; `retry --skipped` finishes it (and lifts the deadline),
+    // once the skip is done ('deadline_passed' goes from 1 to done).
+    await cutByDeadline(store, meta.id, meta.deadline ?? now, now);
+    const skipped = await skipRemaining(store, meta, 'deadline passed');
+    await store.setMeta(meta.id, { deadline_passed: 'done' });
+    return [{ kind: 'deadline_passed', skipped }];
   }
   const waiting = meta.status === 'scheduled' || meta.status === 'waiting_window';
   if (state === 'open' && waiting) {
-    if (await store.transition(meta.id, 'running', [meta.status])) {
-      await withQueue(store, meta.id, (queue) => queue.resume());
+    // The outage clock starts again with the window: no request was meant to succeed while it was shut.
+    if (await store.transition(meta.id, 'running', [meta.status], { outage_since: '' })) {
+      await store.withQueue(meta.id, (queue) => queue.resume());
       return [{ kind: 'window_opened' }];
     }
   } else if (state === 'closed' && (meta.status === 'running' || meta.status === 'scheduled')) {
     if (await store.transition(meta.id, 'waiting_window', [meta.status])) {
       const next = meta.window ? nextChange(windowSpec(meta.window), now) : undefined;
       if (next !== undefined) await store.setMeta(meta.id, { window_next: next });
-      await withQueue(store, meta.id, (queue) => queue.pause());
+      await pauseQueueWhile(store, meta.id, 'waiting_window');
       return [{ kind: 'window_closed', ...(next !== undefined ? { nextOpening: next } : {}) }];
     }
   }
@@ -105,19 +117,15 @@ async function followSchedule(store: BatchStore, meta: BatchMeta, now: number): 
 
 async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerEvent[]> {
   // The first step after a halt pauses the queue and reports it; later steps find nothing to do.
-  const newlyPaused = await withQueue(store, meta.id, async (queue) => {
-    if (await queue.isPaused()) return false;
-    await queue.pause();
-    return true;
-  });
+  const newlyPaused = await pauseQueueWhile(store, meta.id, 'halted');
   const reason = meta.haltReason ?? 'halted';
   const halted: ControllerEvent[] = newlyPaused ? [{ kind: 'halted', reason }] : [];
   // A gate (budget, verification) halted it: roll back if asked. Not for bad credentials — the key
   // that was refused could not roll anything back either.
-  const byGate = reason.startsWith('error_budget') || reason.startsWith('verify_failed');
+  const byGate = GATE_HALTS.has(haltKind(meta) ?? 'other');
   if (!meta.autoRollback || meta.autoRollbackId || !byGate) return halted;
   // Once: the field is claimed before the rollback is created.
-  if ((await store.redis.hsetnx(store.keys.meta(meta.id), 'auto_rollback_id', 'creating')) !== 1) return halted;
+  if (!(await store.claim(meta.id, 'auto_rollback_id', 'creating'))) return halted;
   const { meta: rollback } = await createRollback({ store, originId: meta.id });
   await store.setMeta(meta.id, { auto_rollback_id: rollback.id });
   return [{ kind: 'halted', reason, rollbackId: rollback.id }];
@@ -130,7 +138,7 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
   const done = doneOf(await store.counts(meta.id));
   if (done < waves[wave]!) return [];
   const events: ControllerEvent[] = [];
-  const now = await redisNow(store);
+  const now = await store.now();
   let doneAt = meta.waveDoneAt;
   if (doneAt === undefined) {
     doneAt = now;
@@ -146,36 +154,28 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
     }
     if (state === 'running') return events;
     if (state !== 'passed') {
-      const reason = `verify_failed: after wave ${wave + 1}, ${state.failed}`;
-      if (await store.transition(meta.id, 'halted', ['running', 'waiting_approval'], { halt_reason: reason })) {
+      const reason = halt('verify_failed', `after wave ${wave + 1}, ${state.failed}`);
+      if (await store.transition(meta.id, 'halted', FROM.gateHalt, { halt_reason: reason })) {
         events.push({ kind: 'halted', reason });
       }
       return events;
     }
   }
   if (meta.approve && (meta.approvedWave ?? -1) < wave) {
-    if (meta.status === 'running' && (await store.transition(meta.id, 'waiting_approval', ['running']))) events.push({ kind: 'waiting_approval', wave });
+    if (meta.status === 'running' && (await store.transition(meta.id, 'waiting_approval', FROM.awaitApproval))) events.push({ kind: 'waiting_approval', wave });
     return events;
   }
   await releaseWave(store, meta, wave + 1);
   await store.setMeta(meta.id, { wave: wave + 1, wave_done_at: '' });
-  if (meta.status === 'waiting_approval') await store.transition(meta.id, 'running', ['waiting_approval']);
+  if (meta.status === 'waiting_approval') await store.transition(meta.id, 'running', FROM.approve);
   events.push({ kind: 'wave_started', wave: wave + 1 });
   return events;
 }
 
 /** Moves a held wave's jobs into the queue. Safe to repeat: job ids dedupe, the list goes last. */
 async function releaseWave(store: BatchStore, meta: BatchMeta, wave: number): Promise<void> {
-  const key = store.keys.held(meta.id, wave);
-  const queue = batchQueue(store.redis, store.keys, meta.id);
-  try {
-    const length = await store.redis.llen(key);
-    for (let start = 0; start < length; start += 1000) {
-      const items = (await store.redis.lrange(key, start, start + 999)).map((json) => JSON.parse(json) as AgentJobData);
-      await queue.addBulk(items.map((data) => ({ name: 'agent', data, opts: jobOptions(data.k, meta.options) })));
-    }
-  } finally {
-    await queue.close();
-  }
-  await store.redis.del(key);
+  await store.withQueue(meta.id, async (queue) => {
+    for await (const items of store.heldJobs(meta.id, wave)) await queue.addBulk(items.map((data) => ({ name: 'agent', data, opts: jobOptions(data.k, meta.options) })));
+  });
+  await store.dropHeld(meta.id, wave);
 }

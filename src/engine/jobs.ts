@@ -3,25 +3,12 @@
  * keys share the batch's hash tag) and the shape and id of an agent's job.
  */
 import { createHash } from 'node:crypto';
-import { Queue, type JobsOptions } from 'bullmq';
-import type { RowPatch } from '../patch/types.js';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { BatchOptions, BatchStore } from '../store/batch-store.js';
-import { QUEUE_NAME, type Keys } from '../store/keys.js';
-import type { ScriptClient } from '../store/scripts.js';
+import { BATCH_ID } from '../store/keys.js';
 
-/** One agent's job. Kept small: the patch is stored once per batch and named by its digest. */
-export interface AgentJobData {
-  /** Agent key `org_id/agent_id`. */
-  k: string;
-  /** Manifest line, for messages. */
-  l: number;
-  /** Digest of the row's patch in the batch's patch store (patches of INLINE_PATCH_BYTES or more). */
-  p?: string;
-  /** The row's patch itself, when it is small: storing it apart would cost more than it saves. */
-  i?: RowPatch;
-  /** The row's template variables, when it has any. */
-  v?: Record<string, string>;
-}
+export type { AgentJobData } from '../store/types.js';
+import type { AgentJobData } from '../store/types.js';
 
 /**
  * Deterministic job id: re-submitting adds nothing new. BullMQ refuses `:` in ids (and ids may hold
@@ -42,12 +29,6 @@ export function patchDigest(patchJson: string): string {
 }
 
 /**
- * BullMQ keeps 10,000 events per queue by default; the batch's own keys hold every result, so a short
- * events stream (for live listeners such as dashboards) is enough, and Redis stays bounded by snapshots.
- */
-export const EVENTS_MAX_LEN = 1000;
-
-/**
  * Registers agents in a batch and enqueues the jobs of those that need one: new agents, and still
  * pending ones whose job is gone (an interrupted submit). Returns how many jobs were added.
  * Shared by submit and rollback; chunks may run concurrently (the total is an atomic increment).
@@ -61,8 +42,40 @@ export async function enqueueAgents(store: BatchStore, queue: Queue<AgentJobData
   return jobs.length;
 }
 
-export function batchQueue(connection: ScriptClient, keys: Keys, batchId: string): Queue<AgentJobData> {
-  return new Queue<AgentJobData>(QUEUE_NAME, { connection, prefix: keys.queuePrefix(batchId), streams: { events: { maxLen: EVENTS_MAX_LEN } } });
+/**
+ * Wakes the jobs for one agent that wait, delayed, in other batches' queues (for the agent's lease):
+ * each moves to its queue's waiting list now. A job that is no longer delayed is left as it is.
+ */
+export async function wakeJobs(store: BatchStore, agentKey: string, batchIds: readonly string[]): Promise<void> {
+  await Promise.all(
+    // Ids read back from Redis: only well-formed ones name a queue.
+    batchIds.filter((id) => BATCH_ID.test(id)).map((batchId) =>
+      store.withQueue(batchId, async (queue) => {
+        const job = await queue.getJob(jobId(agentKey));
+        if (job && (await job.isDelayed())) await job.promote().catch(() => {});
+      }),
+    ),
+  );
+}
+
+/**
+ * Pauses the batch's queue because the batch is in `status` (paused, halted, waiting for its window),
+ * and resumes it again if the batch has left that status meanwhile. A status change and its queue action
+ * are two steps: a resume (or a window opening) landing between another process's status read and its
+ * pause would otherwise leave a running batch with a paused queue — nothing would ever run (seen under
+ * load: a budget halt's controller step paused the queue just after `resume --override-budget`).
+ * Returns whether this call paused a queue that was running.
+ */
+export async function pauseQueueWhile(store: BatchStore, batchId: string, status: string): Promise<boolean> {
+  return store.withQueue(batchId, async (queue) => {
+    const wasPaused = await queue.isPaused();
+    if (!wasPaused) await queue.pause();
+    if ((await store.batchStatus(batchId)) !== status) {
+      await queue.resume();
+      return false;
+    }
+    return !wasPaused;
+  });
 }
 
 /** Completed and failed job records are removed: the batch's own keys hold the results (SPEC §7). */

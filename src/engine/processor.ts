@@ -7,21 +7,27 @@
  *      `applied` if an earlier attempt did (a PATCH whose reply was lost);
  *   4. else PATCH the fields that differ, each in full, and check the reply carries the desired values;
  *   5. record the after snapshot and the final status, keeping the counters (one Lua step).
- * Pause and cancel are checked before each request; rate-limit waits never use up an attempt.
+ * Before each request — after its rate-slot wait — the gate checks the worker's shutdown, the batch's
+ * status, window and deadline; waits and deferrals never use up an attempt.
  */
 import { DelayedError, type Job } from 'bullmq';
-import type { NovaClient } from '../api/client.js';
-import { NovaApiError } from '../api/errors.js';
+import { redactedFields, type NovaClient } from '../api/client.js';
+import { looksDown, MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
 import { isDeepStrictEqual } from 'node:util';
-import type { Agent, Json } from '../api/types.js';
-import { carriesDesired, desiredState } from '../patch/desired.js';
-import { fileRefs, resolvePatch } from '../patch/resolve.js';
+import type { Agent } from '../api/types.js';
+import { carriesDesired } from '../patch/desired.js';
 import type { RowPatch } from '../patch/types.js';
 import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
 import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
-import type { RateLimiter } from './rate-limiter.js';
-import { conflictingFields, rollbackPlan, type RollbackPlan } from './rollback.js';
+import type { RateLimiter, Slot } from './rate-limiter.js';
+import type { ScheduleState } from './window.js';
+import { backoffDelay } from './backoff.js';
+import { restoration } from './rollback.js';
+import { rollbackTarget, rolloutTarget } from './targets.js';
+import { unmetExpectation, type Expectation } from '../patch/expect.js';
+import { ORG_BLOCKED_WAIT_MS } from './org-blocks.js';
+import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped } from './job-signals.js';
 
 /**
  * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
@@ -29,8 +35,6 @@ import { conflictingFields, rollbackPlan, type RollbackPlan } from './rollback.j
  */
 const FROM: readonly AgentStatus[] = ['pending', 'skipped'];
 
-/** Consecutive 429s one request may meet before its attempt fails like any retryable error. */
-const MAX_RATE_LIMIT_WAITS = 30;
 /** How long a job of a paused (or otherwise waiting) batch is put back for before it looks again. */
 export const DEFER_MS = 1000;
 /**
@@ -38,91 +42,115 @@ export const DEFER_MS = 1000;
  * 30 s each plus rate waits), short enough that a dead worker's lease frees the agent soon.
  */
 export const LEASE_MS = 5 * 60_000;
+/**
+ * A job waiting for another batch's lease on its agent is woken by that lease's release; this is only
+ * how long it waits if no wake comes (the holder's worker died: its lease expires after LEASE_MS).
+ */
+export const LEASE_WAIT_MS = 30_000;
+
+/** The store commands one agent's job uses (a narrow door: tests give a fake, see test/processor.test.ts). */
+export type ProcessorStore = Pick<BatchStore, 'takeLease' | 'releaseLease' | 'leasedElsewhere' | 'beginAttempt' | 'agentRecord' | 'finish' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;
+
+/** What of a BullMQ job the processor reads and calls. */
+export type AgentJob = Pick<Job<AgentJobData>, 'data' | 'attemptsMade' | 'opts' | 'moveToDelayed' | 'promote'>;
 
 export interface ProcessorDeps {
-  store: BatchStore;
-  client: NovaClient;
+  store: ProcessorStore;
+  client: Pick<NovaClient, 'getAgent' | 'patchAgent'>;
   batchId: string;
   options: BatchOptions;
-  limiter: RateLimiter;
+  limiter: Pick<RateLimiter, 'acquire' | 'penalize'>;
   /** The batch's status, cached briefly by the caller; `fresh` reads Redis now. */
   batchStatus: (fresh?: boolean) => Promise<BatchStatus>;
-  /** A 401/403 was met; the caller halts the batch when they repeat. */
-  onAuthFailure: (error: NovaApiError) => Promise<void>;
+  /** A request got the API's answer (cheap: the caller throttles what it writes). */
+  onApiReachable?: () => void;
+  /** A request met an API that looks down (see looksDown); the caller keeps the batch's outage clock. */
+  onApiTrouble?: (error: NovaApiError) => Promise<'halted' | 'outage' | 'reachable'>;
+  /** A 401/403 for this org's key (or no key for it); true once the org is blocked (SPEC §10). */
+  onAuthRefused: (orgId: string, error: NovaApiError) => Promise<boolean>;
+  /** The org's key was refused repeatedly: its agents wait, pending, sending nothing. */
+  orgBlocked?: (orgId: string) => boolean;
   patch: (digest: string) => Promise<RowPatch>;
   file: (path: string) => Promise<string>;
-  /** True when the batch's start, window or deadline forbids a request now (judged on the Redis clock). */
-  scheduleClosed?: () => boolean;
+  /** Whether the batch's start, window and deadline allow a request now (judged on the Redis clock). */
+  schedule?: {
+    (): ScheduleState;
+    /** Reads the batch's metadata from Redis first. */
+    (fresh: true): Promise<ScheduleState>;
+  };
+  /** The gate saw the batch's deadline pass: end the batch saying so (before this agent is skipped). */
+  onDeadline?: () => Promise<void>;
+  /** A rollout's later attempts may overwrite edits made by someone else since its first (retry --force). */
+  force?: () => boolean;
+  /** The id of the API key this org's requests use (its shared schedule, SPEC §10). */
+  keyId?: (orgId: string) => string | undefined;
+  /** Wakes the jobs of these batches that wait for the agent's lease (released by this job). */
+  wake?: (agentKey: string, batchIds: string[]) => Promise<void>;
+  /** Aborted when this worker stops taking work (a signal, close): no request starts after it. */
+  stop?: AbortSignal;
   /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
   rollback?: { of: string; changed: AgentStatus; force: boolean };
 }
 
-export type JobOutcome = AgentStatus | 'deferred' | 'already_done';
+export type JobOutcome = AgentStatus | 'already_done';
 
-/** What the job must bring the agent to — or a final status decided without any request. */
-type Target = { desired: Record<string, Json>; changed: string[] } | { done: { status: AgentStatus; error?: string } };
-
-/** A rollout: the row's patch applied to the first before snapshot. */
-async function rolloutTarget(deps: ProcessorDeps, job: Job<AgentJobData>, before: Agent): Promise<Target> {
-  const rowPatch = job.data.i ?? (await deps.patch(job.data.p!));
-  const texts = new Map<string, string>();
-  for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
-  const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
-  if (!desired.ok) return { done: { status: 'failed', error: `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` } };
-  return { desired: desired.desired, changed: Object.keys(desired.body) };
-}
-
-/** A rollback: the origin's touched fields back to its before snapshot, unless someone changed them since. */
-function rollbackTarget(deps: ProcessorDeps, plan: Extract<RollbackPlan, { kind: 'restore' }>, before: Agent, current: Agent): Target {
-  const { of, force } = deps.rollback!;
-  const changed = plan.fields.filter((field) => !isDeepStrictEqual(before[field], plan.desired[field]));
-  // Already as it was (restored by an earlier attempt of this job, or never different): no conflict.
-  if (carriesDesired(current, plan.desired).length > 0 && !force) {
-    // Judged on this job's first before snapshot, so a retry after our own PATCH is not a "conflict".
-    const conflicts = conflictingFields(before, plan.expected);
-    if (conflicts.length > 0) return { done: { status: 'conflict', error: `changed since batch ${of}: ${conflicts.join(', ')} (left alone; --force restores anyway)` } };
-  }
-  return { desired: plan.desired, changed };
-}
-
-class Deferred extends Error {}
-
-/** Why the agent failed, in one line: the server's words where it gave any. */
-function reason(error: unknown): string {
-  if (error instanceof NovaApiError) return error.message;
-  return error instanceof Error ? error.message : String(error);
-}
-
-export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData>, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
   const { store, batchId, client, limiter } = deps;
   const key = job.data.k;
-  const { orgId, agentId } = splitAgentKey(key);
+  const { orgId, agentId } = splitAgentKey(job.data.k);
+  // Waits for a rate slot end when this worker stops (deps.stop) too; requests already sent keep only
+  // `signal` (the grace). Two signals, not AbortSignal.any: that one is slow in Node 20 per job.
+  const keyId = deps.keyId?.(orgId);
+  const acquire = () => limiter.acquire(signal, deps.stop, keyId);
+  const stopped = () => deps.stop?.aborted === true;
 
   /**
-   * Stop before a request if the batch may not make one now. Before a PATCH the status is read fresh:
-   * a pause, a cancel or an exhausted error budget must stop every change not yet sent.
+   * The gate (SPEC §13), right before a request is sent — after the wait for its rate slot, so nothing
+   * decided before the wait is trusted after it: this worker's shutdown, the batch's status, its window
+   * and deadline. The status is read fresh after a wait; a slot that needed none carries the status read
+   * in the same Redis step that reserved it, or `known`, a read made later still (the before snapshot's).
    */
-  const gate = async (fresh = false): Promise<'go' | 'cancelled'> => {
-    const status = await deps.batchStatus(fresh);
-    if (status === 'cancelled') return 'cancelled';
+  const gate = async (slot: Slot, known?: { status: BatchStatus | undefined }): Promise<void> => {
+    if (stopped()) throw new Stopped();
+    const status = slot.waitedMs > 0 ? await deps.batchStatus(true) : known ? known.status : slot.status;
+    if (stopped()) throw new Stopped();
+    // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
+    if (status === undefined || status === 'cancelled') throw new Skip('batch cancelled');
     if (status !== 'running') throw new Deferred(status);
-    // The controller closes a window within a poll; the request itself must not start outside it.
-    if (deps.scheduleClosed?.()) throw new Deferred('outside its window');
-    return 'go';
+    let schedule = deps.schedule?.() ?? 'open';
+    // Judged on the metadata of the last poll; a "no" is confirmed on a fresh read (a retry may have
+    // lifted the deadline, an operator changed the window) before the agent is skipped or put back.
+    if (schedule !== 'open') schedule = await deps.schedule!(true);
+    if (schedule === 'past_deadline') {
+      await deps.onDeadline?.();
+      throw new Skip('deadline passed');
+    }
+    if (schedule !== 'open') throw new Deferred('outside its window');
   };
 
   /**
-   * One API call within the batch's budget; 429s wait (shared by the batch) without using an attempt.
-   * `reserved` is a slot already being acquired (the first GET's, reserved alongside beginAttempt).
+   * One API call within the batch's budget, through the gate; 429s wait (shared by the batch) without
+   * using an attempt. `reserved` is a slot already being acquired, `known` a status read after it was.
    */
-  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<void>): Promise<T> => {
+  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<Slot>, known?: { status: BatchStatus | undefined }): Promise<T> => {
     for (let waits = 0; ; waits++) {
-      await (waits === 0 && reserved ? reserved : limiter.acquire(signal));
+      const early = waits === 0 && reserved !== undefined;
+      let slot: Slot;
       try {
-        return await fn();
+        slot = await (early ? reserved : acquire());
       } catch (error) {
+        if (stopped()) throw new Stopped();
+        throw error;
+      }
+      await gate(slot, early ? known : undefined);
+      try {
+        const result = await fn();
+        deps.onApiReachable?.();
+        return result;
+      } catch (error) {
+        if (error instanceof NovaApiError && !looksDown(error) && error.kind !== 'aborted') deps.onApiReachable?.();
         if (error instanceof NovaApiError && error.kind === 'rate_limited' && waits < MAX_RATE_LIMIT_WAITS) {
-          await limiter.penalize(error.retryAfterMs ?? 1000);
+          await limiter.penalize(error.retryAfterMs ?? 1000, keyId);
           continue;
         }
         throw error;
@@ -132,30 +160,28 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
 
   // Three independent commands in one round trip: the job's status (an attempt counted), the GET's slot
   // (always needed unless the agent is done) and the agent's lease (one change at a time per agent).
-  const firstSlot = quiet(limiter.acquire(signal));
+  const firstSlot = quiet(acquire());
   const leaseTaken = quiet(store.takeLease(batchId, key, LEASE_MS));
   const status = await store.beginAttempt(batchId, key);
   const holder = await leaseTaken;
   // Released once: as soon as the agent's change is made (while it is recorded), or on any way out.
   let released: Promise<void> | undefined;
-  const release = () => (released ??= holder === undefined ? store.releaseLease(batchId, key) : Promise.resolve());
+  // Batches whose job for this agent waited meanwhile are woken; a wake that fails costs them only time.
+  const release = () =>
+    (released ??= holder === undefined ? store.releaseLease(batchId, key).then((waiters) => (waiters.length > 0 ? deps.wake?.(key, waiters).catch(() => {}) : undefined)) : Promise.resolve());
   if (status !== 'pending') {
     await release();
     return 'already_done'; // finished by an earlier delivery, or cancelled
   }
-  // Another running batch working on the agent now makes this one wait.
-  if (holder !== undefined) {
-    await job.moveToDelayed(Date.now() + DEFER_MS, token);
-    throw new DelayedError();
-  }
+  /** The agent as read and its first before snapshot, once known (a skip records them). */
+  let seen: { before: Agent; current: Agent } | undefined;
   try {
-    if ((await gate()) === 'cancelled') {
-      await store.finish(batchId, key, 'skipped', 'pending', { error: 'batch cancelled' });
-      return 'skipped';
-    }
+    // Another running batch working on the agent now makes this one wait.
+    if (holder !== undefined) throw new LeaseWait(`agent leased by batch ${holder}`);
+    if (deps.orgBlocked?.(orgId)) throw new OrgBlocked(`org ${orgId} blocked`);
     // A rollback knows from the origin's record alone whether there is anything to restore: an agent
     // the origin never changed costs no request at all.
-    const plan = deps.rollback ? rollbackPlan(deps.rollback.of, deps.rollback.changed, await store.agentRecord(deps.rollback.of, key)) : undefined;
+    const plan = deps.rollback ? restoration(deps.rollback.of, deps.rollback.changed, await store.agentRecord(deps.rollback.of, key)) : undefined;
     if (plan && plan.kind !== 'restore') {
       const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
       await store.finish(batchId, key, outcome, FROM, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
@@ -164,13 +190,27 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     const targetFrom = async (before: Agent) => (plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
-    // the snapshot is stored: the fresh status read and the PATCH's slot go out with the snapshot.
+    // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
     const guess = await targetFrom(current);
     const guessDifferent = 'done' in guess ? [] : carriesDesired(current, guess.desired);
-    const ahead = guessDifferent.length > 0 ? { status: quiet(gate(true)), slot: quiet(limiter.acquire(signal)) } : undefined;
+    const aheadSlot = guessDifferent.length > 0 ? quiet(acquire()) : undefined;
     const saved = await store.saveBefore(batchId, key, current);
     // A later attempt: the target comes from the first attempt's snapshot (so `$replace` applies once).
     const before = saved.first ? current : saved.before;
+    seen = { before, current };
+    // A rollout row's preconditions, on the agent as just read: not met, nothing is sent (SPEC §11).
+    // An applied plan's preconditions are the values the plan saw (SPEC §12): a mismatch is drift, a
+    // conflict left alone (retry --force applies anyway), not a row that simply does not apply.
+    const planned = deps.options.planned === true;
+    const unmet = deps.rollback || (planned && deps.force?.()) ? undefined : unmetExpectation(current, job.data.e as Expectation | undefined);
+    if (unmet !== undefined && planned) {
+      await store.finish(batchId, key, 'conflict', FROM, { before, after: current, error: `changed since the plan: ${unmet} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
+      return 'conflict';
+    }
+    if (unmet !== undefined) {
+      await store.finish(batchId, key, 'skipped', FROM, { before, after: current, error: `precondition: ${unmet}`, job: job.data });
+      return 'skipped';
+    }
     const target = saved.first ? guess : await targetFrom(before);
     if ('done' in target) {
       const { status: outcome, error } = target.done;
@@ -179,6 +219,23 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
     }
     const { desired, changed } = target;
     const success: AgentStatus = deps.rollback ? 'restored' : 'applied';
+    // A later attempt (a retry, a redelivery) never overwrites someone else's edit: a touched field that
+    // is now neither what the first attempt saw nor what this batch wants was changed by someone else
+    // since — the agent is a conflict and left alone, as a rollback's would be (retry --force overrides).
+    if (!deps.rollback && !saved.first && !deps.force?.()) {
+      const edited = changed.filter((field) => !isDeepStrictEqual(current[field], before[field]) && !isDeepStrictEqual(current[field], desired[field]));
+      if (edited.length > 0) {
+        await store.finish(batchId, key, 'conflict', FROM, { before, after: current, changed, error: `changed by someone else since the first attempt: ${edited.join(', ')} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
+        return 'conflict';
+      }
+    }
+    // The API sent the key inside fields of this agent (replaced by [redacted] on the way in). A field
+    // this batch would change must not be computed from, or written back with, the placeholder.
+    const keyed = redactedFields(current).filter((field) => changed.includes(field));
+    if (keyed.length > 0) {
+      await store.finish(batchId, key, 'failed', FROM, { before, after: current, error: `the API sent the API key inside ${keyed.join(', ')}; left unchanged so that the key is neither stored nor overwritten`, job: job.data });
+      return 'failed';
+    }
     // What still differs on the agent as it is now (an earlier attempt may have applied some or all).
     const stillDifferent = target === guess ? guessDifferent : carriesDesired(current, desired);
     if (stillDifferent.length === 0) {
@@ -186,13 +243,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
       return outcome;
     }
-    // Read fresh before a change: a pause, a cancel or an exhausted error budget stops it.
-    if ((await (ahead?.status ?? gate(true))) === 'cancelled') {
-      await store.finish(batchId, key, 'skipped', 'pending', { before, after: current, error: 'batch cancelled' });
-      return 'skipped';
-    }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
-    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), ahead?.slot);
+    // The status read with the snapshot is later than the reserved slot's: it is the gate's if no wait.
+    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), aheadSlot, aheadSlot ? { status: saved.status } : undefined);
     // The change is made: the lease goes while the outcome is recorded (awaited in `finally`).
     quiet(release());
     const missing = carriesDesired(after, desired);
@@ -200,15 +253,37 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
       await store.finish(batchId, key, 'failed', FROM, { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
       return 'failed';
     }
-    await store.finish(batchId, key, success, FROM, { before, after, changed });
+    const echoed = [...new Set([...redactedFields(current), ...redactedFields(after)])];
+    await store.finish(batchId, key, success, FROM, { before, after, changed, ...(echoed.length > 0 ? { error: `note: the API echoed the API key in ${echoed.join(', ')}; stored as [redacted]` } : {}) });
     return success;
   } catch (error) {
-    if (error instanceof Deferred) {
-      await job.moveToDelayed(Date.now() + DEFER_MS, token);
-      throw new DelayedError();
+    if (error instanceof Skip) {
+      // Also over a `skipped` set by cancel meanwhile: the job is kept, so `retry --skipped` can run it.
+      await store.finish(batchId, key, 'skipped', FROM, { ...(seen ? { before: seen.before, after: seen.current } : {}), error: error.message, job: job.data });
+      return 'skipped';
     }
-    if (error instanceof NovaApiError && error.kind === 'auth') await deps.onAuthFailure(error);
+    /**
+     * Waiting is not trying: the attempt counted at the start is given back, and BullMQ counts none.
+     * Always `return await putBack(…)`: a bare `return` lets `finally` run first, and the DelayedError,
+     * rejected while nothing holds the promise yet, is an unhandled rejection that kills the worker.
+     */
+    const putBack = async (delayMs: number): Promise<never> => {
+      await store.uncountAttempt(batchId, key);
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      // Released between the take and the sleep, its release found the job not yet asleep: wake it here.
+      if (error instanceof LeaseWait && !(await store.leasedElsewhere(batchId, key))) await job.promote().catch(() => {});
+      throw new DelayedError();
+    };
+    if (error instanceof Deferred || error instanceof Stopped) return await putBack(error instanceof Stopped ? 0 : error instanceof LeaseWait ? LEASE_WAIT_MS : error instanceof OrgBlocked ? ORG_BLOCKED_WAIT_MS : DEFER_MS);
+    // A refused key is the org's, not the agent's: the agent stays pending; repeated, the org is blocked.
+    if (error instanceof NovaApiError && error.kind === 'auth') return await putBack((await deps.onAuthRefused(orgId, error)) ? ORG_BLOCKED_WAIT_MS : DEFER_MS);
     const attempt = job.attemptsMade + 1;
+    // An API that is down is not the agent's fault: while no request of the batch has succeeded lately,
+    // such errors spend no attempt (the agent waits, pending), and a long enough outage halts the batch.
+    if (error instanceof NovaApiError && looksDown(error) && deps.onApiTrouble && (await deps.onApiTrouble(error)) !== 'reachable') {
+      await store.noteError(batchId, key, reason(error));
+      return await putBack(backoffDelay(attempt, error, deps.options));
+    }
     // Anything that is not the API's verdict (Redis briefly away, our own shutdown) is worth another attempt.
     const retryable = error instanceof NovaApiError ? error.retryable : true;
     if (retryable && attempt < (job.opts.attempts ?? deps.options.attempts)) {
@@ -221,13 +296,4 @@ export async function processAgentJob(deps: ProcessorDeps, job: Job<AgentJobData
   } finally {
     await release();
   }
-}
-
-/**
- * A promise started now and awaited later, marked handled: a rejection (an abort, a Deferred) before
- * it is awaited must not be reported as unhandled. Awaiting it still throws.
- */
-function quiet<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
 }

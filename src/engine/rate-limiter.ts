@@ -4,12 +4,20 @@
  * evenly at `rate` per second overall. A 429 pushes the whole schedule back by its Retry-After and
  * halves the rate, which recovers linearly over RECOVERY_MS as 429s stop.
  */
-import type { BatchStore } from '../store/batch-store.js';
+import type { BatchStatus, BatchStore } from '../store/batch-store.js';
+
+/** A reserved slot, and the batch's status read when it was reserved (valid as a gate only if `waited` is 0). */
+export interface Slot {
+  waitedMs: number;
+  status: BatchStatus | undefined;
+}
 
 /** Time for the rate to climb back from a 429 to the full `--rate`. */
 export const RECOVERY_MS = 30_000;
 /** The rate never drops below this share of `--rate`. */
 export const MIN_FACTOR = 0.1;
+/** Without --key-rate a key runs at the highest --rate of the batches seen on it within this window. */
+export const KEY_RATE_WINDOW_MS = 5000;
 
 export class RateLimiter {
   /** The effective rate at the last reservation (requests/s), for status and metrics. */
@@ -18,42 +26,56 @@ export class RateLimiter {
   constructor(
     private readonly store: BatchStore,
     private readonly batchId: string,
-    private readonly rate: number,
-    private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void> = abortableSleep,
+    /** The batch's --rate, read at every reservation (an operator may change it on a running batch). */
+    private readonly rate: () => number,
+    private readonly sleep: (ms: number, signal?: AbortSignal, other?: AbortSignal) => Promise<void> = abortableSleep,
     /** Observers for metrics: a wait for a slot, and a 429. */
     private readonly observe: { waited?: (ms: number) => void; limited?: () => void } = {},
   ) {
-    this.effectiveRate = rate;
+    this.effectiveRate = rate();
   }
 
-  /** Resolves when this caller may send its request. */
-  async acquire(signal?: AbortSignal): Promise<void> {
-    const [wait, rateMilli] = await this.store.redis.nfReserve(this.store.keys.rate(this.batchId), this.rate, RECOVERY_MS);
+  /**
+   * Resolves when this caller may send its request (rejects if `signal` or `stop` aborts the wait): a
+   * slot in the batch's schedule and, for a request with `keyId`, one in its API key's schedule, shared
+   * with every batch on that key (SPEC §10) — whichever comes later.
+   */
+  async acquire(signal?: AbortSignal, stop?: AbortSignal, keyId?: string): Promise<Slot> {
+    const { waitMs, rateMilli, status } =
+      keyId === undefined ? await this.store.reserveSlot(this.batchId, this.rate(), RECOVERY_MS) : await this.store.reserveSlots(this.batchId, this.rate(), RECOVERY_MS, keyId, KEY_RATE_WINDOW_MS);
     this.effectiveRate = rateMilli / 1000;
-    if (wait > 0) {
-      this.observe.waited?.(wait);
-      await this.sleep(wait, signal);
+    if (waitMs > 0) {
+      this.observe.waited?.(waitMs);
+      await this.sleep(waitMs, signal, stop);
     }
+    return { waitedMs: waitMs, status };
   }
 
   /** A 429: nobody in the batch starts a request for `retryAfterMs`, and the rate adapts down. */
-  async penalize(retryAfterMs: number): Promise<void> {
+  async penalize(retryAfterMs: number, keyId?: string): Promise<void> {
     this.observe.limited?.();
-    await this.store.redis.nfPenalize(this.store.keys.rate(this.batchId), retryAfterMs, MIN_FACTOR);
+    await Promise.all([this.store.penalizeSlots(this.batchId, retryAfterMs, MIN_FACTOR), keyId === undefined ? undefined : this.store.penalizeKey(keyId, retryAfterMs, MIN_FACTOR)]);
   }
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Sleeps `ms`, or rejects with the reason of whichever signal aborts first. */
+export function abortableSleep(ms: number, ...signals: Array<AbortSignal | undefined>): Promise<void> {
+  const watched = signals.filter((s): s is AbortSignal => s !== undefined);
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
+    const aborted = watched.find((s) => s.aborted);
+    if (aborted) return reject(aborted.reason as Error);
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of watched) s.removeEventListener('abort', onAbort);
+    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      done();
       resolve();
     }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
+    const onAbort = (event: Event) => {
+      done();
+      reject((event.target as AbortSignal).reason as Error);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    for (const s of watched) s.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -14,17 +14,20 @@ export interface ReportRow {
   attempts: number;
   error: string;
   changed: string[];
+  /** The scheme the org's key was accepted with (`x-api-key`, `bearer`), '' if no request told yet. */
+  auth: string;
   before?: Agent | null;
   after?: Agent | null;
 }
 
 export async function* reportRows(store: BatchStore, batchId: string, options: { snapshots: boolean }): AsyncGenerator<ReportRow> {
+  const schemes = (await store.getBatch(batchId))?.authSchemes ?? {};
   for await (const pairs of store.scanStatuses(batchId, 500)) {
     for (const [key] of pairs) {
       const record = await store.agentRecord(batchId, key);
       if (!record) continue;
       const { orgId, agentId } = splitAgentKey(key);
-      const row: ReportRow = { org_id: orgId, agent_id: agentId, status: record.status, attempts: record.attempts, error: record.error ?? '', changed: record.changed ?? [] };
+      const row: ReportRow = { org_id: orgId, agent_id: agentId, status: record.status, attempts: record.attempts, error: record.error ?? '', changed: record.changed ?? [], auth: schemes[orgId] ?? '' };
       if (options.snapshots) {
         row.before = record.before ?? null;
         row.after = record.after ?? null;
@@ -43,8 +46,8 @@ export function neutraliseCell(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
-export const CSV_COLUMNS = ['org_id', 'agent_id', 'status', 'attempts', 'error', 'changed_fields'] as const;
+export const CSV_COLUMNS = ['org_id', 'agent_id', 'status', 'attempts', 'error', 'changed_fields', 'auth'] as const;
 
 export function csvRecord(row: ReportRow): string[] {
-  return [row.org_id, row.agent_id, row.status, String(row.attempts), row.error, row.changed.join(';')].map(neutraliseCell);
+  return [row.org_id, row.agent_id, row.status, String(row.attempts), row.error, row.changed.join(';'), row.auth].map(neutraliseCell);
 }

@@ -8,42 +8,55 @@
  *   {"type":"agent","key":…,"status":…,"attempts":…,"error":…,"changed":[…],"before":{…},"after":{…},"job":{…}}
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createGunzip, createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
-import { requireBatch } from './control.js';
+import { requireBatch } from './actions.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type BatchMeta, type BatchStore } from '../store/batch-store.js';
+import { maskUrl } from './hooks.js';
+import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveLine, type ArchiveLine, type ArchiveMeta } from './archive.js';
 
-const ARCHIVE_VERSION = 1;
 
-/** Deletes batches created more than `days` ago that are no longer active. */
+/**
+ * Deletes batches created more than `days` ago that have ended. Never an unfinished batch (halted
+ * included: it may be resumed), nor the origin of a rollback that has not finished (the rollback reads
+ * the origin's before snapshots as it goes).
+ */
 export async function pruneBatches(store: BatchStore, days: number, now = Date.now()): Promise<{ pruned: string[]; keptActive: string[] }> {
   const pruned: string[] = [];
   const keptActive: string[] = [];
-  for (const id of await store.listBatchIds()) {
-    const meta = await store.getBatch(id);
+  const ids = await store.listBatchIds();
+  const metas = new Map<string, BatchMeta | undefined>();
+  for (const id of ids) metas.set(id, await store.getBatch(id));
+  const originsInUse = new Set([...metas.values()].flatMap((m) => (m?.rollbackOf && !FINAL_BATCH_STATUSES.has(m.status) ? [m.rollbackOf] : [])));
+  for (const id of ids) {
+    const meta = metas.get(id);
     if (meta && meta.createdAt > now - days * 86_400_000) continue;
-    if (meta && !FINAL_BATCH_STATUSES.has(meta.status) && meta.status !== 'halted') {
+    if ((meta && !FINAL_BATCH_STATUSES.has(meta.status)) || originsInUse.has(id)) {
       keptActive.push(id);
       continue;
     }
     await store.deleteBatch(id);
     pruned.push(id);
   }
+  // The API keys' schedules outlive batches (a day): with no batch left that could use one, they go too.
+  // (Only final batches are pruned, and an origin kept in use has an unfinished rollback.)
+  if ([...metas.values()].every((m) => !m || FINAL_BATCH_STATUSES.has(m.status))) await store.dropKeySchedules();
   return { pruned, keptActive };
 }
 
 async function* archiveLines(store: BatchStore, meta: BatchMeta): AsyncGenerator<string> {
-  yield `${JSON.stringify({ type: 'batch', version: ARCHIVE_VERSION, meta, counts: await store.counts(meta.id) })}\n`;
-  for (const [digest, json] of Object.entries(await store.redis.hgetall(store.keys.patches(meta.id)))) yield `${JSON.stringify({ type: 'patch', digest, json })}\n`;
-  for (const [path, text] of Object.entries(await store.redis.hgetall(store.keys.files(meta.id)))) yield `${JSON.stringify({ type: 'file', path, text })}\n`;
+  // The notify URL is often a secret (a webhook token in its path): an archive carries it masked.
+  const shown = meta.notifyUrl ? { ...meta, notifyUrl: maskUrl(meta.notifyUrl) } : meta;
+  yield `${JSON.stringify({ type: 'batch', version: ARCHIVE_VERSION, meta: shown, counts: await store.counts(meta.id) })}\n`;
+  for (const [digest, json] of await store.patchEntries(meta.id)) yield `${JSON.stringify({ type: 'patch', digest, json })}\n`;
+  for (const [path, text] of await store.fileEntries(meta.id)) yield `${JSON.stringify({ type: 'file', path, text })}\n`;
   for await (const pairs of store.scanStatuses(meta.id, 500)) {
     for (const [key] of pairs) {
       const record = await store.agentRecord(meta.id, key);
       if (!record) continue;
-      const job = await store.redis.hget(store.keys.agent(meta.id, key), 'job');
+      const job = await store.agentJob(meta.id, key);
       yield `${JSON.stringify({ type: 'agent', ...record, ...(job ? { job: JSON.parse(job) as unknown } : {}) })}\n`;
     }
   }
@@ -55,41 +68,69 @@ export async function exportBatch(store: BatchStore, batchId: string, file: stri
   return { agents: meta.total };
 }
 
-export async function importBatch(store: BatchStore, file: string): Promise<{ meta: BatchMeta; agents: number }> {
-  const lines = createInterface({ input: createReadStream(file).pipe(createGunzip()), crlfDelay: Infinity });
-  let meta: BatchMeta | undefined;
-  let agents = 0;
+export interface ImportOptions {
+  /** Keep the archive's verify command and notify URL (off: an archive is not trusted to run commands). */
+  trust?: boolean;
+}
+
+function archiveLinesOf(file: string): AsyncGenerator<string> {
+  return boundedLines(createReadStream(file).pipe(createGunzip()), MAX_LINE_BYTES, file);
+}
+
+/** Reads the whole archive, checking every line; gzip errors become one clear message. */
+async function* checkedLines(file: string): AsyncGenerator<ArchiveLine> {
   let lineNo = 0;
   try {
-    for await (const line of lines) {
+    for await (const line of archiveLinesOf(file)) {
       lineNo++;
       if (line.trim() === '') continue;
-      let entry: { type?: string } & Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        throw new UsageError(`${file}:${lineNo}: not a nova-fleet archive line (invalid JSON)`);
-      }
-      if (!meta) {
-        if (entry.type !== 'batch' || entry.version !== ARCHIVE_VERSION) throw new UsageError(`${file}:${lineNo}: not a nova-fleet batch archive (version ${ARCHIVE_VERSION})`);
-        const incoming = entry.meta as BatchMeta;
-        if (await store.getBatch(incoming.id)) throw new UsageError(`batch ${incoming.id} already exists under prefix "${store.keys.prefix}"`, 'prune or rename it first');
-        meta = { ...incoming, total: 0, enqueued: false };
-        await store.createBatch(meta);
-        continue;
-      }
-      if (entry.type === 'patch') await store.storePatches(meta.id, [[String(entry.digest), String(entry.json)]]);
-      else if (entry.type === 'file') await store.storeFile(meta.id, String(entry.path), String(entry.text));
-      else if (entry.type === 'agent') {
-        await store.importAgent(meta.id, entry as unknown as AgentRecord & { job?: unknown });
-        agents++;
-      } else throw new UsageError(`${file}:${lineNo}: unknown entry type "${String(entry.type)}"`);
+      yield parseArchiveLine(line, `${file}:${lineNo}`);
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'Z_DATA_ERROR') throw new UsageError(`${file} is not a gzip archive`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /unexpected end of file/i.test((error as Error).message)) {
+      throw new UsageError(`${file} is not a complete gzip archive (${lineNo === 0 ? 'not gzip' : `cut after line ${lineNo}`}); nothing was imported`);
+    }
     throw error;
   }
-  if (!meta) throw new UsageError(`${file} is empty`);
-  await store.setMeta(meta.id, { total: agents, enqueued: '1' });
+}
+
+/**
+ * Restores a batch from an archive, all or nothing: a first pass checks every line (schema, ids,
+ * sizes, the gzip stream to its end) and writes nothing; the second writes the records, and the
+ * metadata last, so an interrupted import leaves no visible half-batch — and a retried one clears its
+ * leftovers first. The batch comes back inert (see archive.ts).
+ */
+export async function importBatch(store: BatchStore, file: string, options: ImportOptions = {}): Promise<{ meta: BatchMeta; agents: number }> {
+  let archived: ArchiveMeta | undefined;
+  let agents = 0;
+  for await (const entry of checkedLines(file)) {
+    if (!archived) {
+      if (entry.type !== 'batch') throw new UsageError(`${file}:1: not a nova-fleet batch archive (version ${ARCHIVE_VERSION})`);
+      archived = entry.meta;
+      continue;
+    }
+    if (entry.type === 'batch') throw new UsageError(`${file}: a second batch line: not a nova-fleet archive`);
+    if (entry.type === 'agent') {
+      if (entry.job && entry.job.k !== entry.key) throw new UsageError(`${file}: agent ${entry.key}: its job names another agent (${entry.job.k})`);
+      agents++;
+    }
+  }
+  if (!archived) throw new UsageError(`${file} is empty`);
+  const meta = inertMeta(archived, options.trust ?? false);
+  if (await store.getBatch(meta.id)) throw new UsageError(`batch ${meta.id} already exists under prefix "${store.prefix}"`, 'prune it first');
+  // Leftovers of an import that was cut short (records without metadata): cleared before writing.
+  await store.deleteBatch(meta.id);
+  try {
+    for await (const entry of checkedLines(file)) {
+      if (entry.type === 'patch') await store.storePatches(meta.id, [[entry.digest, entry.json]]);
+      else if (entry.type === 'file') await store.storeFile(meta.id, entry.path, entry.text);
+      else if (entry.type === 'agent') await store.importAgent(meta.id, entry as AgentRecord & { job?: unknown });
+    }
+    await store.createBatch({ ...meta, total: agents, enqueued: true }, { listActive: false });
+  } catch (error) {
+    await store.deleteBatch(meta.id).catch(() => {});
+    throw error;
+  }
   return { meta: (await store.getBatch(meta.id))!, agents };
 }

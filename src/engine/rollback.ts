@@ -5,27 +5,27 @@
  * else since (its touched fields differ from the origin's after snapshot) is a `conflict` and left
  * alone unless forced.
  *
- * Jobs carry no patch: at run time the processor reads the origin's record of the agent (rollbackPlan).
+ * Jobs carry no patch: at run time the processor reads the origin's record of the agent (restoration).
  */
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
-import { cancelBatch, requireBatch } from './control.js';
-import { batchQueue, enqueueAgents, type AgentJobData } from './jobs.js';
+import { cancelBatch, requireBatch } from './actions.js';
+import { enqueueAgents, type AgentJobData } from './jobs.js';
 
 /** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
 export function changedStatus(origin: BatchMeta): AgentStatus {
   return origin.kind === 'rollback' ? 'restored' : 'applied';
 }
 
-export type RollbackPlan =
+export type Restoration =
   | { kind: 'restore'; desired: Record<string, Json>; expected: Record<string, Json>; fields: string[] }
   | { kind: 'nothing'; reason: string }
   | { kind: 'impossible'; reason: string };
 
 /** What restoring one agent means, from the origin's record of it (pure). */
-export function rollbackPlan(originId: string, changed: AgentStatus, record: AgentRecord | undefined): RollbackPlan {
+export function restoration(originId: string, changed: AgentStatus, record: AgentRecord | undefined): Restoration {
   if (!record) return { kind: 'nothing', reason: `batch ${originId} has no record of this agent: nothing to roll back` };
   if (record.status !== changed || !record.before || !record.after || !record.changed?.length) {
     return { kind: 'nothing', reason: `not changed by batch ${originId} (${record.status}): nothing to roll back` };
@@ -81,7 +81,7 @@ export async function createRollback(input: RollbackInput): Promise<{ meta: Batc
   // A cancelled origin's `skipped` agents may still turn out applied (their PATCH was in flight):
   // they are included, and the processor decides from the record it finds when it runs.
   const candidates = new Set<AgentStatus>([changed, ...(origin.status === 'cancelled' || cancelledOrigin ? (['skipped'] as const) : [])]);
-  const queue = batchQueue(store.redis, store.keys, id);
+  const queue = store.queue(id);
   let enqueued = 0;
   try {
     for await (const pairs of store.scanStatuses(originId)) {

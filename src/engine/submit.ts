@@ -3,30 +3,35 @@
  * per agent, streamed into BullMQ in chunks. Safe to repeat: the same batch id with the same manifest
  * adds nothing new, and an interrupted submit re-run completes the enqueueing.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { fileDigest } from '../user-files.js';
 import { UsageError } from '../errors.js';
-import { ManifestFiles } from '../manifest/files.js';
 import type { ManifestRow } from '../manifest/types.js';
-import { scanManifest, type ManifestOptions } from '../manifest/validate.js';
+import { manifestFiles, scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
-import type { BatchMeta, BatchOptions, BatchStore, RolloutControls } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchOptions, type BatchStore, type RolloutControls } from '../store/batch-store.js';
+import { generateBatchId } from './batch-id.js';
 import { agentKey } from '../store/keys.js';
-import { batchQueue, enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
-import { waveOf } from './rollout-plan.js';
-import { redisNow } from './controller.js';
+import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
+import { waveOf } from './waves.js';
 import { scheduleState } from './window.js';
 
 export interface SubmitInput {
   store: BatchStore;
+  /** The manifest rows are read from. */
   file: string;
+  /** The manifest as the operator named it, when `file` is its expansion (a selector). */
+  manifestName?: string;
   manifestOptions: ManifestOptions;
   batchId: string;
   options: BatchOptions;
   /** Rows per addBulk. Default 1000. */
   chunk?: number;
-  /** Staged-rollout controls; `waves` are absolute cumulative targets (rollout-plan.ts). */
+  /** Staged-rollout controls; `waves` are absolute cumulative targets (waves.ts). */
   controls?: RolloutControls;
+  /** The manifest's SHA-256, if the caller has it already (chooseBatch). */
+  digest?: string;
+  /** Told as soon as the batch exists, before its jobs are enqueued (`run` starts working then). */
+  onCreated?: (meta: BatchMeta) => void;
 }
 
 export interface SubmitResult {
@@ -40,22 +45,48 @@ export interface SubmitResult {
   meta: BatchMeta;
 }
 
-export async function fileDigest(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+export { fileDigest } from '../user-files.js';
+
+/**
+ * Which batch a submit of a manifest goes to (SPEC §13). `--batch ID` names it. Otherwise a manifest
+ * whose content (digest) already made a batch under this prefix goes back to that batch while it has
+ * not finished — a re-run after Ctrl-C attaches to it, so no `$replace` is applied twice from a second
+ * set of before snapshots — and is refused (exit 2, naming the batch) once it has finished, unless
+ * `forceNew`. A new batch gets a readable generated id.
+ */
+export async function chooseBatch(store: BatchStore, file: string, digest: string, options: { batchId?: string; forceNew?: boolean } = {}): Promise<{ batchId: string; attached?: BatchMeta }> {
+  if (options.batchId) return { batchId: options.batchId };
+  const previous = options.forceNew ? undefined : await store.batchOfDigest(digest);
+  const meta = previous ? await store.getBatch(previous) : undefined;
+  if (!meta) return { batchId: generateBatchId(file) };
+  if (FINAL_BATCH_STATUSES.has(meta.status)) {
+    const counts = await store.counts(meta.id);
+    const unfinished = counts.skipped + counts.failed;
+    throw new UsageError(
+      `${file} was already submitted as batch ${meta.id}, which is ${meta.status}: submitting it again would apply it a second time`,
+      unfinished > 0
+        ? `finish that batch with \`nova-fleet retry ${meta.id}${counts.skipped > 0 ? ' --skipped' : ''}\`, or give --new to make a new batch anyway`
+        : `see it with \`nova-fleet report ${meta.id}\`; give --new to apply the manifest again as a new batch`,
+    );
+  }
+  return { batchId: meta.id, attached: meta };
+}
+
+/** A batch id named again must be for the same manifest (its digest): never two manifests in one batch. */
+export function requireSameManifest(meta: BatchMeta, digest: string): void {
+  if (meta.digest !== digest) throw new UsageError(`batch ${meta.id} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
 }
 
 export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const { store, file, batchId, options } = input;
-  const digest = await fileDigest(file);
+  const digest = input.digest ?? (await fileDigest(file));
   // Before its start or outside its window a batch waits, its queue paused (no job is even picked up).
-  const schedule = scheduleState(input.controls ?? {}, await redisNow(store));
+  const schedule = scheduleState(input.controls ?? {}, await store.now());
   const initialStatus = schedule === 'not_yet' ? 'scheduled' : schedule === 'closed' ? 'waiting_window' : 'running';
   const { created, meta } = await store.createBatch({
     id: batchId,
     kind: 'rollout',
-    manifest: file,
+    manifest: input.manifestName ?? file,
     digest,
     createdAt: Date.now(),
     status: initialStatus,
@@ -65,13 +96,13 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     ...input.controls,
     ...(input.controls?.waves ? { wave: 0, approvedWave: -1 } : {}),
   });
-  if (!created && meta.digest !== digest) {
-    throw new UsageError(`batch ${batchId} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
-  }
-  const files = new ManifestFiles(file, { allowOutside: input.manifestOptions.allowFilesOutside ?? false });
+  if (!created) requireSameManifest(meta, digest);
+  if (created) await store.setBatchOfDigest(digest, batchId);
+  input.onCreated?.(meta);
+  const files = manifestFiles(file, input.manifestOptions);
   const storedFiles = new Set<string>();
   const storedPatches = new Set<string>();
-  const queue = batchQueue(store.redis, store.keys, batchId);
+  const queue = store.queue(batchId);
   if (created && initialStatus !== 'running') await queue.pause();
   const chunkSize = input.chunk ?? 1000;
   let total = 0;
@@ -124,6 +155,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       const digest = rowsPatch.get(row);
       const data: AgentJobData = digest ? { k: keys[i]!, l: row.line, p: digest } : { k: keys[i]!, l: row.line, i: row.patch };
       if (Object.keys(row.vars).length > 0) data.v = row.vars;
+      if (row.expect) data.e = row.expect;
       const wave = waveOfRow.get(row) ?? 0;
       waveOfRow.delete(row);
       if (wave === 0) items.push(data);

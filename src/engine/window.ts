@@ -93,7 +93,9 @@ const parsed = new Map<string, WindowSpec>();
  * Whether a batch may make a request at `now`: not before its start, inside its window, not past its
  * deadline. (Window texts were validated at submit; they are parsed once per process.)
  */
-export function scheduleState(meta: { startAt?: number; window?: string; deadline?: number }, now: number): 'open' | 'not_yet' | 'closed' | 'past_deadline' {
+export type ScheduleState = 'open' | 'not_yet' | 'closed' | 'past_deadline';
+
+export function scheduleState(meta: { startAt?: number; window?: string; deadline?: number }, now: number): ScheduleState {
   if (meta.deadline !== undefined && now >= meta.deadline) return 'past_deadline';
   if (meta.startAt !== undefined && now < meta.startAt) return 'not_yet';
   if (meta.window && !isOpen(windowSpec(meta.window), now)) return 'closed';

@@ -5,27 +5,28 @@
  * their requests — the jobs are retried later, safely), and closes its connections.
  */
 import { DelayedError, Worker, type Job } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
-import type { NovaApiError } from '../api/errors.js';
-import type { RowPatch } from '../patch/types.js';
-import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus } from '../store/batch-store.js';
+import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { connectRedis } from '../store/connect.js';
 import { QUEUE_NAME, splitAgentKey } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
 import { backoffDelay } from './backoff.js';
-import { batchQueue, type AgentJobData } from './jobs.js';
-import { processAgentJob, type JobOutcome } from './processor.js';
-import { RateLimiter } from './rate-limiter.js';
-import { redisNow, stepBatch, type ControllerEvent } from './controller.js';
-import { scheduleState } from './window.js';
-import { notify } from './hooks.js';
-import { changedStatus } from './rollback.js';
+import type { AgentJobData } from './jobs.js';
+import { processAgentJob } from './processor.js';
+import { stepBatch } from './controller.js';
+import { flushNotifications, notify } from './hooks.js';
+import { batchDeps } from './batch-deps.js';
 
-/** 401/403s within one batch before it is halted: a bad key must not burn through a fleet. */
-export const AUTH_FAILURES_TO_HALT = 3;
+/** A worker whose heartbeat is older than this is taken for gone (heartbeats come every poll, ~1 s). */
+export const HEARTBEAT_TTL_MS = 15_000;
+
+export { AUTH_FAILURES_TO_HALT } from './batch-deps.js';
 
 export interface WorkerPoolOptions {
   redisUrl: string;
@@ -33,16 +34,13 @@ export interface WorkerPoolOptions {
   client: NovaClient;
   /** In-flight agents (each one request at a time) for this process. Default 8. */
   concurrency?: number;
-  /** Work on this batch only (the `run` command); default: every active batch. */
-  batchId?: string;
+  /** Work on these batches only (`run`, `worker --queue A B`); default: every active batch. */
+  batchIds?: readonly string[];
   /** How often the active batches are read (new, finished, paused…). Default 1000 ms. */
   pollMs?: number;
   /** BullMQ lock duration: a job whose worker vanished is picked up again after about this. Default 30 s. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  onOutcome?: (batchId: string, outcome: JobOutcome) => void;
-  /** Waves done and started, approvals awaited, halts (from the controller step this pool ran). */
-  onEvent?: (batchId: string, event: ControllerEvent) => void;
   /** This process may run the batches' --verify-cmd commands. Default false (see hooks.ts). */
   runVerify?: boolean;
   /** Per-agent outcomes (info), retries (warn), controller events (info), errors (error). */
@@ -65,27 +63,29 @@ export class WorkerPool {
   readonly #runners = new Map<string, Runner>();
   readonly #limit: ReturnType<typeof pLimit>;
   readonly #shutdown = new AbortController();
+  /** Aborted the moment this pool stops taking work: rate-slot waits end, and the gate lets nothing out. */
+  readonly #stopping = new AbortController();
+  #closing: Promise<void> | undefined;
   readonly #command: ScriptClient;
   #timer: NodeJS.Timeout | undefined;
   /** Redis clock minus this machine's, refreshed every poll: windows are judged on the Redis clock. */
   #clockOffset = 0;
   #polling: Promise<void> | undefined;
   #closed = false;
+  /** This process's name in the heartbeats. */
+  readonly #id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.#command = connectRedis(options.redisUrl);
     this.store = new BatchStore(this.#command, options.prefix);
     this.#limit = pLimit(options.concurrency ?? 8);
-  }
-
-  /** Batches this pool is working on now. */
-  get batches(): string[] {
-    return [...this.#runners.keys()];
+    // Every job waiting for a rate slot listens to these: as many listeners as jobs in flight, not a leak.
+    setMaxListeners(0, this.#stopping.signal, this.#shutdown.signal);
   }
 
   async start(): Promise<void> {
-    if (!this.#options.batchId) await this.store.relistActive();
+    if (!this.#options.batchIds?.length) await this.store.relistActive();
     await this.#poll();
     const tick = () => {
       this.#polling = this.#poll()
@@ -98,16 +98,24 @@ export class WorkerPool {
   }
 
   async #poll(): Promise<void> {
-    this.#clockOffset = (await redisNow(this.store)) - Date.now();
+    const now = await this.store.now();
+    this.#clockOffset = now - Date.now();
+    // The heartbeat: `status` tells a batch nobody serves (SPEC §13). It outlives a few missed polls.
+    await this.store.beat(
+      { id: this.#id, host: hostname(), pid: process.pid, ...(this.#options.batchIds?.length ? { batches: [...this.#options.batchIds] } : {}), runVerify: this.#options.runVerify ?? false },
+      now,
+      HEARTBEAT_TTL_MS,
+    );
     // Only the batches listed active (and the ones this pool runs, which another worker may have
     // dropped from that list already): an idle worker's poll does not grow with the batch history.
-    const ids = this.#options.batchId ? [this.#options.batchId] : [...new Set([...(await this.store.listActiveBatchIds()), ...this.#runners.keys()])];
+    const ids = this.#options.batchIds?.length ? this.#options.batchIds : [...new Set([...(await this.store.listActiveBatchIds()), ...this.#runners.keys()])];
     for (const id of ids) {
       if (this.#closed) return;
       const meta = await this.store.getBatch(id);
-      const active = meta !== undefined && !FINAL_BATCH_STATUSES.has(meta.status);
+      // A batch cut by its deadline is stepped until its remaining agents are skipped (controller.ts).
+      const active = meta !== undefined && (!FINAL_BATCH_STATUSES.has(meta.status) || meta.deadlineSkipping === true);
       // A batch gone (pruned) has no creation time left; one recreated meanwhile is listed as new.
-      if (!active && !this.#options.batchId) await this.store.dropIfFinal(id, meta?.createdAt ?? Date.now());
+      if (!active && !this.#options.batchIds?.length) await this.store.dropIfFinal(id, meta?.createdAt ?? Date.now());
       const runner = this.#runners.get(id);
       if (active && !runner) {
         // A rollback needs its origin: which status marks the agents the origin changed.
@@ -127,7 +135,6 @@ export class WorkerPool {
         for (const event of events) {
           this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
           if (event.kind === 'halted') this.#options.metrics?.halts.inc({ batch: id, reason: event.reason.split(':')[0]! });
-          this.#options.onEvent?.(id, event);
         }
       }
     }
@@ -137,69 +144,9 @@ export class WorkerPool {
     const { store } = this;
     const batchId = meta.id;
     const metrics = this.#options.metrics;
-    const limiter = new RateLimiter(store, batchId, meta.options.rate, undefined, {
-      waited: (ms) => {
-        metrics?.rateWaits.inc({ batch: batchId });
-        metrics?.rateWaitSeconds.inc({ batch: batchId }, ms / 1000);
-      },
-      limited: () => metrics?.rateLimited.inc({ batch: batchId }),
-    });
-    let cached: { status: BatchStatus; at: number } | undefined;
-    /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
-    let authTrouble = false;
-    const batchStatus = async (fresh = false): Promise<BatchStatus> => {
-      if (fresh || authTrouble || !cached || Date.now() - cached.at > 250) {
-        // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
-        cached = { status: (await store.batchStatus(batchId)) ?? 'cancelled', at: Date.now() };
-      }
-      return cached.status;
-    };
-    let latest = meta;
-    const patches = new Map<string, RowPatch>();
-    const files = new Map<string, string>();
+    const { deps, limiter, latest, update } = batchDeps({ store, meta, origin, client: this.#options.client, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const concurrency = this.#limit.concurrency;
-    const deps = {
-      // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
-      ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
-      store,
-      client: this.#options.client,
-      batchId,
-      scheduleClosed: () => scheduleState(latest, Date.now() + this.#clockOffset) !== 'open',
-      options: meta.options,
-      limiter,
-      batchStatus,
-      onAuthFailure: async (_error: NovaApiError) => {
-        authTrouble = true;
-        if ((await store.noteAuthFailure(batchId)) >= AUTH_FAILURES_TO_HALT) {
-          if (await store.transition(batchId, 'halted', ['running'], { halt_reason: 'bad_credentials: the API refused the key repeatedly (401/403)' })) {
-            const queue = batchQueue(store.redis, store.keys, batchId);
-            await queue.pause();
-            await queue.close();
-          }
-        }
-      },
-      patch: async (digest: string) => {
-        let patch = patches.get(digest);
-        if (!patch) {
-          const json = await store.loadPatch(batchId, digest);
-          if (json === undefined) throw new Error(`patch ${digest} of batch ${batchId} is missing from Redis`);
-          patch = JSON.parse(json) as RowPatch;
-          if (patches.size > 1000) patches.clear();
-          patches.set(digest, patch);
-        }
-        return patch;
-      },
-      file: async (file: string) => {
-        let text = files.get(file);
-        if (text === undefined) {
-          text = await store.loadFile(batchId, file);
-          if (text === undefined) throw new Error(`file ${file} of batch ${batchId} is missing from Redis`);
-          files.set(file, text);
-        }
-        return text;
-      },
-    };
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
       async (job: Job<AgentJobData>, token?: string, signal?: AbortSignal) =>
@@ -221,8 +168,7 @@ export class WorkerPool {
               metrics?.agents.inc({ batch: batchId, outcome });
             }
             metrics?.rate.set({ batch: batchId }, limiter.effectiveRate);
-            if (latest.waves) metrics?.wave.set({ batch: batchId }, (latest.wave ?? 0) + 1);
-            this.#options.onOutcome?.(batchId, outcome);
+            if (latest().waves) metrics?.wave.set({ batch: batchId }, (latest().wave ?? 0) + 1);
             return outcome;
           } catch (error) {
             if (error instanceof DelayedError) this.#options.log?.debug(ids, 'agent deferred');
@@ -232,7 +178,7 @@ export class WorkerPool {
         }),
       {
         connection,
-        prefix: store.keys.queuePrefix(batchId),
+        prefix: store.queuePrefix(batchId),
         // A few jobs fetched ahead of the free slots: when an agent finishes, the next one starts at
         // once instead of after BullMQ's completion round trip (bench (b): +5% agents/s). In-flight
         // agents stay limited by #limit.
@@ -256,9 +202,7 @@ export class WorkerPool {
     return {
       worker,
       connection,
-      update(next: BatchMeta) {
-        latest = next;
-      },
+      update,
     };
   }
 
@@ -267,10 +211,24 @@ export class WorkerPool {
     runner.connection.disconnect();
   }
 
-  /** Stop taking jobs; let in-flight ones finish within `graceMs`, then abort them. */
-  async close(graceMs = 30_000): Promise<void> {
+  /**
+   * Stop taking work, now (synchronously, e.g. from a signal handler): no job starts and no request is
+   * sent from here on; jobs waiting for a rate slot go back to the queue. Requests already sent finish.
+   */
+  stop(): void {
+    if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#stopping.abort(new Error('worker stopping'));
+  }
+
+  /** Stop taking jobs; let in-flight ones finish within `graceMs`, then abort them. Safe to call twice. */
+  close(graceMs = 30_000): Promise<void> {
+    this.stop();
+    return (this.#closing ??= this.#close(graceMs));
+  }
+
+  async #close(graceMs: number): Promise<void> {
     await this.#polling?.catch(() => {});
     const runners = [...this.#runners.values()];
     this.#runners.clear();
@@ -286,6 +244,9 @@ export class WorkerPool {
       await Promise.all(runners.map((r) => r.worker.close(true)));
     }
     for (const runner of runners) runner.connection.disconnect();
+    // Events queued by this process's controller steps go out before it ends (bounded: a few tries).
+    await flushNotifications();
+    await this.store.leave(this.#id).catch(() => {});
     this.#command.disconnect();
   }
 }

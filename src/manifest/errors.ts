@@ -1,3 +1,5 @@
+import { printable } from '../printable.js';
+
 /**
  * Manifest problems. Every one is reported as `FILE:LINE: FIELD: message` (SPEC §3); a whole manifest
  * with any of them is rejected (exit 2) before anything is written anywhere.
@@ -19,6 +21,15 @@ export class FatalManifestError extends Error {
   }
 }
 
+/**
+ * One error line. Field names come from the manifest (a CSV header) and messages may quote its values:
+ * both are cut to a sane length and their control characters shown escaped, so a hostile manifest can
+ * neither flood the terminal nor send it escape sequences.
+ */
 export function formatIssue(file: string, issue: ManifestIssue): string {
-  return `${file}:${issue.line}: ${issue.field}: ${issue.message}`;
+  return `${file}:${issue.line}: ${shown(issue.field, 200)}: ${shown(issue.message, 500)}`;
+}
+
+function shown(text: string, max: number): string {
+  return printable(text.length > max ? `${text.slice(0, max)}…` : text);
 }

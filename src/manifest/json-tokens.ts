@@ -87,7 +87,10 @@ export function errorOffset(error: Error): number | undefined {
 
 /** Tidy the library's messages for operators (`in state START` means nothing to them). */
 export function describeJsonError(error: Error): string {
-  return error.message
+  // The parser's message may quote a whole token (megabytes): cut first, so the clean-up below is
+  // linear, and an error line never echoes a huge value.
+  const message = error.message.length > 300 ? `${error.message.slice(0, 300)}…` : error.message;
+  return message
     .replace(/ at chunk position "\d+" \(absolute position "\d+"\)/, '')
     .replace(/ in state \w+/, '')
     .replace(/[A-Z_]+ \(("[^"]*")\)/, '$1')

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { FORBIDDEN_KEYS, READ_ONLY_FIELDS, WRITABLE_FIELDS, specAt, type FieldSpec } from '../patch/fields.js';
 import { setOwn } from '../patch/merge.js';
 import { suggest } from '../patch/row-patch.js';
+import { isDottedPath } from '../patch/expect.js';
 import { isPlainObject } from '../patch/types.js';
 import { coerceCell } from './coerce.js';
 import { FatalManifestError, type ManifestIssue } from './errors.js';
@@ -21,6 +22,7 @@ import { MAX_CELL_BYTES, type ReaderItem } from './types.js';
 type Column =
   | { kind: 'org_id' | 'agent_id' | 'patch'; name: string }
   | { kind: 'var'; name: string; variable: string }
+  | { kind: 'expect'; name: string; path: string }
   | { kind: 'field'; name: string; path: string[]; spec: FieldSpec | undefined }
   | { kind: 'file'; name: string; path: string[] };
 
@@ -28,6 +30,10 @@ const VAR = /^vars\.([A-Za-z_][A-Za-z0-9_]*)$/;
 
 function planColumn(name: string): Column | string {
   if (name === 'org_id' || name === 'agent_id' || name === 'patch') return { kind: name, name };
+  if (name.startsWith('expect.')) {
+    const path = name.slice('expect.'.length);
+    return !isDottedPath(path) ? 'an expect column is expect.PATH with a dotted path such as expect.llm_config.model' : { kind: 'expect', name, path };
+  }
   if (name.startsWith('vars.')) {
     const match = VAR.exec(name);
     return match ? { kind: 'var', name, variable: match[1]! } : 'a template variable name is letters, digits and _, not starting with a digit';
@@ -101,6 +107,12 @@ export async function* readCsv(bytes: AsyncIterable<Buffer>): AsyncGenerator<Rea
     const key = `${error.code}:${error.lines}`;
     if (seenSkips.has(key)) return;
     seenSkips.add(key);
+    if (error.code === 'CSV_MAX_RECORD_SIZE') {
+      // Fatal: csv-parse keeps buffering an oversized record and re-checks it at every chunk (a 40 MB
+      // record took 25.7 s and 357 MB); nothing after it could be read reliably anyway.
+      parser.destroy(new FatalManifestError({ line: error.lines ?? 1, field: 'csv', message: `a record longer than ${8 * MAX_CELL_BYTES} bytes` }));
+      return;
+    }
     if (error.code === 'CSV_QUOTE_NOT_CLOSED') {
       skipped.push({ line: lastEnd + 1, field: 'csv', message: 'a quoted cell opened in this record is never closed' });
       return;
@@ -168,7 +180,7 @@ function* row(columns: Column[], record: string[], line: number): Generator<Read
     return;
   }
   const issues: ManifestIssue[] = [];
-  const value: { org_id?: string; agent_id?: string; patch: Record<string, unknown>; vars: Record<string, string> } = { patch: {}, vars: {} };
+  const value: { org_id?: string; agent_id?: string; patch: Record<string, unknown>; vars: Record<string, string>; expect?: Record<string, unknown> } = { patch: {}, vars: {} };
   let patchCell: Record<string, unknown> | undefined;
   const fromColumns: string[][] = [];
   columns.forEach((column, i) => {
@@ -186,6 +198,17 @@ function* row(columns: Column[], record: string[], line: number): Generator<Read
       case 'var':
         setOwn(value.vars, column.variable, cell);
         return;
+      case 'expect': {
+        // A precondition's value is JSON when it parses as JSON (3, true, {"a":1}), else text.
+        let expected: unknown = cell;
+        try {
+          expected = parseJsonStrict(cell);
+        } catch {
+          // text
+        }
+        setOwn((value.expect ??= {}), column.path, expected);
+        return;
+      }
       case 'patch': {
         try {
           const parsed = parseJsonStrict(cell);

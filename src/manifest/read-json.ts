@@ -1,5 +1,6 @@
 /**
- * A JSON manifest, streamed: either an array of rows, or `{"defaults": {...}, "agents": [rows]}`.
+ * A JSON manifest, streamed: either an array of rows, or `{"defaults": {...}, "agents": [rows]}`, or
+ * `{"defaults": {...}, "select": {...}}` — a selector whose agents are found through the API (SPEC §11).
  * @streamparser/json tokenizes the bytes; its TokenParser hands over one row at a time (never the
  * whole array); a TokenWatcher finds the line each row starts on and refuses duplicate keys.
  *
@@ -42,6 +43,7 @@ export async function* readJson(bytes: AsyncIterable<Buffer>): AsyncGenerator<Re
   let form: 'array' | 'object' | undefined;
   let topKey: string | undefined;
   let seenAgents = false;
+  let seenSelect = false;
   let rowLine = 1;
   let lastTokenOffset = 0;
   let fed = 0;
@@ -56,9 +58,11 @@ export async function* readJson(bytes: AsyncIterable<Buffer>): AsyncGenerator<Re
     },
     onKey(depth, key, offset) {
       if (form !== 'object' || depth !== 1) return;
-      if (key !== 'defaults' && key !== 'agents') throw new JsonStructureError(`unknown top-level key "${key}"; expected "defaults" and "agents"`, offset);
+      if (key !== 'defaults' && key !== 'agents' && key !== 'select') throw new JsonStructureError(`unknown top-level key "${key}"; expected "defaults" and "agents" (or "select")`, offset);
       if (key === 'defaults' && seenAgents) throw new JsonStructureError('"defaults" must come before "agents" (rows are read as they stream)', offset);
+      if ((key === 'agents' && seenSelect) || (key === 'select' && seenAgents)) throw new JsonStructureError('a manifest holds "agents" or "select", not both', offset);
       if (key === 'agents') seenAgents = true;
+      if (key === 'select') seenSelect = true;
       topKey = key;
     },
     onValueStart(depth, offset, token) {
@@ -80,12 +84,14 @@ export async function* readJson(bytes: AsyncIterable<Buffer>): AsyncGenerator<Re
         if (info.token === TokenType.LEFT_BRACKET) form = 'array';
         else if (info.token === TokenType.LEFT_BRACE) form = 'object';
         else throw new JsonStructureError('a JSON manifest is an array of rows or {"defaults": …, "agents": [rows]}', info.offset);
-        parser = new TokenParser({ paths: form === 'array' ? ['$.*'] : ['$.defaults', '$.agents.*'], keepStack: false });
+        parser = new TokenParser({ paths: form === 'array' ? ['$.*'] : ['$.defaults', '$.select', '$.agents.*'], keepStack: false });
         parser.onValue = ({ value, key, stack }) => {
           if (form === 'array' || (stack.length === 2 && topKey === 'agents')) {
             pending.push({ kind: 'row', row: { line: rowLine, value } });
           } else if (key === 'defaults') {
             pending.push({ kind: 'defaults', line: rowLine, value });
+          } else if (key === 'select') {
+            pending.push({ kind: 'select', line: rowLine, value });
           }
         };
         parser.onError = (error) => {
@@ -119,5 +125,5 @@ export async function* readJson(bytes: AsyncIterable<Buffer>): AsyncGenerator<Re
   }
   if (form === undefined) return; // empty file: the validator reports an empty manifest
   if (watcher.depth !== 0) throw fatal(undefined, 'unexpected end of file: an array or object is not closed');
-  if (form === 'object' && !seenAgents) throw fatal(0, 'the object form needs an "agents" array of rows');
+  if (form === 'object' && !seenAgents && !seenSelect) throw fatal(0, 'the object form needs an "agents" array of rows (or a "select")');
 }

@@ -2,9 +2,11 @@
  * One raw row → a checked manifest row (pure): ids, vars, the row's patch composed over the
  * defaults, and the patch checked field by field. File reads are the validator's job (files.ts).
  */
+import { checkExpectation } from '../patch/expect.js';
+import type { Json } from '../api/types.js';
 import { FORBIDDEN_KEYS } from '../patch/fields.js';
 import { composePatches } from '../patch/merge.js';
-import { checkRowPatch, type FileRef } from '../patch/row-patch.js';
+import { checkRowPatch, type RowPatchOptions, type FileRef } from '../patch/row-patch.js';
 import { isPlainObject, type PatchValue, type RowPatch } from '../patch/types.js';
 import type { ManifestIssue } from './errors.js';
 import type { ManifestRow } from './types.js';
@@ -60,7 +62,7 @@ function checkVars(value: unknown, line: number, field: string, issues: Manifest
 }
 
 /** The `defaults` of a JSON manifest: `{"patch": {...}, "vars"?: {...}}`. */
-export function checkDefaults(value: unknown, line: number): { defaults: Defaults; issues: ManifestIssue[]; files: FileRef[] } {
+export function checkDefaults(value: unknown, line: number, options: RowPatchOptions = {}): { defaults: Defaults; issues: ManifestIssue[]; files: FileRef[] } {
   const issues: ManifestIssue[] = [];
   if (!isPlainObject(value)) {
     return { defaults: { patch: undefined, vars: {}, valid: false }, issues: [{ line, field: 'defaults', message: 'must be an object {"patch": {...}}' }], files: [] };
@@ -72,7 +74,7 @@ export function checkDefaults(value: unknown, line: number): { defaults: Default
   let files: FileRef[] = [];
   let patch: RowPatch | undefined;
   if (value.patch !== undefined) {
-    const checked = checkRowPatch(value.patch);
+    const checked = checkRowPatch(value.patch, options);
     issues.push(...checked.errors.map((e) => ({ line, field: `defaults.${e.path}`, message: e.message })));
     files = checked.files;
     if (checked.errors.length === 0) patch = value.patch as RowPatch;
@@ -80,7 +82,7 @@ export function checkDefaults(value: unknown, line: number): { defaults: Default
   return { defaults: { patch, vars, valid: issues.length === 0 }, issues, files };
 }
 
-export function checkRow(line: number, value: unknown, defaults: Defaults | undefined, partial = false): RowCheck {
+export function checkRow(line: number, value: unknown, defaults: Defaults | undefined, partial = false, options: RowPatchOptions = {}): RowCheck {
   const issues: ManifestIssue[] = [];
   const result: RowCheck = { row: undefined, issues, files: [], paths: [] };
   if (!isPlainObject(value)) {
@@ -88,8 +90,8 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
     return result;
   }
   for (const key of Object.keys(value)) {
-    if (!['org_id', 'agent_id', 'patch', 'vars'].includes(key)) {
-      issues.push({ line, field: key, message: 'unknown key in a row; a row is {"org_id", "agent_id", "patch", "vars"?}' });
+    if (!['org_id', 'agent_id', 'patch', 'vars', 'expect'].includes(key)) {
+      issues.push({ line, field: key, message: 'unknown key in a row; a row is {"org_id", "agent_id", "patch", "vars"?, "expect"?}' });
     }
   }
   for (const field of ['org_id', 'agent_id'] as const) {
@@ -97,6 +99,7 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
     if (problem) issues.push({ line, field, message: problem });
   }
   const vars = { ...defaults?.vars, ...checkVars(value.vars, line, 'vars', issues) };
+  if (value.expect !== undefined) issues.push(...checkExpectation(value.expect).map((p) => ({ line, field: p.path, message: p.message })));
   const own = value.patch;
   if (own === undefined && defaults?.patch === undefined) {
     // With broken defaults the row may well rely on them: their issues are the ones to fix.
@@ -104,13 +107,13 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
     return result;
   }
   const patch = (defaults?.patch !== undefined && own !== undefined ? composePatches(defaults.patch, own as PatchValue) : (own ?? defaults?.patch)) as unknown;
-  const checked = checkRowPatch(patch);
+  const checked = checkRowPatch(patch, options);
   const followOn = (e: { path: string }) => partial && e.path === 'patch';
   issues.push(...checked.errors.filter((e) => !followOn(e)).map((e) => ({ line, field: e.path, message: e.message })));
   result.files = checked.files;
   result.paths = checked.paths;
   if (issues.length === 0) {
-    result.row = { line, orgId: value.org_id as string, agentId: value.agent_id as string, patch: patch as RowPatch, vars };
+    result.row = { line, orgId: value.org_id as string, agentId: value.agent_id as string, patch: patch as RowPatch, vars, ...(value.expect !== undefined ? { expect: value.expect as Record<string, Json> } : {}) };
   }
   return result;
 }

@@ -7,6 +7,7 @@
  * - defaults: the `{"defaults": {"patch": …, "vars": …}}` of a JSON manifest, merged under every row.
  * - manifest row: a raw row that passed every check; what plan and submit work from.
  */
+import type { Json } from '../api/types.js';
 import type { RowPatch } from '../patch/types.js';
 import type { ManifestIssue } from './errors.js';
 
@@ -23,6 +24,7 @@ export interface RawRow {
 export type ReaderItem =
   | { kind: 'row'; row: RawRow }
   | { kind: 'defaults'; line: number; value: unknown }
+  | { kind: 'select'; line: number; value: unknown }
   | { kind: 'issue'; issue: ManifestIssue };
 
 export interface ManifestRow {
@@ -32,6 +34,8 @@ export interface ManifestRow {
   /** The row's patch, defaults merged in, directives unresolved. */
   patch: RowPatch;
   vars: Record<string, string>;
+  /** Preconditions checked on the agent right before its PATCH (SPEC §11): dotted path → JSON value. */
+  expect?: Record<string, Json>;
 }
 
 /** A cell or string value above this is refused (SPEC §3: cells over 1 MiB). */

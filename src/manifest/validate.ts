@@ -4,7 +4,9 @@
  * `scanManifest` yields each valid row as it goes and returns the report; `validateManifest` only
  * wants the report.
  */
-import { open } from 'node:fs/promises';
+import { replaceWarnings } from '../patch/desired.js';
+import { REGEX_TIME_LIMIT_MS } from '../patch/replace.js';
+import { openRegularFile } from '../user-files.js';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { FatalManifestError, type ManifestIssue } from './errors.js';
@@ -14,6 +16,8 @@ import { readCsv } from './read-csv.js';
 import { readJson } from './read-json.js';
 import { readNdjson } from './read-ndjson.js';
 import { checkDefaults, checkRow, type Defaults } from './row.js';
+import { checkSelector, type Selector } from '../select/selector.js';
+import type { FileRef } from '../patch/row-patch.js';
 import type { ManifestFormat, ManifestRow, ReaderItem } from './types.js';
 import { utf8Guard } from './utf8-guard.js';
 
@@ -22,6 +26,10 @@ export interface ManifestOptions {
   format?: ManifestFormat;
   /** Allow `$file`/`$template` paths outside the manifest's folder. Default false. */
   allowFilesOutside?: boolean;
+  /** Keys of free-form objects outside the vendor's list pass (`--allow-unknown-keys`). */
+  allowUnknownKeys?: boolean;
+  /** The folder `$file`/`$template` paths are relative to, when the rows were written elsewhere (an expanded selector). */
+  baseDir?: string;
   /** Issues kept for printing; the rest are only counted. Default 100. */
   maxIssues?: number;
 }
@@ -33,10 +41,17 @@ export interface ManifestSummary {
   /** Distinct agents (org_id, agent_id). */
   agents: number;
   orgs: number;
+  /**
+   * One agent of each org, in manifest order (the first 10,000 orgs): enough for a preflight read of
+   * every org's key (SPEC §10) without scanning the manifest again.
+   */
+  orgSamples: Array<{ org_id: string; agent_id: string }>;
   /** Leaf path → rows that set it. */
   fields: Record<string, number>;
   /** Distinct files read through $file/$template/FIELD:file. */
   files: number;
+  /** A selector manifest (SPEC §11): no rows of its own; plan/submit/run expand it through the API. */
+  selector?: { line: number; select: Selector; defaults: unknown };
 }
 
 export interface ValidationReport {
@@ -46,7 +61,12 @@ export interface ValidationReport {
   issues: ManifestIssue[];
   /** All issues, including those not kept. */
   issueCount: number;
+  /** Things that are valid but risky (a `$replace` that is not idempotent), each kind once, capped. */
+  warnings: ManifestIssue[];
 }
+
+/** Warnings kept: one per distinct directive, so a fleet-wide `$replace` warns once, not per row. */
+const MAX_WARNINGS = 20;
 
 const EXTENSIONS: Record<string, ManifestFormat> = { '.csv': 'csv', '.json': 'json', '.ndjson': 'ndjson', '.jsonl': 'ndjson' };
 
@@ -67,9 +87,10 @@ const READERS: Record<ManifestFormat, (bytes: AsyncIterable<Buffer>) => AsyncGen
 export async function* scanManifest(file: string, options: ManifestOptions = {}): AsyncGenerator<ManifestRow, ValidationReport> {
   const format = detectFormat(file, options.format);
   const maxIssues = options.maxIssues ?? 100;
-  const files = new ManifestFiles(file, { allowOutside: options.allowFilesOutside ?? false });
+  const files = manifestFiles(file, options);
   const agents = new KeySet(1 << 14);
   const orgs = new KeySet(64);
+  const orgSamples: Array<{ org_id: string; agent_id: string }> = [];
   const fileNames = new Set<string>();
   /** Unreadable files already reported: once, at first use, rather than on every row using them. */
   const badFiles = new Set<string>();
@@ -78,19 +99,17 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
   let issueCount = 0;
   let rows = 0;
   let defaults: Defaults | undefined;
+  let rawDefaults: unknown;
+  let defaultFiles: FileRef[] = [];
+  let selector: ManifestSummary['selector'];
+  const warnings: ManifestIssue[] = [];
+  const warned = new Set<string>();
   const report = (issue: ManifestIssue) => {
     issueCount++;
     if (issues.length < maxIssues) issues.push(issue);
   };
 
-  let handle;
-  try {
-    handle = await open(file, 'r');
-    if (!(await handle.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-  } catch (error) {
-    await handle?.close();
-    throw new UsageError(`cannot read manifest "${file}": ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
+  const handle = await openRegularFile(file, 'manifest');
   const stream = handle.createReadStream({ highWaterMark: 64 * 1024 });
   try {
     for await (const item of READERS[format](utf8Guard(stream))) {
@@ -99,14 +118,32 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
         continue;
       }
       if (item.kind === 'defaults') {
-        const checked = checkDefaults(item.value, item.line);
+        const checked = checkDefaults(item.value, item.line, { allowUnknownKeys: Boolean(options.allowUnknownKeys) });
         checked.issues.forEach(report);
         defaults = checked.defaults;
+        rawDefaults = item.value;
+        defaultFiles = checked.files;
+        continue;
+      }
+      if (item.kind === 'select') {
+        const problems = checkSelector(item.value);
+        problems.forEach((p) => report({ line: item.line, field: p.path, message: p.message }));
+        if (problems.length === 0) selector = { line: item.line, select: item.value as Selector, defaults: rawDefaults };
+        if (!defaults?.patch && defaults?.valid !== false) report({ line: item.line, field: 'defaults.patch', message: 'a selector needs "defaults" with the "patch" every selected agent gets, before "select"' });
+        // No row will name the defaults' files: they are checked here, templates against the defaults' vars.
+        for (const ref of defaultFiles) {
+          fileNames.add(ref.path);
+          const check = await files.check(ref.path);
+          if (!check.ok) report({ line: item.line, field: `defaults.${ref.field}`, message: check.message });
+          else if (ref.kind === '$template') {
+            for (const name of check.placeholders.filter((n) => !Object.hasOwn(defaults?.vars ?? {}, n))) report({ line: item.line, field: `defaults.${ref.field}`, message: `template "${ref.path}" uses {{${name}}} but defaults.vars has no ${name}` });
+          }
+        }
         continue;
       }
       rows++;
       const { line, value, partial } = item.row;
-      const checked = checkRow(line, value, defaults, partial);
+      const checked = checkRow(line, value, defaults, partial, { allowUnknownKeys: Boolean(options.allowUnknownKeys) });
       let rowIssues = checked.issues.length;
       checked.issues.forEach(report);
       const ids = value as { org_id?: unknown; agent_id?: unknown };
@@ -116,7 +153,7 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
           report({ line, field: 'agent_id', message: `the same agent is already listed on line ${earlier}` });
           rowIssues++;
         }
-        orgs.add(ids.org_id, line);
+        if (orgs.add(ids.org_id, line) === undefined && orgSamples.length < 10_000) orgSamples.push({ org_id: ids.org_id, agent_id: ids.agent_id });
       }
       for (const ref of checked.files) {
         fileNames.add(ref.path);
@@ -134,6 +171,20 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
         }
       }
       for (const p of checked.paths) fields.set(p, (fields.get(p) ?? 0) + 1);
+      for (const { path: field, spec, kind } of checked.row ? replaceWarnings(checked.row.patch) : []) {
+        const id = JSON.stringify([field, spec, kind]);
+        if (warned.has(id) || warnings.length >= MAX_WARNINGS) continue;
+        warned.add(id);
+        const find = JSON.stringify(spec.find.slice(0, 60));
+        warnings.push({
+          line,
+          field,
+          message:
+            kind === 'catastrophic'
+              ? `warning: $replace pattern ${find} has nested quantifiers and may backtrack for minutes on some texts; each application is cut off after ${REGEX_TIME_LIMIT_MS} ms and that agent fails`
+              : `warning: $replace is not idempotent: its result still matches ${find}, so applying this manifest again as a new batch would change the text again (a re-run of the same batch is safe); an idempotent form: "regex": true with a lookahead, e.g. "Acme(?! Corp)"`,
+        });
+      }
       if (checked.row && rowIssues === 0 && issueCount === 0) yield checked.row;
     }
   } catch (error) {
@@ -142,15 +193,21 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
   } finally {
     stream.destroy();
   }
-  if (rows === 0 && issueCount === 0) report({ line: 1, field: 'manifest', message: 'empty manifest: no rows' });
+  if (rows === 0 && issueCount === 0 && !selector) report({ line: 1, field: 'manifest', message: 'empty manifest: no rows' });
   // Readers may report a little out of order (csv-parse signals a skipped record early).
   issues.sort((a, b) => a.line - b.line);
   return {
     ok: issueCount === 0,
-    summary: { file, format, rows, agents: agents.size, orgs: orgs.size, fields: Object.fromEntries([...fields].sort(([a], [b]) => a.localeCompare(b))), files: fileNames.size },
+    summary: { file, format, rows, agents: agents.size, orgs: orgs.size, orgSamples, fields: Object.fromEntries([...fields].sort(([a], [b]) => a.localeCompare(b))), files: fileNames.size, ...(selector ? { selector } : {}) },
     issues,
     issueCount,
+    warnings,
   };
+}
+
+/** The files a manifest's rows refer to, relative to its folder (or `baseDir`). */
+export function manifestFiles(file: string, options: ManifestOptions): ManifestFiles {
+  return new ManifestFiles(options.baseDir ? path.join(options.baseDir, path.basename(file)) : file, { allowOutside: options.allowFilesOutside ?? false });
 }
 
 export async function validateManifest(file: string, options: ManifestOptions = {}): Promise<ValidationReport> {

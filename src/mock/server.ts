@@ -15,133 +15,24 @@
  *   POST /__mock/reset   zero the counters and the request log
  *   POST /__mock/faults  change faults at run time (JSON body, same keys as MockFaults)
  */
+import { listenOn } from '../listen.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
 import type { Agent } from '../api/types.js';
 import { validatePatchBody } from '../patch/schema.js';
-import { agentKey, generateFleet, type Fleet, type FleetOptions } from './fleet.js';
+import { agentKey, generateFleet, type Fleet } from './fleet.js';
 import { Random } from './random.js';
 import { TokenBucket } from './token-bucket.js';
+import { BodyTooLarge, emptyStats, readBody, route, type Route } from './routes.js';
+import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type MockStats, type RequestRecord } from './types.js';
 
-export const MockFaultsSchema = z.strictObject({
-  /** Probability (0..1) that an API request answers 500, 502 or 503. */
-  failRate: z.number().min(0).max(1).optional(),
-  /** Probability that the connection is dropped before the request is applied. */
-  dropBeforeRate: z.number().min(0).max(1).optional(),
-  /** Probability that a PATCH is applied and then its connection dropped: the reply is lost. */
-  dropAfterRate: z.number().min(0).max(1).optional(),
-  /** Probability of a slow reply (`slowMs` extra delay). */
-  slowRate: z.number().min(0).max(1).optional(),
-  /** Extra delay of a slow reply in ms. Default 2000. */
-  slowMs: z.number().int().min(0).optional(),
-  /** Fixed delay before every API reply in ms. Default 0. */
-  latencyMs: z.number().int().min(0).optional(),
-  /** Agent id → HTTP status it always answers (e.g. 422), for GET and PATCH alike. */
-  agentStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
-  /** Requests per second allowed (token bucket); 0 = unlimited. */
-  rateLimit: z.number().min(0).optional(),
-  /** Bucket capacity (burst). Default: max(1, rateLimit), i.e. one second's worth. */
-  burst: z.number().min(1).optional(),
-  /** How 429 says when to come back: delay-seconds (default) or an HTTP date. */
-  retryAfterFormat: z.enum(['seconds', 'date']).optional(),
-});
-export type MockFaults = z.infer<typeof MockFaultsSchema>;
+export { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type MockStats, type RequestRecord } from './types.js';
 
-export interface MockApiOptions extends FleetOptions, MockFaults {
-  /** Port to listen on; 0 (default) picks a free one. */
-  port?: number;
-  /** Interface to bind. Default 127.0.0.1. */
-  host?: string;
-  /** The only key accepted (as X-API-Key or Bearer). Default `mock-key`. */
-  apiKey?: string;
-  /** Keep a log of every API request with its time and status. Default false. */
-  recordRequests?: boolean;
-}
-
-export interface RequestRecord {
-  /** Epoch ms when the request arrived. */
-  t: number;
-  method: string;
-  orgId: string | undefined;
-  agentId: string | undefined;
-  status: number | 'dropped';
-}
-
-export interface MockStats {
-  total: number;
-  byMethod: Record<string, number>;
-  /** Status → count; connections dropped on purpose count as `dropped`. */
-  byStatus: Record<string, number>;
-  /** `METHOD STATUS` → count, e.g. `PATCH 200`. */
-  byMethodStatus: Record<string, number>;
-  /** PATCHes that passed validation and were stored (including those whose reply was then dropped). */
-  patchesApplied: number;
-  /** Applied PATCHes that changed at least one value. */
-  changes: number;
-  /** `org_id/agent_id` → PATCHes applied to that agent. */
-  appliedPerAgent?: Record<string, number>;
-}
-
-export interface MockApi {
-  /** Base URL to use as NOVA_API_URL, e.g. `http://127.0.0.1:4010/api`. */
-  url: string;
-  port: number;
-  apiKey: string;
-  orgIds: string[];
-  /** A deep copy of one agent as the server holds it now. */
-  agent(orgId: string, agentId: string): Agent | undefined;
-  /** Every agent, as `{org_id, agent_id}`, in creation order. */
-  agentIds(): { org_id: string; agent_id: string }[];
-  stats(options?: { perAgent?: boolean }): MockStats;
-  /** The request log (empty unless `recordRequests`). */
-  requests(): readonly RequestRecord[];
-  configure(changes: MockFaults): void;
-  resetStats(): void;
-  close(): Promise<void>;
-}
-
-const MAX_BODY_BYTES = 5 * 1024 * 1024;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const increment = (record: Record<string, number>, key: string) => {
   record[key] = (record[key] ?? 0) + 1;
 };
-
-type Route =
-  | { kind: 'agent'; orgId: string; agentId: string }
-  | { kind: 'list'; orgId: string }
-  | { kind: 'control'; name: string }
-  | { kind: 'none' };
-
-function route(pathname: string): Route {
-  const path = pathname.startsWith('/api/') ? pathname.slice(4) : pathname;
-  const control = /^\/__mock\/([a-z]+)$/.exec(path);
-  if (control) return { kind: 'control', name: control[1]! };
-  const match = /^\/org\/([^/]+)\/agents(?:\/([^/]+))?\/?$/.exec(path);
-  if (!match) return { kind: 'none' };
-  try {
-    const orgId = decodeURIComponent(match[1]!);
-    return match[2] === undefined
-      ? { kind: 'list', orgId }
-      : { kind: 'agent', orgId, agentId: decodeURIComponent(match[2]) };
-  } catch {
-    return { kind: 'none' }; // malformed percent-encoding
-  }
-}
-
-class BodyTooLarge extends Error {}
-
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export async function startMockApi(options: MockApiOptions = {}): Promise<MockApi> {
   const fleet: Fleet = generateFleet(options);
@@ -186,15 +77,32 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     res.end(text);
   }
 
-  function authorized(req: http.IncomingMessage): boolean {
+  const keys: Record<string, string> = Object.fromEntries(fleet.orgIds.map((org, i) => [org, options.orgKeys ? `${apiKey}-${i + 1}` : apiKey]));
+  const knownKeys = new Set(Object.values(keys));
+  const scheme = options.authScheme ?? 'both';
+
+  /** The key as this mock reads it (only from the header(s) it accepts), or undefined. */
+  function presented(req: http.IncomingMessage): string | undefined {
     const header = req.headers['x-api-key'];
-    if (header === apiKey) return true;
+    if (scheme !== 'bearer' && typeof header === 'string') return header;
     const auth = req.headers.authorization;
-    return auth === `Bearer ${apiKey}`;
+    if (scheme !== 'x-api-key' && typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7);
+    return undefined;
+  }
+
+  /** 0 if the key may make this request; else the status (401 unknown key, 403 another org's or read-only). */
+  function refusal(req: http.IncomingMessage, orgId: string): 0 | 401 | 403 {
+    const key = presented(req);
+    if (key === undefined || !knownKeys.has(key)) return 401;
+    const own = keys[orgId];
+    if (own !== undefined && key !== own) return 403;
+    if (req.method !== 'GET' && options.readOnlyOrgs?.includes(orgId)) return 403;
+    return 0;
   }
 
   function control(name: string, req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string) {
     if (req.method === 'GET' && name === 'agents') return send(res, 200, api.agentIds());
+    if (req.method === 'GET' && name === 'keys') return send(res, 200, keys);
     if (req.method === 'GET' && name === 'stats') return send(res, 200, api.stats({ perAgent: url.searchParams.get('agents') === '1' }));
     if (req.method === 'POST' && name === 'reset') {
       api.resetStats();
@@ -258,7 +166,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
 
   async function handleApi(req: http.IncomingMessage, res: http.ServerResponse, r: ApiRoute, url: URL, body: string): Promise<number | 'dropped'> {
     if (r.kind === 'none') return reply(res, 404, { detail: 'Not found' });
-    if (!authorized(req)) return reply(res, 401, { detail: 'Invalid or missing API key' });
+    const refused = refusal(req, r.orgId);
+    if (refused === 401) return reply(res, 401, { detail: 'Invalid or missing API key' });
+    if (refused === 403) return reply(res, 403, { detail: req.method === 'GET' || !options.readOnlyOrgs?.includes(r.orgId) ? 'This API key does not belong to this organization' : 'This API key is read-only' });
     if (bucket) {
       const waitMs = bucket.take();
       if (waitMs > 0) {
@@ -325,10 +235,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
   // Longer than any client's keep-alive idle time, so the mock never races a reused socket closed.
   server.keepAliveTimeout = 65_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
+  await listenOn(server, options.port ?? 0, options.host ?? '127.0.0.1', 'mock-api');
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
@@ -337,6 +244,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     port: address.port,
     apiKey,
     orgIds: fleet.orgIds,
+    keys,
     agent: (orgId, agentId) => {
       const agent = fleet.agents.get(agentKey(orgId, agentId));
       return agent ? structuredClone(agent) : undefined;
@@ -360,8 +268,4 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       }),
   };
   return api;
-}
-
-function emptyStats(): MockStats {
-  return { total: 0, byMethod: {}, byStatus: {}, byMethodStatus: {}, patchesApplied: 0, changes: 0 };
 }

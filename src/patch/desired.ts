@@ -7,8 +7,9 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Json } from '../api/types.js';
 import { WRITABLE_FIELDS } from './fields.js';
 import { setOwn } from './merge.js';
+import { applyReplace, looksCatastrophic, regexMatches, ReplaceError } from './replace.js';
 import { looseFieldSchema, issuesToErrors, type FieldError } from './schema.js';
-import { isPlainObject, isReplace, type ReplaceSpec, type ResolvedPatch, type ResolvedValue } from './types.js';
+import { isDirective, isPlainObject, isReplace, type PatchValue, type ReplaceSpec, type ResolvedPatch, type ResolvedValue, type RowPatch } from './types.js';
 
 export interface FieldChange {
   /** Leaf path: `name`, `vad_config.sample_rate`, `llm_config.params.top_p`. */
@@ -37,18 +38,19 @@ class ApplyError extends Error {
   }
 }
 
-export function applyReplace(text: string, spec: ReplaceSpec): string {
-  if (spec.regex) return text.replace(new RegExp(spec.find, `g${spec.flags ?? ''}`), spec.with);
-  // Literal: split/join replaces every occurrence, and `with` is never read as a `$&`-style pattern.
-  return text.split(spec.find).join(spec.with);
-}
+export { applyReplace };
 
 function apply(current: unknown, value: ResolvedValue, path: string): Json {
   if (isReplace(value)) {
     if (typeof current !== 'string') {
       throw new ApplyError(path, `$replace needs a string on the agent, found ${current === undefined ? 'nothing' : typeof current}`);
     }
-    return applyReplace(current, value.$replace);
+    try {
+      return applyReplace(current, value.$replace);
+    } catch (error) {
+      if (error instanceof ReplaceError) throw new ApplyError(path, `$replace: ${error.message}`);
+      throw error;
+    }
   }
   if (isPlainObject(value)) {
     // RFC 7396: merge key by key into the current object; null deletes.
@@ -110,4 +112,37 @@ export function desiredState(current: Readonly<Record<string, unknown>>, patch: 
 /** True when `agent` carries every desired value (the check of a PATCH response). */
 export function carriesDesired(agent: Readonly<Record<string, unknown>>, desired: Readonly<Record<string, Json>>): string[] {
   return Object.keys(desired).filter((field) => !isDeepStrictEqual(agent[field], desired[field]));
+}
+
+/** Why `validate` warns about a `$replace` (the manifest is valid; the directive is risky). */
+export type ReplaceWarning = { path: string; spec: ReplaceSpec; kind: 'not_idempotent' | 'catastrophic' };
+
+/**
+ * Risky `$replace` directives of a row patch (paths dotted):
+ * - not idempotent: the result still contains what they find, so applied a second time they would
+ *   change the text again ("Acme" → "Acme Corp" → "Acme Corp Corp"). nova-fleet applies each once per
+ *   batch (from the first before snapshot); the warning is for a manifest run as a *new* batch over
+ *   agents it already changed (`--new`, or a copy of the manifest);
+ * - catastrophic: a regex whose nested quantifiers may backtrack for minutes (it is cut off at run time).
+ */
+export function replaceWarnings(patch: RowPatch): ReplaceWarning[] {
+  const found: ReplaceWarning[] = [];
+  const walk = (value: PatchValue, path: string) => {
+    if (isReplace(value)) {
+      const { find, regex, flags } = value.$replace;
+      const text = value.$replace.with;
+      if (regex && looksCatastrophic(find)) found.push({ path, spec: value.$replace, kind: 'catastrophic' });
+      let again: boolean;
+      try {
+        again = regex ? regexMatches(find, flags ?? '', text) : text.includes(find);
+      } catch {
+        again = false; // too slow even on its own replacement: the catastrophic warning says why
+      }
+      if (again) found.push({ path, spec: value.$replace, kind: 'not_idempotent' });
+    } else if (isPlainObject(value) && !isDirective(value)) {
+      for (const [key, item] of Object.entries(value)) walk(item as PatchValue, `${path}.${key}`);
+    }
+  };
+  for (const [field, value] of Object.entries(patch)) walk(value, field);
+  return found;
 }

@@ -31,12 +31,16 @@ export interface DocumentedObjectSpec {
 }
 
 /**
- * A free-form object: any keys pass, but some are required by the API (from the vendor's
- * OpenAPI-generated SDK), e.g. `llm_config` needs `model` and `provider`.
+ * A free-form object: some keys are required by the API (from the vendor's OpenAPI-generated SDK),
+ * e.g. `llm_config` needs `model` and `provider`, and the SDK names its optional ones. A key outside
+ * both is almost always a typo (`temprature`): the manifest check refuses it with a "did you mean",
+ * unless `--allow-unknown-keys`. The API itself (and the mock) takes any key.
  */
 export interface FreeformObjectSpec {
   readonly kind: 'freeform';
   readonly required: Readonly<Record<string, LeafSpec>>;
+  /** The optional keys the vendor's SDK knows (`any`: arbitrary JSON). */
+  readonly known: Readonly<Record<string, LeafSpec | { readonly kind: 'any' }>>;
 }
 
 export type FieldSpec = LeafSpec | DocumentedObjectSpec | FreeformObjectSpec;
@@ -45,6 +49,10 @@ const str = { kind: 'string' } as const;
 const bool = { kind: 'boolean' } as const;
 const unit = { kind: 'number', min: 0, max: 1 } as const;
 const nonNegative = { kind: 'number', min: 0 } as const;
+const num = { kind: 'number' } as const;
+const int = { kind: 'number', int: true, min: 0 } as const;
+const strings = { kind: 'string[]' } as const;
+const any = { kind: 'any' } as const;
 
 /** Writable top-level fields (what a PATCH body may carry). */
 export const WRITABLE_FIELDS: Readonly<Record<string, FieldSpec>> = {
@@ -82,7 +90,7 @@ export const WRITABLE_FIELDS: Readonly<Record<string, FieldSpec>> = {
     keys: {
       close_room_message: str,
       duration_warning_message: str,
-      max_duration_min: { kind: 'number', min: 0, minExclusive: true },
+      max_duration_min: { kind: 'number', min: 1 },
       max_silence_sec: nonNegative,
       silence_message: str,
       wait_for_message_sec: nonNegative,
@@ -92,26 +100,62 @@ export const WRITABLE_FIELDS: Readonly<Record<string, FieldSpec>> = {
     kind: 'object',
     keys: {
       activation_threshold: unit,
-      max_buffered_speech: nonNegative,
+      max_buffered_speech: { kind: 'number', min: 1 },
       min_silence_duration: nonNegative,
       min_speech_duration: nonNegative,
       prefix_padding_duration: nonNegative,
-      sample_rate: { kind: 'number', int: true, min: 0, minExclusive: true },
+      sample_rate: { kind: 'number', int: true, min: 8000, max: 48000 },
     },
   },
   llm_config: {
     kind: 'freeform',
     required: { model: str, provider: { kind: 'enum', values: ['openai', 'anthropic'] } },
+    known: { frequency_penalty: num, max_tokens: { kind: 'number', int: true, min: 1 }, parallel_tool_calls: bool, presence_penalty: num, system_prompt: str, temperature: nonNegative, top_k: int, top_p: unit },
   },
-  voice_config: { kind: 'freeform', required: { model: str, provider: str } },
+  voice_config: {
+    kind: 'freeform',
+    required: { model: str, provider: str },
+    known: { language: str, sample_rate: int, similarity_boost: num, speed: { kind: 'number', min: 0.1 }, stability: num, style: num, use_speaker_boost: bool, voice_id: str },
+  },
   transcriber_config: {
     kind: 'freeform',
     required: { provider: { kind: 'enum', values: ['deepgram', 'elevenlabs', 'speechmatics'] } },
+    known: {
+      commit_strategy: { kind: 'enum', values: ['manual', 'vad'] },
+      detect_language: bool,
+      eager_eot_threshold: num,
+      enable_logging: bool,
+      endpointing: num,
+      endpointing_ms: num,
+      energy_filter: bool,
+      eot_threshold: num,
+      eot_timeout_ms: num,
+      filler_words: bool,
+      include_language_detection: bool,
+      include_timestamps: bool,
+      interim_results: bool,
+      keyterms: strings,
+      keywords: strings,
+      language: str,
+      language_code: str,
+      min_speech_duration_ms: num,
+      model: str,
+      no_delay: bool,
+      num_channels: int,
+      preemptive_generation: bool,
+      preemptive_min_confidence: num,
+      profanity_filter: bool,
+      punctuate: bool,
+      sample_rate: int,
+      smart_format: bool,
+      vad_events: bool,
+    },
   },
-  background_sound: { kind: 'freeform', required: { file: str } },
+  background_sound: { kind: 'freeform', required: { file: str }, known: { enabled: bool, initial_volume: num, thinking_sound: { kind: 'array' }, volume: num } },
   precall_webhook: {
     kind: 'freeform',
     required: { method: { kind: 'enum', values: ['GET', 'POST', 'PUT', 'PATCH'] }, url: str },
+    known: { body_template: any, headers: any, timeout_seconds: nonNegative },
   },
 };
 
@@ -143,6 +187,10 @@ export function specAt(path: readonly string[]): FieldSpec | undefined {
   if (key === undefined) return spec;
   if (rest.length > 0) return undefined;
   if (spec.kind === 'object') return Object.hasOwn(spec.keys, key) ? spec.keys[key] : undefined;
-  if (spec.kind === 'freeform') return Object.hasOwn(spec.required, key) ? spec.required[key] : undefined;
+  if (spec.kind === 'freeform') {
+    if (Object.hasOwn(spec.required, key)) return spec.required[key];
+    const known = Object.hasOwn(spec.known, key) ? spec.known[key] : undefined;
+    return known?.kind === 'any' ? undefined : known;
+  }
   return undefined;
 }

@@ -53,7 +53,12 @@ export function suggest(name: string, candidates: Iterable<string>): string {
 
 const isStringLeaf = (spec: FieldSpec | undefined) => spec?.kind === 'string';
 
-export function checkRowPatch(patch: unknown): RowPatchCheck {
+export interface RowPatchOptions {
+  /** Keys of free-form objects outside the vendor's list pass (`--allow-unknown-keys`). */
+  allowUnknownKeys?: boolean;
+}
+
+export function checkRowPatch(patch: unknown, options: RowPatchOptions = {}): RowPatchCheck {
   const result: RowPatchCheck = { errors: [], files: [], paths: [] };
   const err = (path: string, message: string) => result.errors.push({ path, message });
   if (!isPlainObject(patch)) {
@@ -68,7 +73,7 @@ export function checkRowPatch(patch: unknown): RowPatchCheck {
     if (FORBIDDEN_KEYS.has(name)) err(name, 'forbidden key');
     else if (READ_ONLY_FIELDS.has(name)) err(name, 'read-only field: a PATCH neither changes nor restores it');
     else if (!Object.hasOwn(WRITABLE_FIELDS, name)) err(name, `unknown field${suggest(name, Object.keys(WRITABLE_FIELDS))}`);
-    else checkHostile(name, value, 1, err) && checkField(name, WRITABLE_FIELDS[name]!, value, result, err);
+    else checkHostile(name, value, 1, err) && checkField(name, WRITABLE_FIELDS[name]!, value, result, err, options);
   }
   return result;
 }
@@ -193,7 +198,7 @@ function describeSpec(spec: FieldSpec): string {
   }
 }
 
-function checkField(name: string, spec: FieldSpec, value: unknown, result: RowPatchCheck, err: (path: string, message: string) => void): void {
+function checkField(name: string, spec: FieldSpec, value: unknown, result: RowPatchCheck, err: (path: string, message: string) => void, options: RowPatchOptions): void {
   if (spec.kind !== 'object' && spec.kind !== 'freeform') {
     if (value === null) err(name, 'cannot be null: the API cannot delete a top-level field');
     else checkValue(name, spec, value, result, err);
@@ -218,9 +223,14 @@ function checkField(name: string, spec: FieldSpec, value: unknown, result: RowPa
       else checkValue(path, spec.keys[key]!, item, result, err);
     } else {
       const required = Object.hasOwn(spec.required, key) ? spec.required[key]! : undefined;
+      const known = Object.hasOwn(spec.known, key) ? spec.known[key]! : undefined;
+      if (!required && !known && !options.allowUnknownKeys) {
+        err(path, `unknown key${suggest(key, [...Object.keys(spec.required), ...Object.keys(spec.known)])}; --allow-unknown-keys passes keys the vendor's SDK does not list`);
+        continue;
+      }
       if (item === null && required) err(path, `is required by the API and cannot be removed`);
       else if (item === null) result.paths.push(path);
-      else checkValue(path, required, item, result, err);
+      else checkValue(path, required ?? (known?.kind === 'any' ? undefined : known), item, result, err);
     }
   }
 }

@@ -5,7 +5,8 @@
  */
 export class Pacer {
   #next = 0;
-  readonly #interval: number;
+  readonly #base: number;
+  #interval: number;
 
   constructor(
     rate: number,
@@ -13,7 +14,12 @@ export class Pacer {
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {
     if (!(rate > 0)) throw new RangeError('Expected `rate` to be a number above 0');
-    this.#interval = 1000 / rate;
+    this.#base = this.#interval = 1000 / rate;
+  }
+
+  /** The pace now, in calls per second (below `rate` after 429s). */
+  get rate(): number {
+    return 1000 / this.#interval;
   }
 
   /** Resolves when the caller may make its request. */
@@ -24,8 +30,17 @@ export class Pacer {
     if (slot > t) await this.sleep(slot - t);
   }
 
-  /** Push every future slot back by `ms` (a 429's Retry-After applies to everyone). */
+  /**
+   * A 429: push every future slot back by `ms` (its Retry-After applies to everyone) and halve the pace
+   * (down to 1/16 of `rate`) — an API that refused this pace would refuse it again after the pause.
+   */
   delay(ms: number): void {
     this.#next = Math.max(this.#next, this.now() + ms);
+    this.#interval = Math.min(this.#base * 16, this.#interval * 2);
+  }
+
+  /** A call got through: the pace climbs back towards `rate` a little (20 successes undo one halving). */
+  recover(): void {
+    this.#interval = Math.max(this.#base, this.#interval * 0.966);
   }
 }

@@ -5,12 +5,15 @@
  */
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
-import { NovaApiError } from '../api/errors.js';
-import type { Agent } from '../api/types.js';
+import { MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
+import type { Agent, Json } from '../api/types.js';
 import { InfraError } from '../errors.js';
 import type { ManifestFiles } from '../manifest/files.js';
 import type { ManifestRow } from '../manifest/types.js';
 import { desiredState, type FieldChange } from '../patch/desired.js';
+import { unmetExpectation } from '../patch/expect.js';
+import { checkRowPatch } from '../patch/row-patch.js';
+import type { RowPatch } from '../patch/types.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import { Pacer } from './pacer.js';
 
@@ -19,7 +22,8 @@ export type PlanStatus =
   | 'unchanged' // already as desired
   | 'missing' // 404
   | 'invalid' // the patch cannot apply to this agent (e.g. $replace on a missing string)
-  | 'error'; // the agent could not be read (after retries)
+  | 'skipped' // its preconditions (`expect`) do not hold now: it would be skipped
+  | 'error'; // the agent could not be read (after retries), or a migration's transform threw
 
 export interface AgentPlan {
   line: number;
@@ -27,6 +31,8 @@ export interface AgentPlan {
   agent_id: string;
   status: PlanStatus;
   changes?: FieldChange[];
+  /** The row's own preconditions, kept for `apply` beside the values the plan saw. */
+  expect?: Record<string, Json>;
   error?: string;
 }
 
@@ -45,11 +51,15 @@ export interface PlanOptions {
   rows: AsyncIterable<ManifestRow>;
   client: NovaClient;
   files: ManifestFiles;
-  /** API requests per second. */
-  rate: number;
+  /** API requests per second, or a pace shared with whatever else reads the API meanwhile (a migration's listing). */
+  pace: number | Pacer;
   /** Requests in flight at once. */
   concurrency: number;
   onAgent?: (plan: AgentPlan) => void | Promise<void>;
+  /** A migration's `where`: an agent it does not hold for is not selected, and left out of the plan. */
+  selects?: (agent: Agent) => boolean;
+  /** A migration's transform: the patch for the agent as read (instead of the row's), or 'unchanged'. */
+  derive?: (agent: Agent) => Promise<RowPatch | 'unchanged'>;
   /** Attempts per GET for retryable failures. Default 4. */
   attempts?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -61,10 +71,10 @@ const MAX_PROBLEMS = 100;
 export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
   const { client, files } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const pacer = new Pacer(options.rate);
+  const pacer = typeof options.pace === 'number' ? new Pacer(options.pace) : options.pace;
   const summary: PlanSummary = {
     agents: 0,
-    counts: { change: 0, unchanged: 0, missing: 0, invalid: 0, error: 0 },
+    counts: { change: 0, unchanged: 0, missing: 0, invalid: 0, skipped: 0, error: 0 },
     fields: {},
     samples: [],
     problems: [],
@@ -75,29 +85,47 @@ export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
 
   async function read(row: ManifestRow): Promise<Agent> {
     const attempts = options.attempts ?? 4;
-    for (let attempt = 1; ; attempt++) {
+    // A 429 is the API asking for a slower pace, not the agent failing: it costs no attempt (the pace
+    // halves instead), up to as many waits as the engine allows one request.
+    for (let failures = 0, waits = 0; ; ) {
       await pacer.take();
       try {
-        return await client.getAgent(row.orgId, row.agentId);
+        const agent = await client.getAgent(row.orgId, row.agentId);
+        pacer.recover();
+        return agent;
       } catch (error) {
-        if (!(error instanceof NovaApiError) || !error.retryable || attempt >= attempts) throw error;
-        if (error.kind === 'rate_limited' && error.retryAfterMs !== undefined) pacer.delay(error.retryAfterMs);
-        await sleep(Math.min(10_000, error.retryAfterMs ?? 500 * 2 ** (attempt - 1)));
+        if (error instanceof NovaApiError && error.kind === 'rate_limited' && waits++ < MAX_RATE_LIMIT_WAITS) {
+          pacer.delay(error.retryAfterMs ?? 1000);
+          continue;
+        }
+        if (!(error instanceof NovaApiError) || !error.retryable || ++failures >= attempts) throw error;
+        await sleep(Math.min(10_000, error.retryAfterMs ?? 500 * 2 ** (failures - 1)));
       }
     }
   }
 
   async function planOne(row: ManifestRow): Promise<void> {
     if (halt) return;
-    const base = { line: row.line, org_id: row.orgId, agent_id: row.agentId };
+    const base = { line: row.line, org_id: row.orgId, agent_id: row.agentId, ...(row.expect ? { expect: row.expect } : {}) };
     let result: AgentPlan;
     try {
       const agent = await read(row);
       anyRead = true;
+      if (options.selects && !options.selects(agent)) return;
+      const unmet = unmetExpectation(agent, row.expect);
+      // A transform is not asked about an agent its preconditions already rule out.
+      const derived: Derived = unmet !== undefined ? { kind: 'leave' } : options.derive ? await derivedPatch(options.derive, agent) : { kind: 'patch', patch: row.patch };
       const texts = new Map<string, string>();
-      for (const ref of fileRefs(row.patch)) texts.set(ref, await files.text(ref));
-      const desired = desiredState(agent, resolvePatch(row.patch, row.vars, (ref) => texts.get(ref)!));
-      if (!desired.ok) {
+      const patch = derived.kind === 'patch' ? derived.patch : undefined;
+      for (const ref of patch ? fileRefs(patch) : []) texts.set(ref, await files.text(ref));
+      const desired = patch ? desiredState(agent, resolvePatch(patch, row.vars, (ref) => texts.get(ref)!)) : undefined;
+      if (derived.kind === 'problem') {
+        result = { ...base, status: derived.status, error: derived.error };
+      } else if (unmet !== undefined) {
+        result = { ...base, status: 'skipped', error: `precondition: ${unmet}` };
+      } else if (!desired) {
+        result = { ...base, status: 'unchanged' };
+      } else if (!desired.ok) {
         result = { ...base, status: 'invalid', error: desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ') };
       } else if (desired.changes.length === 0) {
         result = { ...base, status: 'unchanged' };
@@ -148,4 +176,22 @@ export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
   if (halt) throw halt;
   summary.fields = Object.fromEntries(Object.entries(summary.fields).sort(([, a], [, b]) => b - a));
   return summary;
+}
+
+/** What a row's patch is for an agent: its own, a transform's, none, or a problem of that agent. */
+type Derived = { kind: 'patch'; patch: RowPatch } | { kind: 'leave' } | { kind: 'problem'; status: 'error' | 'invalid'; error: string };
+
+/** A transform's verdict on one agent; what it threw, or a patch that is not one, is that agent's problem. */
+async function derivedPatch(derive: NonNullable<PlanOptions['derive']>, agent: Agent): Promise<Derived> {
+  let patch: RowPatch | 'unchanged';
+  try {
+    patch = await derive(agent);
+  } catch (error) {
+    return { kind: 'problem', status: 'error', error: `transform threw: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (patch === 'unchanged') return { kind: 'leave' };
+  const checked = checkRowPatch(patch);
+  if (checked.errors.length > 0) return { kind: 'problem', status: 'invalid', error: `transform returned ${checked.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` };
+  if (checked.files.length > 0) return { kind: 'problem', status: 'invalid', error: 'transform returned a $file or $template: a migration computes values, it does not name files' };
+  return { kind: 'patch', patch };
 }

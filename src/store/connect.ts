@@ -3,13 +3,14 @@
  * there; else a private `redis-server` from PATH, append-only, with its data under
  * `.nova-fleet/redis/` (kept running, so the next command finds it); else exit 3 with a hint.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InfraError } from '../errors.js';
+import { ownsPort, startRedisServer, type StartedRedis } from './redis-server.js';
 import { withScripts, type ScriptClient } from './scripts.js';
+
+export { freePort } from './redis-server.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -78,17 +79,6 @@ function onPath(binary: string): string | undefined {
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface DiscoverOptions {
   /** From REDIS_URL or a flag; skips discovery. */
   url?: string | undefined;
@@ -104,31 +94,21 @@ export async function discoverRedis(options: DiscoverOptions = {}): Promise<Redi
   const dir = path.join(options.home ?? process.cwd(), '.nova-fleet', 'redis');
   const portFile = path.join(dir, 'port');
   if (existsSync(portFile)) {
-    const url = `redis://127.0.0.1:${readFileSync(portFile, 'utf8').trim()}`;
-    if (await redisAnswers(url)) return { url, source: 'private' };
+    // Ours only if the server there is the one our pid file names (the port may be another's since).
+    const port = Number(readFileSync(portFile, 'utf8').trim());
+    if (Number.isInteger(port) && port > 0 && port < 65536 && (await ownsPort(port, path.join(dir, 'redis.pid')))) return { url: `redis://127.0.0.1:${port}`, source: 'private' };
   }
   const binary = onPath('redis-server');
   if (!binary) throw new InfraError('no Redis found: nothing answers on 127.0.0.1:6379 and redis-server is not on PATH', HINT);
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const child = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log')],
-    { stdio: 'ignore' },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new InfraError(`redis-server exited with ${code}`, `see ${path.join(dir, 'redis.log')}`))));
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 50; i++) {
-    if (await redisAnswers(url, 200)) {
-      writeFileSync(portFile, String(port));
-      return { url, source: 'private' };
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  let started: StartedRedis;
+  try {
+    started = await startRedisServer({ binary, dir, args: ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''] });
+  } catch (error) {
+    throw new InfraError(`the private ${(error as Error).message}`, `see ${path.join(dir, 'redis.log')}`);
   }
-  throw new InfraError(`the private redis-server on port ${port} did not answer`, `see ${path.join(dir, 'redis.log')}`);
+  writeFileSync(portFile, String(started.port));
+  return { url: `redis://127.0.0.1:${started.port}`, source: 'private' };
 }
 
 /**

@@ -17,6 +17,12 @@
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
  *   P:{B}:verify:<wave>       string the wave's verification: running (with expiry), passed, failed: …
  *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
+ *   P:lease:{<agent key>}:waiters set  batches whose job for the agent waits for that lease
+ *   P:{:workers}              zset   worker id → its last heartbeat (Redis clock, ms)
+ *   P:{:workers}:<id>         hash   a live worker: host, pid, batches it serves (* = all), run_verify;
+ *                                    expires unless renewed (SPEC §13: nobody working is visible)
+ *   P:digest:<sha256>         string the latest batch made from a manifest with this content digest
+ *                                    (a re-run attaches to it, SPEC §13)
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.
@@ -24,6 +30,14 @@
 
 /** A batch id is also a hash tag and part of key names: no braces, colons or spaces. */
 export const BATCH_ID = /^[A-Za-z0-9._-]{1,80}$/;
+
+/**
+ * A literal for a SCAN MATCH pattern: glob characters escaped. Ids and prefixes are checked never to
+ * hold them, but a pattern is the one place where one would widen a delete to the whole prefix.
+ */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
 
 /** The agent key inside a batch: ids cannot contain `/` (manifest ids are [A-Za-z0-9._:-]). */
 export const agentKey = (orgId: string, agentId: string): string => `${orgId}/${agentId}`;
@@ -73,17 +87,17 @@ export class Keys {
     return this.batch(batchId, `a:${key}`);
   }
 
-  /** Pattern matching every per-agent hash of a batch (for pruning). */
-  agentPattern(batchId: string): string {
-    return this.batch(batchId, 'a:*');
-  }
-
   patches(batchId: string): string {
     return this.batch(batchId, 'patches');
   }
 
   files(batchId: string): string {
     return this.batch(batchId, 'files');
+  }
+
+  /** Pending agents per org (org id → count), kept by the register and finish scripts. */
+  orgPending(batchId: string): string {
+    return this.batch(batchId, 'org_pending');
   }
 
   rate(batchId: string): string {
@@ -93,6 +107,33 @@ export class Keys {
   /** Across batches, so not under a batch's tag: its own slot on Cluster (only ever used alone). */
   lease(agentKey: string): string {
     return `${this.prefix}:lease:{${agentKey}}`;
+  }
+
+  /**
+   * An API key's request schedule, shared by every batch using the key; named by an HMAC of the key
+   * (credentials.ts), never the key. Its own slot on Cluster (only ever used alone).
+   */
+  keySchedule(keyId: string): string {
+    return `${this.prefix}:keyrate:{${keyId}}`;
+  }
+
+  /** The batches waiting for an agent's lease (the lease's hash tag: one script touches both). */
+  leaseWaiters(agentKey: string): string {
+    return `${this.lease(agentKey)}:waiters`;
+  }
+
+  /** One hash tag for the heartbeats (one MULTI on Cluster); a colon keeps it apart from any batch id. */
+  workers(): string {
+    return `${this.prefix}:{:workers}`;
+  }
+
+  worker(id: string): string {
+    return `${this.prefix}:{:workers}:${id}`;
+  }
+
+  /** Across batches: the latest batch of a manifest digest (hex SHA-256, so no glob or tag characters). */
+  digest(sha256: string): string {
+    return `${this.prefix}:digest:${sha256}`;
   }
 
   held(batchId: string, wave: number): string {

@@ -45,7 +45,7 @@ export async function startBatch(api: MockApi, prefix: string, file: string, bat
   const { redis } = engineFixtures('engine');
   const store = new BatchStore(redis, prefix);
   const client = new NovaClient({ baseUrl: api.url, apiKey: extra.apiKey ?? api.apiKey, timeoutMs: extra.timeoutMs ?? 2000, maxSockets: concurrency });
-  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchId, pollMs: 100 });
+  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchIds: [batchId], pollMs: 100 });
   await pool.start();
   const submitted = await submitBatch({ store, file, manifestOptions: {}, batchId, options });
   const waitFor = async (statuses: string[], timeoutMs = 25_000) => {
@@ -85,7 +85,7 @@ export async function workToEnd(api: MockApi, prefix: string, batchId: string, e
   const { redis } = engineFixtures('engine');
   const store = new BatchStore(redis, prefix);
   const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: extra.concurrency ?? 8 });
-  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: extra.concurrency ?? 8, batchId, pollMs: 50 });
+  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: extra.concurrency ?? 8, batchIds: [batchId], pollMs: 50 });
   await pool.start();
   const deadline = Date.now() + 25_000;
   let meta = await store.getBatch(batchId);

@@ -1,0 +1,67 @@
+/**
+ * `nova-fleet run` timed as a user times it (issue 18): the wall clock of the whole command in a fresh
+ * process — CLI start, validation, submit, the in-process worker, the end — against the naive script
+ * (naive-script.ts) in a fresh process, each on a fresh mock (20 ms latency, a process of its own).
+ * Rounds alternate; medians compared. The latency floor is 2 requests × 20 ms × N / concurrency.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BIN, spawnMock } from './mock-process.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export async function benchColdRun(log: (line: string) => void, agents = Number(process.env.BENCH_COLD_AGENTS ?? 1500), rounds = 3) {
+  const concurrency = 16;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-cold-'));
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `bench-cold-${randomBytes(3).toString('hex')}`;
+  const mockArgs = ['--agents', String(agents), '--orgs', '5', '--latency', '20', '--prompt-bytes', '3000'];
+  const oneRound = async (side: 'ours' | 'naive'): Promise<number> => {
+    const mock = await spawnMock(mockArgs);
+    const file = path.join(dir, `${side}-${randomBytes(3).toString('hex')}.ndjson`);
+    const patch = { prompt_template: { $replace: { find: 'Role', with: 'Your role' } }, extra_config: { min_words: 5 } };
+    writeFileSync(file, (await mock.agentIds()).map((a) => JSON.stringify({ ...a, patch })).join('\n'));
+    const started = performance.now();
+    const result =
+      side === 'ours'
+        ? spawnSync(process.execPath, [BIN, 'run', file, '--new', '--rate', '1000000', '--concurrency', String(concurrency)], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix, NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey }, stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawnSync(process.execPath, [path.join(HERE, 'naive-script.js'), file, mock.url, mock.apiKey, String(concurrency)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const ms = performance.now() - started;
+    await mock.close();
+    if (result.status !== 0) throw new Error(`${side} exited ${result.status}: ${String(result.stderr).slice(-500)}`);
+    return ms;
+  };
+  try {
+    log(`cold run: ${agents} agents, 20 ms API, concurrency ${concurrency}, ${rounds} alternating rounds of whole processes…`);
+    const ours: number[] = [];
+    const naive: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      ours.push(await oneRound('ours'));
+      naive.push(await oneRound('naive'));
+    }
+    const floor = (2 * 20 * agents) / concurrency;
+    const o = median(ours);
+    const n = median(naive);
+    return [
+      {
+        what: `cold \`nova-fleet run\` wall clock, ${agents.toLocaleString('en')} agents, 20 ms API, concurrency ${concurrency} (median of ${rounds}: ${ours.map((x) => (x / 1000).toFixed(1)).join(', ')} s vs ${naive.map((x) => (x / 1000).toFixed(1)).join(', ')} s; latency floor ${(floor / 1000).toFixed(2)} s, reached ${((floor / o) * 100).toFixed(0)}% vs ${((floor / n) * 100).toFixed(0)}%)`,
+        figure: `${(o / 1000).toFixed(2)} s`,
+        peer: `${(n / 1000).toFixed(2)} s (naive fetch script, own process)`,
+        ratio: (n / o).toFixed(2),
+        target: '≥ 0.85',
+      },
+    ];
+  } finally {
+    spawnSync(process.execPath, [BIN, 'prune', '--older-than', '0'], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix }, stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What commands that call the API share: the client (got) and the metrics server (prom-client) — apart
+ * from context.ts so that commands that only read Redis (`status`, `batches`, `report`) never load them.
+ */
+import { NovaClient, type ResponseInfo } from '../api/client.js';
+import { KeyRing } from '../api/credentials.js';
+import type { Config } from '../config.js';
+import { UsageError } from '../errors.js';
+import { Metrics, serveMetrics } from '../metrics.js';
+
+/**
+ * The API client of this process, with its keys (SPEC §10): NOVA_API_KEY and/or a keys file. Refuses
+ * (exit 2) an API base that is the SDK's per-org one, and no key at all.
+ */
+export function apiClient(config: Config, onResponse?: (info: ResponseInfo) => void, warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): NovaClient {
+  if (/\/org\/[^/]+\/?$|\/org\/?$/.test(new URL(config.apiUrl).pathname)) {
+    throw new UsageError(`NOVA_API_URL ends in /org/…: ${config.apiUrl.replace(/\/\/[^@/]*@/, '//****@')} is a per-org base (as the vendor's SDK builds it)`, 'give the API base, e.g. https://v2-nova-api.prod.czmx.in/api: nova-fleet adds /org/{org_id}/agents/… itself');
+  }
+  if (!config.apiKey && !config.keysFile) {
+    throw new UsageError('NOVA_API_KEY is not set: workers need it to call the API', 'export NOVA_API_KEY=… (and NOVA_API_URL for another API), or give --keys FILE with one org_id=key line per org');
+  }
+  return new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, keys: keyRing(config, warn), auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency, ...(onResponse ? { onResponse } : {}) });
+}
+
+const rings = new Map<string, KeyRing>();
+
+/** One key ring per keys file per process (warned about once). */
+export function keyRing(config: Config, warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): KeyRing {
+  const id = `${config.keysFile ?? ''}\0${config.apiKey ?? ''}`;
+  let ring = rings.get(id);
+  if (!ring) rings.set(id, (ring = new KeyRing({ file: config.keysFile, fallback: config.apiKey, warn })));
+  return ring;
+}
+
+/** Exit 2 naming every org of the manifest that has no key at all (nothing is created). */
+export function requireKeysFor(config: Config, orgIds: Iterable<string>): void {
+  const missing = keyRing(config).missing(orgIds);
+  if (missing.length > 0) {
+    throw new UsageError(`no API key for org${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}`, `add ${missing.length > 1 ? 'them' : 'it'} to the keys file (${config.keysFile ?? '--keys FILE'}) as org_id=key, or set NOVA_API_KEY for every org without one`);
+  }
+}
+
+/** `--metrics-port N`: Prometheus metrics on http://127.0.0.1:N/metrics (0 picks a free port). */
+export async function startMetrics(port: number | undefined, note: (line: string) => void): Promise<{ metrics: Metrics; close: () => Promise<void> } | undefined> {
+  if (port === undefined) return undefined;
+  const metrics = new Metrics();
+  const server = await serveMetrics(metrics, port);
+  note(`metrics: http://127.0.0.1:${server.port}/metrics`);
+  return { metrics, close: server.close };
+}

@@ -1,0 +1,83 @@
+/**
+ * What plan, submit and run read rows from. A listing manifest is its own source. A selector manifest
+ * (SPEC §11) is expanded once through the API into a temporary JSON manifest — its defaults, and one
+ * row per agent found carrying the selector's `where` as its precondition — which is then validated and
+ * read like any other (`$file`s stay relative to the original's folder). The batch is made from that
+ * expansion, so it holds exactly the agents found: a retry or a rollback never selects again.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { UsageError } from '../errors.js';
+import type { ManifestOptions, ValidationReport } from '../manifest/validate.js';
+import { JsonManifestWriter } from '../manifest/json-writer.js';
+import { selectAgents } from '../select/select.js';
+import { whereList } from '../select/selector.js';
+import { apiClient, requireKeysFor } from './api-context.js';
+import { manifestOptions, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
+import type { Output } from './output.js';
+import { selectFailure } from './select.js';
+
+export interface ManifestSource {
+  /** The file rows are read from: the manifest itself, or its expansion. */
+  rows: string;
+  options: ManifestOptions;
+  report: ValidationReport;
+  /** Removes the expansion (nothing for a listing manifest). */
+  dispose(): Promise<void>;
+}
+
+/** A validated manifest as rows: a selector is expanded through the API first. */
+export async function manifestSource(file: string, report: ValidationReport, flags: ManifestFlags, config: Config, out: Output): Promise<ManifestSource> {
+  const selector = report.summary.selector;
+  const options = manifestOptions(flags);
+  if (!selector) return { rows: file, options, report, dispose: async () => {} };
+  const { select } = selector;
+  requireKeysFor(config, select.orgs);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nova-fleet-select-'));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    const rows = path.join(dir, `${path.basename(file, path.extname(file))}.selected.json`);
+    const found = await writeExpansion(rows, selector, config, out);
+    const total = [...found.values()].reduce((sum, n) => sum + n.matched, 0);
+    for (const [org, n] of found) out.note(`select: ${org}: ${n.matched} of ${n.listed} listed agent${n.listed === 1 ? '' : 's'} match`);
+    if (total === 0) throw new UsageError(`the selector of ${file} matched no agent`, 'check its orgs, type, search and where with `nova-fleet select --org …`');
+    const expandedOptions: ManifestOptions = { ...options, format: 'json', baseDir: path.dirname(path.resolve(file)) };
+    const expanded = await requireValidManifest(rows, flags, out, expandedOptions);
+    return { rows, options: expandedOptions, report: expanded, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** Streams the selection into `{"defaults": …, "agents": [rows]}`, one row per line. */
+async function writeExpansion(file: string, selector: NonNullable<ValidationReport['summary']['selector']>, config: Config, out: Output): Promise<Map<string, { listed: number; matched: number }>> {
+  const { select } = selector;
+  const client = apiClient(config, undefined, (line) => out.note(line));
+  const writer = new JsonManifestWriter(file, selector.defaults ?? {});
+  const found = new Map<string, { listed: number; matched: number }>();
+  const expect = select.where && Object.keys(select.where).length > 0 ? select.where : undefined;
+  let complete = false;
+  try {
+    const agents = selectAgents({
+      client,
+      orgs: select.orgs,
+      type: select.type,
+      search: select.search,
+      where: whereList(select),
+      pace: config.rate,
+      concurrency: config.concurrency,
+      onProgress: (org, listed, matched) => found.set(org, { listed, matched }),
+    });
+    for await (const agent of agents) await writer.add({ ...agent, ...(expect ? { expect } : {}) });
+    complete = true;
+  } catch (error) {
+    throw selectFailure(error);
+  } finally {
+    client.close();
+    await writer.close(complete);
+  }
+  return found;
+}

@@ -1,0 +1,78 @@
+/**
+ * `nova-fleet select --org ORG … [--type] [--search] [--where PATH=VALUE…] [--out FILE] [--format]`:
+ * the matching agents as a manifest skeleton (`org_id,agent_id` rows; add patch columns). Orgs are
+ * always named (`--all-orgs` is refused). Exit 0; 2 for bad usage or an org with no key; 3 if the API
+ * refuses a key or cannot be reached.
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { NovaApiError } from '../api/errors.js';
+import { InfraError, UsageError } from '../errors.js';
+import { parseWhere, selectAgents } from '../select/select.js';
+import { requireWritableTarget } from '../user-files.js';
+import { apiClient, requireKeysFor } from './api-context.js';
+import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
+import type { Output } from './output.js';
+
+export interface SelectFlags extends ApiFlags, Pick<RedisFlags, 'config'> {
+  org?: string[];
+  type?: string;
+  search?: string;
+  where?: string[];
+  out?: string;
+  format?: 'csv' | 'ndjson';
+  allOrgs?: boolean;
+}
+
+export async function selectCommand(flags: SelectFlags, out: Output): Promise<number> {
+  if (flags.allOrgs) throw new UsageError('--all-orgs is refused: a key belongs to one org, and a fleet change names its orgs', 'give --org ORG once per org');
+  const orgs = [...new Set(flags.org ?? [])];
+  if (orgs.length === 0) throw new UsageError('select needs --org ORG (once per org)');
+  let where;
+  try {
+    where = (flags.where ?? []).map(parseWhere);
+  } catch (error) {
+    throw new UsageError(`--where ${(error as Error).message}`);
+  }
+  const format = flags.format ?? (flags.out?.endsWith('.ndjson') ? 'ndjson' : 'csv');
+  if (flags.out) await requireWritableTarget(flags.out, 'select output');
+  const config = configFrom(flags);
+  requireKeysFor(config, orgs);
+  const client = apiClient(config, undefined, (line) => out.note(line));
+  const sink = flags.out ? createWriteStream(flags.out) : process.stdout;
+  const write = async (line: string) => {
+    if (!sink.write(`${line}\n`)) await once(sink, 'drain');
+  };
+  let total = 0;
+  try {
+    if (format === 'csv') await write('org_id,agent_id');
+    const rows = selectAgents({ client, orgs, type: flags.type, search: flags.search, where, pace: config.rate, concurrency: config.concurrency, onProgress: (org, listed, matched) => out.note(`select: ${org}: ${matched} of ${listed} listed so far match`) });
+    for await (const row of rows) {
+      total++;
+      await write(format === 'csv' ? `${csvCell(row.org_id)},${csvCell(row.agent_id)}` : JSON.stringify(row));
+    }
+  } catch (error) {
+    throw selectFailure(error);
+  } finally {
+    client.close();
+    if (sink !== process.stdout) {
+      sink.end();
+      await once(sink, 'close');
+    }
+  }
+  out.note(`select: ${total} agent${total === 1 ? '' : 's'} in ${orgs.length} org${orgs.length === 1 ? '' : 's'}${flags.out ? ` written to ${flags.out}` : ''}`);
+  return 0;
+}
+
+/** A CSV cell: quoted when it holds a comma, a quote or a line break (ids normally do not). */
+function csvCell(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** What a failed selection means to the operator: exit 3 for a refused key or an unreachable API, 2 for no such org. */
+export function selectFailure(error: unknown): unknown {
+  if (error instanceof NovaApiError && error.kind === 'auth') return new InfraError(`the API refused the key (${error.status ?? 'no key'}): ${error.serverMessage ?? error.message}`, 'check the keys file or NOVA_API_KEY: a key reads one org only');
+  if (error instanceof NovaApiError && error.kind === 'not_found') return new UsageError(`no such org: ${error.message}`);
+  if (error instanceof NovaApiError) return new InfraError(`the Nova API could not be read: ${error.message}`, 'check NOVA_API_URL and the network');
+  return error;
+}

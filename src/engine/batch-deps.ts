@@ -1,0 +1,148 @@
+/**
+ * What a batch's jobs need from this process (ProcessorDeps): its rate limiter, a briefly cached status,
+ * the schedule judged on the Redis clock, the outage clock, the auth-halt rule, and the stored patches
+ * and files, cached. One per batch a worker pool serves; `update` hands it newer metadata each poll.
+ */
+import type { NovaClient } from '../api/client.js';
+import type { NovaApiError } from '../api/errors.js';
+import { halt } from '../batch/halt.js';
+import type { Metrics } from '../metrics.js';
+import type { RowPatch } from '../patch/types.js';
+import { DEFAULT_OUTAGE_HALT_MS, type BatchMeta, type BatchStatus, type BatchStore } from '../store/batch-store.js';
+import { cutByDeadline } from './controller.js';
+import { pauseQueueWhile, wakeJobs } from './jobs.js';
+import type { ProcessorDeps } from './processor.js';
+import { RateLimiter } from './rate-limiter.js';
+import { changedStatus } from './rollback.js';
+import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
+import { scheduleState } from './window.js';
+
+export { AUTH_FAILURES_TO_HALT } from './org-blocks.js';
+
+export interface BatchDepsInput {
+  store: BatchStore;
+  meta: BatchMeta;
+  /** For a rollback: the batch it undoes (undefined if pruned). */
+  origin: BatchMeta | undefined;
+  client: NovaClient;
+  /** Aborted when the pool stops taking work. */
+  stop: AbortSignal;
+  /** Redis clock minus this machine's, as of the latest poll. */
+  clockOffset: () => number;
+  metrics?: Metrics;
+}
+
+export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter: RateLimiter; latest: () => BatchMeta; update: (meta: BatchMeta) => void } {
+  const { store, meta, origin, metrics } = input;
+  const batchId = meta.id;
+    let latest = meta;
+    const limiter = new RateLimiter(store, batchId, () => latest.options.rate, undefined, {
+      waited: (ms) => {
+        metrics?.rateWaits.inc({ batch: batchId });
+        metrics?.rateWaitSeconds.inc({ batch: batchId }, ms / 1000);
+      },
+      limited: () => metrics?.rateLimited.inc({ batch: batchId }),
+    });
+    let cached: { status: BatchStatus; at: number } | undefined;
+    /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
+    let authTrouble = false;
+    /** This process met an API that looked down since it last recorded a success. */
+    let apiTrouble = false;
+    let reachableMarked = 0;
+    const batchStatus = async (fresh = false): Promise<BatchStatus> => {
+      if (fresh || authTrouble || !cached || Date.now() - cached.at > 250) {
+        // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
+        cached = { status: (await store.batchStatus(batchId)) ?? 'cancelled', at: Date.now() };
+      }
+      return cached.status;
+    };
+    /** Orgs this process saw blocked (the poll's metadata says so for the others' blocks). */
+    const blocked = new Set<string>();
+    const schemes = new Map<string, string>();
+    const patches = new Map<string, RowPatch>();
+    const files = new Map<string, string>();
+    const deps = {
+      // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
+      ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
+      store,
+      client: input.client,
+      keyId: (orgId: string) => input.client.keyIdFor(orgId),
+      batchId,
+      schedule: ((fresh?: true) => {
+        if (!fresh) return scheduleState(latest, Date.now() + input.clockOffset());
+        return store.getBatch(batchId).then((meta) => scheduleState((latest = meta ?? latest), Date.now() + input.clockOffset()));
+      }) as ProcessorDeps['schedule'] & {},
+      stop: input.stop,
+      wake: (agentKey: string, batchIds: string[]) => wakeJobs(store, agentKey, batchIds),
+      force: () => latest.force === true,
+      onDeadline: () => cutByDeadline(store, batchId, latest.deadline ?? Date.now(), Date.now() + input.clockOffset()),
+      options: meta.options,
+      limiter,
+      batchStatus,
+      onApiReachable: () => {
+        // The scheme each org's key was accepted with, written once per org (status and report show it);
+        // looked at only when the client learned a new org's (not on every request).
+        if (input.client.knownSchemeCount !== schemes.size) {
+          for (const [org, scheme] of Object.entries(input.client.knownSchemes())) {
+            if (schemes.get(org) === scheme) continue;
+            schemes.set(org, scheme);
+            store.noteAuthScheme(batchId, org, scheme).catch(() => {});
+          }
+        }
+        // At most one write a second while all is well; at once after this process met trouble.
+        const now = Date.now();
+        if (!apiTrouble && now - reachableMarked < 1000) return;
+        apiTrouble = false;
+        reachableMarked = now;
+        store.noteApiReachable(batchId).catch(() => {});
+      },
+      onApiTrouble: async (error: NovaApiError) => {
+        apiTrouble = true;
+        const outageMs = latest.options.outageHaltMs ?? DEFAULT_OUTAGE_HALT_MS;
+        // "Lately": a few seconds, or three of the batch's request intervals at a slow --rate.
+        const recentMs = Math.max(5000, 3000 / latest.options.rate);
+        const reason = halt('api_unreachable', `no request succeeded for ${Math.round(outageMs / 1000)} s (last: ${error.message.slice(0, 200)})`);
+        const state = await store.noteApiTrouble(batchId, outageMs, recentMs, reason);
+        if (state === 'halted') await pauseQueueWhile(store, batchId, 'halted');
+        return state;
+      },
+      onAuthRefused: async (orgId: string, error: NovaApiError) => {
+        authTrouble = true;
+        const message = `${error.status ?? 'no key'}: ${error.serverMessage ?? error.message}`.slice(0, 200);
+        if (!(await store.noteAuthRefusal(batchId, orgId, message, AUTH_FAILURES_TO_HALT))) return false;
+        blocked.add(orgId);
+        await haltIfOnlyBlockedLeft(store, batchId);
+        return true;
+      },
+      orgBlocked: (orgId: string) => blocked.has(orgId) || latest.blockedOrgs?.[orgId] !== undefined,
+      patch: async (digest: string) => {
+        let patch = patches.get(digest);
+        if (!patch) {
+          const json = await store.loadPatch(batchId, digest);
+          if (json === undefined) throw new Error(`patch ${digest} of batch ${batchId} is missing from Redis`);
+          patch = JSON.parse(json) as RowPatch;
+          if (patches.size > 1000) patches.clear();
+          patches.set(digest, patch);
+        }
+        return patch;
+      },
+      file: async (file: string) => {
+        let text = files.get(file);
+        if (text === undefined) {
+          text = await store.loadFile(batchId, file);
+          if (text === undefined) throw new Error(`file ${file} of batch ${batchId} is missing from Redis`);
+          files.set(file, text);
+        }
+        return text;
+      },
+    };
+  return {
+    deps,
+    limiter,
+    latest: () => latest,
+    update: (next) => {
+      latest = next;
+      blocked.clear(); // the poll's metadata is the truth now (a resume lifts blocks)
+    },
+  };
+}

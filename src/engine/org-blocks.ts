@@ -1,0 +1,29 @@
+/**
+ * Auth refusals block one org, not the batch (SPEC §10): after AUTH_FAILURES_TO_HALT refusals of an
+ * org's key its agents wait, pending, and the other orgs go on. Only when nothing else is left does the
+ * batch halt (`bad_credentials`, naming the orgs); `resume`, once the keys are fixed, lifts the blocks.
+ */
+import { halt } from '../batch/halt.js';
+import { FROM } from '../batch/lifecycle.js';
+import type { BatchStore } from '../store/batch-store.js';
+import { pauseQueueWhile } from './jobs.js';
+
+/** 401/403s for one org within a batch before that org is blocked: a bad key must not burn through it. */
+export const AUTH_FAILURES_TO_HALT = 3;
+
+/** How long a blocked org's job sleeps before it looks again (resume wakes them at once). */
+export const ORG_BLOCKED_WAIT_MS = 30_000;
+
+/** Halts a running batch whose only pending agents are those of blocked orgs. Returns whether it did. */
+export async function haltIfOnlyBlockedLeft(store: BatchStore, batchId: string): Promise<boolean> {
+  const meta = await store.getBatch(batchId);
+  if (!meta || meta.status !== 'running' || !meta.blockedOrgs) return false;
+  const orgs = Object.keys(meta.blockedOrgs);
+  const others = await store.pendingOutside(batchId, orgs);
+  if (others === undefined || others > 0) return false;
+  const said = Object.entries(meta.blockedOrgs).slice(0, 5).map(([org, message]) => `${org}: ${message}`).join('; ');
+  const reason = halt('bad_credentials', `the API refused the key of ${orgs.length > 1 ? `orgs ${orgs.join(', ')}` : `org ${orgs[0]}`} (${said}); their agents stay pending — fix the key, then resume`);
+  if (!(await store.transition(batchId, 'halted', FROM.authHalt, { halt_reason: reason }))) return false;
+  await pauseQueueWhile(store, batchId, 'halted');
+  return true;
+}

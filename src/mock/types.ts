@@ -1,0 +1,92 @@
+/** The mock Nova API's options, faults and what it tells tests (server.ts). */
+import { z } from 'zod';
+import type { Agent } from '../api/types.js';
+import type { FleetOptions } from './fleet.js';
+
+export const MockFaultsSchema = z.strictObject({
+  /** Probability (0..1) that an API request answers 500, 502 or 503. */
+  failRate: z.number().min(0).max(1).optional(),
+  /** Probability that the connection is dropped before the request is applied. */
+  dropBeforeRate: z.number().min(0).max(1).optional(),
+  /** Probability that a PATCH is applied and then its connection dropped: the reply is lost. */
+  dropAfterRate: z.number().min(0).max(1).optional(),
+  /** Probability of a slow reply (`slowMs` extra delay). */
+  slowRate: z.number().min(0).max(1).optional(),
+  /** Extra delay of a slow reply in ms. Default 2000. */
+  slowMs: z.number().int().min(0).optional(),
+  /** Fixed delay before every API reply in ms. Default 0. */
+  latencyMs: z.number().int().min(0).optional(),
+  /** Agent id → HTTP status it always answers (e.g. 422), for GET and PATCH alike. */
+  agentStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
+  /** Requests per second allowed (token bucket); 0 = unlimited. */
+  rateLimit: z.number().min(0).optional(),
+  /** Bucket capacity (burst). Default: max(1, rateLimit), i.e. one second's worth. */
+  burst: z.number().min(1).optional(),
+  /** How 429 says when to come back: delay-seconds (default) or an HTTP date. */
+  retryAfterFormat: z.enum(['seconds', 'date']).optional(),
+});
+export type MockFaults = z.infer<typeof MockFaultsSchema>;
+
+export interface MockApiOptions extends FleetOptions, MockFaults {
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** The only key accepted (as X-API-Key or Bearer). Default `mock-key`. */
+  apiKey?: string;
+  /**
+   * Every org its own key (SPEC §8, as the real API's keys belong to one org): `<apiKey>-<n>` for the
+   * n-th org (1-based). Another org's key answers 403, an unknown one 401. `keys` lists them.
+   */
+  orgKeys?: boolean;
+  /** Orgs whose key may read but not write: their PATCHes answer 403. */
+  readOnlyOrgs?: readonly string[];
+  /** The header the mock accepts. Default `both`. */
+  authScheme?: 'x-api-key' | 'bearer' | 'both';
+  /** Keep a log of every API request with its time and status. Default false. */
+  recordRequests?: boolean;
+}
+
+export interface RequestRecord {
+  /** Epoch ms when the request arrived. */
+  t: number;
+  method: string;
+  orgId: string | undefined;
+  agentId: string | undefined;
+  status: number | 'dropped';
+}
+
+export interface MockStats {
+  total: number;
+  byMethod: Record<string, number>;
+  /** Status → count; connections dropped on purpose count as `dropped`. */
+  byStatus: Record<string, number>;
+  /** `METHOD STATUS` → count, e.g. `PATCH 200`. */
+  byMethodStatus: Record<string, number>;
+  /** PATCHes that passed validation and were stored (including those whose reply was then dropped). */
+  patchesApplied: number;
+  /** Applied PATCHes that changed at least one value. */
+  changes: number;
+  /** `org_id/agent_id` → PATCHes applied to that agent. */
+  appliedPerAgent?: Record<string, number>;
+}
+
+export interface MockApi {
+  /** Base URL to use as NOVA_API_URL, e.g. `http://127.0.0.1:4010/api`. */
+  url: string;
+  port: number;
+  apiKey: string;
+  orgIds: string[];
+  /** The key of each org (with `orgKeys`; otherwise every org's is `apiKey`). */
+  keys: Record<string, string>;
+  /** A deep copy of one agent as the server holds it now. */
+  agent(orgId: string, agentId: string): Agent | undefined;
+  /** Every agent, as `{org_id, agent_id}`, in creation order. */
+  agentIds(): { org_id: string; agent_id: string }[];
+  stats(options?: { perAgent?: boolean }): MockStats;
+  /** The request log (empty unless `recordRequests`). */
+  requests(): readonly RequestRecord[];
+  configure(changes: MockFaults): void;
+  resetStats(): void;
+  close(): Promise<void>;
+}

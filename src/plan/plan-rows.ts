@@ -1,0 +1,42 @@
+/**
+ * A planned agent as a manifest row (pure; SPEC §12): its patch sets exactly the desired values the
+ * plan showed — `$replace` and files already resolved, so what was reviewed is what is sent — and its
+ * precondition is every value the plan saw where it changes something, so drift since the plan is
+ * caught on the agent as the worker reads it; the row's own `expect` stays. A value the plan saw
+ * absent is not a precondition (a precondition compares JSON values, and "absent" is none).
+ */
+import type { Json } from '../api/types.js';
+import type { AgentPlan } from './plan.js';
+
+export interface PlannedRow {
+  org_id: string;
+  agent_id: string;
+  patch: Record<string, Json>;
+  expect?: Record<string, Json>;
+}
+
+/** The row for a `change` agent, or undefined for any other (unchanged, missing… are not applied). */
+export function plannedRow(plan: AgentPlan, options: { force?: boolean } = {}): PlannedRow | undefined {
+  if (plan.status !== 'change' || !plan.changes?.length) return undefined;
+  const patch: Record<string, Json> = {};
+  const expect: Record<string, Json> = {};
+  for (const change of plan.changes) {
+    // A deleted value is `null` in a merge patch (RFC 7396).
+    setPath(patch, change.path.split('.'), change.after === undefined ? null : change.after);
+    if (change.before !== undefined) expect[change.path] = change.before;
+  }
+  // --force lifts the guard against drift, never the row's own preconditions.
+  const conditions = { ...(options.force ? {} : expect), ...plan.expect };
+  return { org_id: plan.org_id, agent_id: plan.agent_id, patch, ...(Object.keys(conditions).length > 0 ? { expect: conditions } : {}) };
+}
+
+/** Sets a leaf, creating the objects on the way (paths were checked: no prototype keys). */
+function setPath(target: Record<string, Json>, path: readonly string[], value: Json): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, Json>;
+  }
+  node[path.at(-1)!] = value;
+}

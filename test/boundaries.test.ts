@@ -1,0 +1,40 @@
+/**
+ * The walls that carry load (issue 15): only src/store touches Redis keys and the connection; no halt
+ * reason is parsed by prefix; no source file grows past ~300 lines without saying why at its top.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/cli.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const rel = path.join(dir, entry.name);
+    return entry.isDirectory() ? sources(rel) : entry.name.endsWith('.ts') ? [rel] : [];
+  });
+}
+
+const files = sources('src').map((file) => ({ file, text: readFileSync(path.join(ROOT, file), 'utf8') }));
+
+describe('boundaries', () => {
+  it('finds the sources it checks', () => {
+    expect(files.length).toBeGreaterThan(60);
+    expect(files.some((f) => f.file === path.join('src', 'store', 'batch-store.ts'))).toBe(true);
+  });
+
+  it('nothing outside src/store reaches the store\'s connection or key names', () => {
+    const leaks = files.filter((f) => !f.file.startsWith(path.join('src', 'store'))).flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /\bstore\.(redis|keys)\b/.test(line)));
+    expect(leaks).toEqual([]);
+  });
+
+  it('no halt reason is parsed by its prefix', () => {
+    const parsed = files.flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /(reason|haltReason)[^\n]*\.startsWith\(/.test(line)));
+    expect(parsed).toEqual([]);
+  });
+
+  it('no file is over 300 lines unless its top says why', () => {
+    const lines = (text: string) => text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    const long = files.filter((f) => lines(f.text) > 300 && !/^\/\*\*[\s\S]{0,2000}?Longer than 300 lines because/.test(f.text)).map((f) => `${f.file}: ${lines(f.text)}`);
+    expect(long).toEqual([]);
+  });
+});
