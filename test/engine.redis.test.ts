@@ -36,6 +36,19 @@ describe('engine: a rollout end to end', () => {
   });
 });
 
+describe('engine: --concurrency', () => {
+  it('is the most requests in flight: reached and never passed, whatever the HTTP client would allow', async () => {
+    // 40 ms per request, a rate that never binds and a client with more sockets than that: only the
+    // worker's own limit holds requests back (and it must: requests queued inside the HTTP client
+    // would go out after the gate had looked).
+    const api = await startMock({ agents: 48, latencyMs: 40 });
+    const file = manifest('concurrency.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Four at a time' } })));
+    const { counts } = await runToEnd(api, testPrefix('concurrency'), file, 'conc-1', { ...FAST, rate: 1000 }, { concurrency: 4, sockets: 32 });
+    expect(counts).toMatchObject({ applied: 48, failed: 0 });
+    expect(api.stats().peakInFlight).toBe(4);
+  });
+});
+
 describe('engine: faults, controls, idempotency', () => {
   it('with every fault on, every agent ends as the manifest says and $replace is applied exactly once', async () => {
     // The API's limit is well under what the batch asks (1000/s), so 429s happen on a slow machine too.

@@ -171,9 +171,10 @@ function world(patch: RowPatch = { name: 'New name' }, overrides: Partial<Proces
     limiter: {
       acquire: async () => {
         self.acquired++;
-        return { waitedMs: 0, status: store.batchStatus, ...self.slots.shift() };
+        return { waitedMs: 0, status: store.batchStatus, penalties: self.penalties.length, ...self.slots.shift() };
       },
       penalize: async (ms: number) => void self.penalties.push(ms),
+      stale: (slot: Slot) => slot.penalties !== self.penalties.length,
     },
     batchStatus: async (fresh?: boolean) => {
       if (fresh) self.freshReads++;
@@ -334,6 +335,22 @@ describe('processAgentJob: the gate', () => {
     w.api.afterGet = () => (w.store.batchStatus = 'paused');
     await expect(w.run()).rejects.toBeInstanceOf(DelayedError);
     expect(w.api.methods()).toEqual(['GET']);
+    expect(w.store.status.get(KEY)).toBe('pending');
+  });
+
+  it('a batch paused while the PATCH waited for a place among the requests in flight sends no PATCH', async () => {
+    w = world();
+    // Both slots needed no wait (their status: running), but the PATCH queued for a place, and the
+    // batch was paused meanwhile: the status is read again before it goes.
+    let calls = 0;
+    w.deps.inFlight = (send) => {
+      if (++calls === 1) return send(false);
+      w.store.batchStatus = 'paused';
+      return send(true);
+    };
+    await expect(w.run()).rejects.toBeInstanceOf(DelayedError);
+    expect(w.api.methods()).toEqual(['GET']);
+    expect(w.freshReads).toBe(1);
     expect(w.store.status.get(KEY)).toBe('pending');
   });
 

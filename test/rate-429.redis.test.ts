@@ -27,6 +27,17 @@ describe('the rate limiter', () => {
     expect(limiter.effectiveRate).toBeCloseTo(5, 0);
     expect(slot.status).toBe('running');
   });
+
+  it('a slot reserved before this process met a 429 is stale; one reserved after it is not', async () => {
+    const store = new BatchStore(redis, testPrefix('limiter-stale'));
+    await store.createBatch({ id: 'l-2', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: Date.now(), status: 'running', total: 0, enqueued: true, options: { rate: 10, attempts: 1, backoffMs: 1, backoffCapMs: 1 } });
+    const limiter = new RateLimiter(store, 'l-2', () => 10, async () => {});
+    const before = await limiter.acquire();
+    expect(limiter.stale(before)).toBe(false);
+    await limiter.penalize(100);
+    expect(limiter.stale(before)).toBe(true);
+    expect(limiter.stale(await limiter.acquire())).toBe(false);
+  });
 });
 
 describe('an API that answers 429', () => {
@@ -43,5 +54,7 @@ describe('an API that answers 429', () => {
     // With the schedule pushed back and the rate halved, most requests get through: without that the
     // batch kept sending at 50/s into 5/s, and nine in ten requests were 429s.
     expect(limited / stats.total).toBeLessThan(0.5);
-  }, 30_000);
+    // Each 429 asks for 1 s of quiet (the mock's smallest Retry-After), kept even by the requests whose
+    // slots were reserved before it: about 14 of them, so the run takes 15–20 s.
+  }, 60_000);
 });

@@ -20,13 +20,14 @@ const { manifest, redis } = engineFixtures('stops');
 const SLOW: BatchOptions = { rate: 2, attempts: 6, backoffMs: 20, backoffCapMs: 200 };
 const ON_THE_WIRE = 60;
 
-async function slowBatch(name: string, controls: RolloutControls = {}, pollMs = 200) {
-  const api = await startMock({ agents: 20, recordRequests: true });
+async function slowBatch(name: string, controls: RolloutControls = {}, pollMs = 200, pace: { options?: BatchOptions; concurrency?: number; latencyMs?: number } = {}) {
+  const api = await startMock({ agents: 20, recordRequests: true, ...(pace.latencyMs ? { latencyMs: pace.latencyMs } : {}) });
   const prefix = testPrefix(name);
   const store = new BatchStore(redis, prefix);
-  const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: 8 });
-  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: 8, batchIds: [name], pollMs });
-  await submitBatch({ store, file: manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch: { name: `Stopped ${name}` } }))), manifestOptions: {}, batchId: name, options: SLOW, controls });
+  const concurrency = pace.concurrency ?? 8;
+  const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: concurrency });
+  const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchIds: [name], pollMs });
+  await submitBatch({ store, file: manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch: { name: `Stopped ${name}` } }))), manifestOptions: {}, batchId: name, options: pace.options ?? SLOW, controls });
   await pool.start();
   const stop = async () => {
     await pool.close(2000);
@@ -67,6 +68,20 @@ describe('at 2 requests/s with 8 in flight, no request starts after a stop retur
     for await (const pairs of run.store.scanStatuses('pause-slow')) {
       for (const [key] of pairs) expect((await run.store.agentRecord('pause-slow', key))!.attempts, key).toBe(1);
     }
+  }, 30_000);
+
+  it('pause, with jobs waiting for a place among the requests in flight (2 places, any rate)', async () => {
+    // The rate never binds here: jobs wait for one of the 2 places instead, their slots long reserved.
+    // ON_THE_WIRE is well under the 300 ms a place takes to free, so a job that went on the status it
+    // knew before its wait would be seen.
+    const run = await slowBatch('pause-places', {}, 200, { options: { ...SLOW, rate: 1000 }, concurrency: 2, latencyMs: 300 });
+    await requestsSeen(run.api, 3);
+    await pauseBatch(run.store, 'pause-places');
+    const pausedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    await run.stop();
+    expect(lateRequests(run.api, pausedAt)).toEqual([]);
+    expect((await run.store.counts('pause-places')).pending).toBeGreaterThan(0);
   }, 30_000);
 
   it('cancel', async () => {

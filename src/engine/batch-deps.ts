@@ -25,6 +25,8 @@ export interface BatchDepsInput {
   /** For a rollback: the batch it undoes (undefined if pruned). */
   origin: BatchMeta | undefined;
   client: NovaClient;
+  /** The pool's limit of in-flight requests (ProcessorDeps.inFlight). */
+  inFlight?: ProcessorDeps['inFlight'];
   /** Aborted when the pool stops taking work. */
   stop: AbortSignal;
   /** Redis clock minus this machine's, as of the latest poll. */
@@ -72,6 +74,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         if (!fresh) return scheduleState(latest, Date.now() + input.clockOffset());
         return store.getBatch(batchId).then((meta) => scheduleState((latest = meta ?? latest), Date.now() + input.clockOffset()));
       }) as ProcessorDeps['schedule'] & {},
+      ...(input.inFlight ? { inFlight: input.inFlight } : {}),
       stop: input.stop,
       wake: (agentKey: string, batchIds: string[]) => wakeJobs(store, agentKey, batchIds),
       force: () => latest.force === true,

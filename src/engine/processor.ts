@@ -7,12 +7,13 @@
  *      `applied` if an earlier attempt did (a PATCH whose reply was lost);
  *   4. else PATCH the fields that differ, each in full, and check the reply carries the desired values;
  *   5. record the after snapshot and the final status, keeping the counters (one Lua step).
- * Before each request — after its rate-slot wait — the gate checks the worker's shutdown, the batch's
- * status, window and deadline; waits and deferrals never use up an attempt.
+ * Before each request — after its waits for a rate slot and for a place among the worker's in-flight
+ * requests — the gate checks the worker's shutdown, the batch's status, window and deadline; waits and
+ * deferrals never use up an attempt.
  */
 import { DelayedError, type Job } from 'bullmq';
 import { redactedFields, type NovaClient } from '../api/client.js';
-import { looksDown, MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
+import { looksDown, NovaApiError } from '../api/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent } from '../api/types.js';
 import { carriesDesired } from '../patch/desired.js';
@@ -20,7 +21,7 @@ import type { RowPatch } from '../patch/types.js';
 import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
 import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
-import type { RateLimiter, Slot } from './rate-limiter.js';
+import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleState } from './window.js';
 import { backoffDelay } from './backoff.js';
 import { restoration } from './rollback.js';
@@ -28,6 +29,7 @@ import { rollbackTarget, rolloutTarget } from './targets.js';
 import { unmetExpectation, type Expectation } from '../patch/expect.js';
 import { ORG_BLOCKED_WAIT_MS } from './org-blocks.js';
 import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped } from './job-signals.js';
+import { apiCalls } from './api-calls.js';
 
 /**
  * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
@@ -59,7 +61,7 @@ export interface ProcessorDeps {
   client: Pick<NovaClient, 'getAgent' | 'patchAgent'>;
   batchId: string;
   options: BatchOptions;
-  limiter: Pick<RateLimiter, 'acquire' | 'penalize'>;
+  limiter: Pick<RateLimiter, 'acquire' | 'penalize' | 'stale'>;
   /** The batch's status, cached briefly by the caller; `fresh` reads Redis now. */
   batchStatus: (fresh?: boolean) => Promise<BatchStatus>;
   /** A request got the API's answer (cheap: the caller throttles what it writes). */
@@ -86,6 +88,11 @@ export interface ProcessorDeps {
   keyId?: (orgId: string) => string | undefined;
   /** Wakes the jobs of these batches that wait for the agent's lease (released by this job). */
   wake?: (agentKey: string, batchIds: string[]) => Promise<void>;
+  /**
+   * The worker's limit of in-flight requests (`--concurrency`, shared by its batches): `send` runs when
+   * a place is free, told whether it had to wait for one. Without it, requests are not limited here.
+   */
+  inFlight?: <T>(send: (queued: boolean) => Promise<T>) => Promise<T>;
   /** Aborted when this worker stops taking work (a signal, close): no request starts after it. */
   stop?: AbortSignal;
   /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
@@ -95,68 +102,10 @@ export interface ProcessorDeps {
 export type JobOutcome = AgentStatus | 'already_done';
 
 export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
-  const { store, batchId, client, limiter } = deps;
+  const { store, batchId, client } = deps;
   const key = job.data.k;
   const { orgId, agentId } = splitAgentKey(job.data.k);
-  // Waits for a rate slot end when this worker stops (deps.stop) too; requests already sent keep only
-  // `signal` (the grace). Two signals, not AbortSignal.any: that one is slow in Node 20 per job.
-  const keyId = deps.keyId?.(orgId);
-  const acquire = () => limiter.acquire(signal, deps.stop, keyId);
-  const stopped = () => deps.stop?.aborted === true;
-
-  /**
-   * The gate (SPEC §13), right before a request is sent — after the wait for its rate slot, so nothing
-   * decided before the wait is trusted after it: this worker's shutdown, the batch's status, its window
-   * and deadline. The status is read fresh after a wait; a slot that needed none carries the status read
-   * in the same Redis step that reserved it, or `known`, a read made later still (the before snapshot's).
-   */
-  const gate = async (slot: Slot, known?: { status: BatchStatus | undefined }): Promise<void> => {
-    if (stopped()) throw new Stopped();
-    const status = slot.waitedMs > 0 ? await deps.batchStatus(true) : known ? known.status : slot.status;
-    if (stopped()) throw new Stopped();
-    // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
-    if (status === undefined || status === 'cancelled') throw new Skip('batch cancelled');
-    if (status !== 'running') throw new Deferred(status);
-    let schedule = deps.schedule?.() ?? 'open';
-    // Judged on the metadata of the last poll; a "no" is confirmed on a fresh read (a retry may have
-    // lifted the deadline, an operator changed the window) before the agent is skipped or put back.
-    if (schedule !== 'open') schedule = await deps.schedule!(true);
-    if (schedule === 'past_deadline') {
-      await deps.onDeadline?.();
-      throw new Skip('deadline passed');
-    }
-    if (schedule !== 'open') throw new Deferred('outside its window');
-  };
-
-  /**
-   * One API call within the batch's budget, through the gate; 429s wait (shared by the batch) without
-   * using an attempt. `reserved` is a slot already being acquired, `known` a status read after it was.
-   */
-  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<Slot>, known?: { status: BatchStatus | undefined }): Promise<T> => {
-    for (let waits = 0; ; waits++) {
-      const early = waits === 0 && reserved !== undefined;
-      let slot: Slot;
-      try {
-        slot = await (early ? reserved : acquire());
-      } catch (error) {
-        if (stopped()) throw new Stopped();
-        throw error;
-      }
-      await gate(slot, early ? known : undefined);
-      try {
-        const result = await fn();
-        deps.onApiReachable?.();
-        return result;
-      } catch (error) {
-        if (error instanceof NovaApiError && !looksDown(error) && error.kind !== 'aborted') deps.onApiReachable?.();
-        if (error instanceof NovaApiError && error.kind === 'rate_limited' && waits < MAX_RATE_LIMIT_WAITS) {
-          await limiter.penalize(error.retryAfterMs ?? 1000, keyId);
-          continue;
-        }
-        throw error;
-      }
-    }
-  };
+  const { acquire, call } = apiCalls(deps, orgId, signal);
 
   // Three independent commands in one round trip: the job's status (an attempt counted), the GET's slot
   // (always needed unless the agent is done) and the agent's lease (one change at a time per agent).

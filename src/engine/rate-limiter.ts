@@ -10,6 +10,8 @@ import type { BatchStatus, BatchStore } from '../store/batch-store.js';
 export interface Slot {
   waitedMs: number;
   status: BatchStatus | undefined;
+  /** How many 429s this limiter had met when the slot was reserved (see `stale`). */
+  penalties: number;
 }
 
 /** Time for the rate to climb back from a 429 to the full `--rate`. */
@@ -22,6 +24,10 @@ export const KEY_RATE_WINDOW_MS = 5000;
 export class RateLimiter {
   /** The effective rate at the last reservation (requests/s), for status and metrics. */
   effectiveRate: number;
+  /** 429s met by this process's jobs of the batch. */
+  #penalties = 0;
+  /** Until when (this machine's clock) the latest 429's Retry-After asks for quiet. */
+  #quietUntil = 0;
 
   constructor(
     private readonly store: BatchStore,
@@ -41,6 +47,7 @@ export class RateLimiter {
    * with every batch on that key (SPEC §10) — whichever comes later.
    */
   async acquire(signal?: AbortSignal, stop?: AbortSignal, keyId?: string): Promise<Slot> {
+    const penalties = this.#penalties;
     const { waitMs, rateMilli, status } =
       keyId === undefined ? await this.store.reserveSlot(this.batchId, this.rate(), RECOVERY_MS) : await this.store.reserveSlots(this.batchId, this.rate(), RECOVERY_MS, keyId, KEY_RATE_WINDOW_MS);
     this.effectiveRate = rateMilli / 1000;
@@ -48,11 +55,22 @@ export class RateLimiter {
       this.observe.waited?.(waitMs);
       await this.sleep(waitMs, signal, stop);
     }
-    return { waitedMs: waitMs, status };
+    return { waitedMs: waitMs, status, penalties };
+  }
+
+  /**
+   * This process met a 429 since the slot was reserved, and its Retry-After has not passed: the slot
+   * is a place in the schedule from before the push-back, and a request sent on it now would go out
+   * while the API asked for quiet. (429s met by other workers push back the slots reserved after them.)
+   */
+  stale(slot: Slot): boolean {
+    return slot.penalties !== this.#penalties && Date.now() < this.#quietUntil;
   }
 
   /** A 429: nobody in the batch starts a request for `retryAfterMs`, and the rate adapts down. */
   async penalize(retryAfterMs: number, keyId?: string): Promise<void> {
+    this.#penalties++;
+    this.#quietUntil = Math.max(this.#quietUntil, Date.now() + retryAfterMs);
     this.observe.limited?.();
     await Promise.all([this.store.penalizeSlots(this.batchId, retryAfterMs, MIN_FACTOR), keyId === undefined ? undefined : this.store.penalizeKey(keyId, retryAfterMs, MIN_FACTOR)]);
   }

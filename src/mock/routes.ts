@@ -40,5 +40,5 @@ export async function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 export function emptyStats(): MockStats {
-  return { total: 0, byMethod: {}, byStatus: {}, byMethodStatus: {}, patchesApplied: 0, changes: 0 };
+  return { total: 0, byMethod: {}, byStatus: {}, byMethodStatus: {}, patchesApplied: 0, changes: 0, peakInFlight: 0 };
 }

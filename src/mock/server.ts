@@ -216,10 +216,14 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     return reply(res, 200, agent);
   }
 
+  /** API requests being answered now (their latency included), for stats.peakInFlight. */
+  let active = 0;
   const server = http.createServer((req, res) => {
     const t = Date.now();
     const url = new URL(req.url ?? '/', 'http://mock');
     const r = route(url.pathname);
+    const counted = r.kind !== 'control';
+    if (counted) stats.peakInFlight = Math.max(stats.peakInFlight, ++active);
     readBody(req)
       .then(async (body) => {
         if (r.kind === 'control') return control(r.name, req, res, url, body);
@@ -230,6 +234,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
         if (res.headersSent || req.socket.destroyed) return;
         process.stderr.write(`mock-api: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
         send(res, 500, { detail: 'Mock internal error' });
+      })
+      .finally(() => {
+        if (counted) active--;
       });
   });
   // Longer than any client's keep-alive idle time, so the mock never races a reused socket closed.

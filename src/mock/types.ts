@@ -67,6 +67,8 @@ export interface MockStats {
   patchesApplied: number;
   /** Applied PATCHes that changed at least one value. */
   changes: number;
+  /** The most API requests this mock was answering at once (each counted until its reply is sent). */
+  peakInFlight: number;
   /** `org_id/agent_id` → PATCHes applied to that agent. */
   appliedPerAgent?: Record<string, number>;
 }

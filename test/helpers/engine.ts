@@ -40,11 +40,11 @@ export const FAST: BatchOptions = { rate: 1000, attempts: 6, backoffMs: 20, back
 
 export const ENDED = ['completed', 'completed_with_failures', 'cancelled', 'halted'];
 
-export async function startBatch(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
+export async function startBatch(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number; sockets?: number } = {}) {
   const concurrency = extra.concurrency ?? 8;
   const { redis } = engineFixtures('engine');
   const store = new BatchStore(redis, prefix);
-  const client = new NovaClient({ baseUrl: api.url, apiKey: extra.apiKey ?? api.apiKey, timeoutMs: extra.timeoutMs ?? 2000, maxSockets: concurrency });
+  const client = new NovaClient({ baseUrl: api.url, apiKey: extra.apiKey ?? api.apiKey, timeoutMs: extra.timeoutMs ?? 2000, maxSockets: extra.sockets ?? concurrency });
   const pool = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency, batchIds: [batchId], pollMs: 100 });
   await pool.start();
   const submitted = await submitBatch({ store, file, manifestOptions: {}, batchId, options });
@@ -64,7 +64,7 @@ export async function startBatch(api: MockApi, prefix: string, file: string, bat
   return { store, pool, submitted, waitFor, stop };
 }
 
-export async function runToEnd(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: { concurrency?: number; apiKey?: string; timeoutMs?: number } = {}) {
+export async function runToEnd(api: MockApi, prefix: string, file: string, batchId: string, options: BatchOptions = FAST, extra: Parameters<typeof startBatch>[5] = {}) {
   const run = await startBatch(api, prefix, file, batchId, options, extra);
   const meta = await run.waitFor(ENDED);
   await run.stop();

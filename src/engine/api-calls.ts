@@ -1,0 +1,89 @@
+/**
+ * One agent job's API requests: each waits for a slot in the batch's (and its key's) rate schedule, then
+ * for a place among the worker's in-flight requests, then passes the gate (SPEC §13) — and only then
+ * goes out. 429s wait, shared by the batch, without using an attempt.
+ */
+import { looksDown, MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
+import type { BatchStatus } from '../store/batch-store.js';
+import type { ProcessorDeps } from './processor.js';
+import type { Slot } from './rate-limiter.js';
+import { Deferred, Skip, Stopped } from './job-signals.js';
+
+/** A status read after a slot was reserved (the before snapshot's step), good as the gate's if no wait. */
+export type KnownStatus = { status: BatchStatus | undefined };
+
+export function apiCalls(deps: ProcessorDeps, orgId: string, signal?: AbortSignal) {
+  const { limiter } = deps;
+  // Waits for a rate slot end when this worker stops (deps.stop) too; requests already sent keep only
+  // `signal` (the grace). Two signals, not AbortSignal.any: that one is slow in Node 20 per job.
+  const keyId = deps.keyId?.(orgId);
+  const acquire = () => limiter.acquire(signal, deps.stop, keyId);
+  const stopped = () => deps.stop?.aborted === true;
+  const inFlight = deps.inFlight ?? (<T>(send: (queued: boolean) => Promise<T>) => send(false));
+
+  /**
+   * The gate, right before a request is sent — after the waits, so nothing decided before them is
+   * trusted after: this worker's shutdown, the batch's status, its window and deadline. The status is
+   * read fresh after a wait (for the rate slot, or for a place among the in-flight requests); a slot
+   * that needed none carries the status read in the same Redis step that reserved it, or `known`, a
+   * read made later still.
+   */
+  const gate = async (slot: Slot, known: KnownStatus | undefined, queued: boolean): Promise<void> => {
+    if (stopped()) throw new Stopped();
+    const status = slot.waitedMs > 0 || queued ? await deps.batchStatus(true) : known ? known.status : slot.status;
+    if (stopped()) throw new Stopped();
+    // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
+    if (status === undefined || status === 'cancelled') throw new Skip('batch cancelled');
+    if (status !== 'running') throw new Deferred(status);
+    let schedule = deps.schedule?.() ?? 'open';
+    // Judged on the metadata of the last poll; a "no" is confirmed on a fresh read (a retry may have
+    // lifted the deadline, an operator changed the window) before the agent is skipped or put back.
+    if (schedule !== 'open') schedule = await deps.schedule!(true);
+    if (schedule === 'past_deadline') {
+      await deps.onDeadline?.();
+      throw new Skip('deadline passed');
+    }
+    if (schedule !== 'open') throw new Deferred('outside its window');
+  };
+
+  /** `fn` sent within the budget, through the gate. `reserved` is a slot already being acquired. */
+  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<Slot>, known?: KnownStatus): Promise<T> => {
+    let limited = 0;
+    for (let round = 0; ; round++) {
+      const early = round === 0 && reserved !== undefined;
+      let slot: Slot;
+      try {
+        slot = await (early ? reserved : acquire());
+      } catch (error) {
+        if (stopped()) throw new Stopped();
+        throw error;
+      }
+      // The place among the worker's in-flight requests is held from the gate to the reply only: the
+      // job's Redis steps around it overlap the other jobs' requests (and a 429's wait holds none).
+      const sent = await inFlight(async (queued) => {
+        // A 429 met since this slot was reserved pushed the schedule back: the slot is from before it.
+        if (limiter.stale(slot)) return { stale: true } as const;
+        await gate(slot, early ? known : undefined, queued);
+        try {
+          return { result: await fn() };
+        } catch (error) {
+          return { error };
+        }
+      });
+      if ('stale' in sent) continue;
+      if (!('error' in sent)) {
+        deps.onApiReachable?.();
+        return sent.result;
+      }
+      const { error } = sent;
+      if (error instanceof NovaApiError && !looksDown(error) && error.kind !== 'aborted') deps.onApiReachable?.();
+      if (error instanceof NovaApiError && error.kind === 'rate_limited' && limited++ < MAX_RATE_LIMIT_WAITS) {
+        await limiter.penalize(error.retryAfterMs ?? 1000, keyId);
+        continue;
+      }
+      throw error;
+    }
+  };
+
+  return { acquire, call };
+}
