@@ -21,6 +21,8 @@ export { AUTH_FAILURES_TO_HALT } from './org-blocks.js';
 
 export interface BatchDepsInput {
   store: BatchStore;
+  /** The same store on a connection for the gate's fresh status reads only (default: `store`). */
+  gate?: BatchStore;
   meta: BatchMeta;
   /** For a rollback: the batch it undoes (undefined if pruned). */
   origin: BatchMeta | undefined;
@@ -54,7 +56,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
     const batchStatus = async (fresh = false): Promise<BatchStatus> => {
       if (fresh || authTrouble || !cached || Date.now() - cached.at > 250) {
         // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
-        cached = { status: (await store.batchStatus(batchId)) ?? 'cancelled', at: Date.now() };
+        cached = { status: (await (input.gate ?? store).batchStatus(batchId)) ?? 'cancelled', at: Date.now() };
       }
       return cached.status;
     };

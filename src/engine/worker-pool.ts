@@ -80,6 +80,11 @@ export class WorkerPool {
   readonly #stopping = new AbortController();
   #closing: Promise<void> | undefined;
   readonly #command: ScriptClient;
+  /**
+   * The gate's fresh status reads, on a connection of their own: on the command connection a read
+   * queued behind the other jobs' Lua steps, and a request's place stayed idle meanwhile.
+   */
+  readonly #gate: BatchStore;
   #timer: NodeJS.Timeout | undefined;
   /** Redis clock minus this machine's, refreshed every poll: windows are judged on the Redis clock. */
   #clockOffset = 0;
@@ -92,6 +97,7 @@ export class WorkerPool {
     this.#options = options;
     this.#command = connectRedis(options.redisUrl);
     this.store = new BatchStore(this.#command, options.prefix);
+    this.#gate = new BatchStore(connectRedis(options.redisUrl), options.prefix);
     this.#limit = pLimit(options.concurrency ?? 8);
     // Every job waiting for a rate slot listens to these: as many listeners as jobs in flight, not a leak.
     setMaxListeners(0, this.#stopping.signal, this.#shutdown.signal);
@@ -163,7 +169,7 @@ export class WorkerPool {
       const queued = limit.activeCount + limit.pendingCount >= limit.concurrency;
       return limit(() => send(queued));
     };
-    const { deps, limiter, latest, update } = batchDeps({ store, meta, origin, client: this.#options.client, inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
+    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, meta, origin, client: this.#options.client, inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
@@ -267,5 +273,6 @@ export class WorkerPool {
     await flushNotifications();
     await this.store.leave(this.#id).catch(() => {});
     this.#command.disconnect();
+    this.#gate.redis.disconnect();
   }
 }

@@ -8,7 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { setOwn } from '../patch/merge.js';
-import { pack, packAgainst, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
+import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
 import type { AgentRecord, AgentStatus, BatchStatus } from './types.js';
 
@@ -34,7 +34,7 @@ export class AgentRecords extends Coordination {
    * is this one.
    */
   async saveBefore(batchId: string, key: string, agent: Agent): Promise<({ first: true } | { first: false; before: Agent }) & { status: BatchStatus | undefined }> {
-    const [first, status, stored] = await this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), pack(agent));
+    const [first, status, stored] = await this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), await packAsync(agent));
     const batchStatus = (status.toString() || undefined) as BatchStatus | undefined;
     if (first === 1) return { first: true, status: batchStatus };
     return { first: false, before: unpack<Agent>(stored!), status: batchStatus };
@@ -77,7 +77,7 @@ export class AgentRecords extends Coordination {
     if (record.after) {
       if (!record.before) throw new Error('an after snapshot needs its before snapshot');
       // The before given is the recorded one (or its parse): its JSON text is the stored one's.
-      fields.push('after', packAgainst(delta(record.before, record.after), JSON.stringify(record.before)));
+      fields.push('after', await packAgainstAsync(delta(record.before, record.after), JSON.stringify(record.before)));
     }
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     fields.push('error', record.error ?? '');

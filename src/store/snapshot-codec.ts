@@ -8,11 +8,23 @@
  *   compressed once, not again next to the after. (Node's brotli has no custom dictionaries; zlib has.)
  */
 import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { PackThread } from './pack-thread.js';
 
 const BROTLI = { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } };
 
+const compressText = (text: string, dictionary?: string): Buffer =>
+  dictionary === undefined ? brotliCompressSync(Buffer.from(text), BROTLI) : deflateRawSync(Buffer.from(text), { dictionary: Buffer.from(dictionary) });
+
+/** The engine's snapshots are compressed off the event loop that answers the other jobs' requests. */
+const thread = new PackThread(BROTLI, compressText);
+
 export function pack(value: unknown): Buffer {
-  return brotliCompressSync(Buffer.from(JSON.stringify(value)), BROTLI);
+  return compressText(JSON.stringify(value));
+}
+
+/** `pack` on the compression thread (pack-thread.ts): for the engine's hot path. */
+export function packAsync(value: unknown): Promise<Buffer> {
+  return thread.compress(JSON.stringify(value));
 }
 
 export function unpack<T>(buffer: Buffer): T {
@@ -26,7 +38,12 @@ export function unpackText(buffer: Buffer): string {
 
 /** `value` compressed against `dictionary` (the before snapshot's JSON text). */
 export function packAgainst(value: unknown, dictionary: string): Buffer {
-  return deflateRawSync(Buffer.from(JSON.stringify(value)), { dictionary: Buffer.from(dictionary) });
+  return compressText(JSON.stringify(value), dictionary);
+}
+
+/** `packAgainst` on the compression thread (see packAsync). */
+export function packAgainstAsync(value: unknown, dictionary: string): Promise<Buffer> {
+  return thread.compress(JSON.stringify(value), dictionary);
 }
 
 export function unpackAgainst<T>(buffer: Buffer, dictionary: string): T {

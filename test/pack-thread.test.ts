@@ -1,0 +1,36 @@
+/** Snapshot compression on its own thread (pack-thread.ts): the bytes are the codec's, errors come back. */
+import { brotliDecompressSync, constants, inflateRawSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { PackThread } from '../src/store/pack-thread.js';
+import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst } from '../src/store/snapshot-codec.js';
+
+const BROTLI = { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } };
+const agent = { id: 'a1', name: 'Max', prompt_template: `# Role\n${'You speak with customers. '.repeat(200)}`, nested: { ok: true } };
+
+describe('PackThread', () => {
+  it('compresses off the thread exactly as the codec does on it', async () => {
+    expect(await packAsync(agent)).toEqual(pack(agent));
+    const after = { ...agent, name: 'Maxine' };
+    const dictionary = JSON.stringify(agent);
+    expect(await packAgainstAsync(after, dictionary)).toEqual(packAgainst(after, dictionary));
+    expect(unpack(await packAsync(agent))).toEqual(agent);
+    expect(unpackAgainst(await packAgainstAsync(after, dictionary), dictionary)).toEqual(after);
+  });
+
+  it('many at once, each answer to its own call', async () => {
+    const thread = new PackThread(BROTLI, () => Buffer.alloc(0));
+    const texts = Array.from({ length: 200 }, (_, i) => `text number ${i} `.repeat(i + 1));
+    const packed = await Promise.all(texts.map((text) => thread.compress(text)));
+    expect(packed.map((bytes) => brotliDecompressSync(bytes).toString())).toEqual(texts);
+    const against = await thread.compress('text number 7 and more', texts[7]);
+    expect(inflateRawSync(against, { dictionary: Buffer.from(texts[7]!) }).toString()).toBe('text number 7 and more');
+  });
+
+  it("a compression that fails in the thread fails its caller, and the thread serves the next call", async () => {
+    // A parameter brotli does not know: the thread's call throws, the caller hears why.
+    const thread = new PackThread({ params: { 9999: 1 } }, () => Buffer.alloc(0));
+    await expect(thread.compress('anything')).rejects.toThrow('compression failed: 9999 is not a valid Brotli parameter');
+    const against = await thread.compress('abc abc', 'abc');
+    expect(inflateRawSync(against, { dictionary: Buffer.from('abc') }).toString()).toBe('abc abc');
+  });
+});
