@@ -1,12 +1,13 @@
 /**
- * What commands that call the API share: the client (got) and the metrics server (prom-client) — apart
- * from context.ts so that commands that only read Redis (`status`, `batches`, `report`) never load them.
+ * What commands that call the API share: the client (undici) and the metrics server — apart from
+ * context.ts so that commands that only read Redis (`status`, `batches`, `report`) never load them.
+ * prom-client (with @opentelemetry/api, ~35 ms) is loaded only when `--metrics-port` asks for it.
  */
 import { NovaClient, type ResponseInfo } from '../api/client.js';
 import { KeyRing } from '../api/credentials.js';
 import type { Config } from '../config.js';
 import { UsageError } from '../errors.js';
-import { Metrics, serveMetrics } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
 
 /**
  * The API client of this process, with its keys (SPEC §10): NOVA_API_KEY and/or a keys file. Refuses
@@ -43,6 +44,7 @@ export function requireKeysFor(config: Config, orgIds: Iterable<string>): void {
 /** `--metrics-port N`: Prometheus metrics on http://127.0.0.1:N/metrics (0 picks a free port). */
 export async function startMetrics(port: number | undefined, note: (line: string) => void): Promise<{ metrics: Metrics; close: () => Promise<void> } | undefined> {
   if (port === undefined) return undefined;
+  const { Metrics, serveMetrics } = await import('../metrics.js');
   const metrics = new Metrics();
   const server = await serveMetrics(metrics, port);
   note(`metrics: http://127.0.0.1:${server.port}/metrics`);
