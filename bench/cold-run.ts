@@ -57,7 +57,8 @@ export async function benchColdRun(log: (line: string) => void, agents = Number(
         figure: `${(o / 1000).toFixed(2)} s`,
         peer: `${(n / 1000).toFixed(2)} s (naive fetch script, own process)`,
         ratio: (n / o).toFixed(2),
-        target: '≥ 0.85',
+        // Issue 18's goals: 0.85 at 1,500 agents, 0.9 at 15,000 (where the fixed start-up weighs less).
+        target: agents >= 15_000 ? '≥ 0.9' : '≥ 0.85',
       },
     ];
   } finally {

@@ -173,18 +173,19 @@ export class WorkerPool {
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
-      async (job: Job<AgentJobData>, token?: string, signal?: AbortSignal) => {
+      // BullMQ's own abort signal (its cancelJob, which nova-fleet never calls) is not listened to:
+      // AbortSignal.any of it and the shutdown cost ~40 µs per job on Node 20.
+      async (job: Job<AgentJobData>, token?: string) => {
         // A job fetched ahead but not started when the pool began closing goes back to the queue
         // at once (for this or another worker), rather than being started during shutdown.
         if (this.#closed) {
           await job.moveToDelayed(Date.now(), token);
           throw new DelayedError();
         }
-        const combined = signal ? AbortSignal.any([signal, this.#shutdown.signal]) : this.#shutdown.signal;
         const { orgId, agentId } = splitAgentKey(job.data.k);
         const ids = { batch: batchId, org: orgId, agent: agentId, line: job.data.l };
         try {
-          const outcome = await processAgentJob(deps, job, token, combined);
+          const outcome = await processAgentJob(deps, job, token, this.#shutdown.signal);
           if (outcome === 'already_done') this.#options.log?.debug({ ...ids, status: outcome }, 'agent already finished');
           else {
             this.#options.log?.info({ ...ids, status: outcome, attempt: job.attemptsMade + 1 }, `agent ${outcome}`);
