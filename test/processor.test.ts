@@ -354,6 +354,40 @@ describe('processAgentJob: the gate', () => {
     expect(w.store.status.get(KEY)).toBe('pending');
   });
 
+  it('with a live status feed that published nothing meanwhile, a request that waited for a place goes on the status it knew', async () => {
+    w = world();
+    w.deps.statusVersion = () => 7;
+    w.deps.inFlight = (send) => send(true);
+    expect(await w.run()).toBe('applied');
+    expect(w.freshReads).toBe(0);
+  });
+
+  it('a change published while the PATCH waited for a place makes the gate read the status again: paused, no PATCH', async () => {
+    w = world();
+    let version = 7;
+    let calls = 0;
+    w.deps.statusVersion = () => version;
+    // Paused (and published) while the PATCH waits for its place: after the before snapshot's read.
+    w.deps.inFlight = (send) => {
+      if (++calls === 2) {
+        w.store.batchStatus = 'paused';
+        version++;
+      }
+      return send(true);
+    };
+    await expect(w.run()).rejects.toBeInstanceOf(DelayedError);
+    expect(w.api.methods()).toEqual(['GET']);
+    expect(w.freshReads).toBe(1);
+  });
+
+  it('a status feed that is not live (undefined) is no reason to trust: the status is read again', async () => {
+    w = world();
+    w.deps.statusVersion = () => undefined;
+    w.deps.inFlight = (send) => send(true);
+    expect(await w.run()).toBe('applied');
+    expect(w.freshReads).toBe(2);
+  });
+
   it('a closed window defers; a passed deadline ends the batch (onDeadline) and skips the agent', async () => {
     w = world();
     w.schedule = 'closed';

@@ -9,28 +9,39 @@ import type { ProcessorDeps } from './processor.js';
 import type { Slot } from './rate-limiter.js';
 import { Deferred, Skip, Stopped } from './job-signals.js';
 
-/** A status read after a slot was reserved (the before snapshot's step), good as the gate's if no wait. */
-export type KnownStatus = { status: BatchStatus | undefined };
+/**
+ * A status read, with the status feed's version when the read was sent (undefined: no live feed). A
+ * read after a slot was reserved (the before snapshot's step) is good as the gate's if no wait.
+ */
+export type KnownStatus = { status: BatchStatus | undefined; version: number | undefined };
+
+/** A reserved rate slot, with the feed's version when its reservation (which read the status) was sent. */
+export type Reserved = { slot: Slot; version: number | undefined };
 
 export function apiCalls(deps: ProcessorDeps, orgId: string, signal?: AbortSignal) {
   const { limiter } = deps;
   // Waits for a rate slot end when this worker stops (deps.stop) too; requests already sent keep only
   // `signal` (the grace). Two signals, not AbortSignal.any: that one is slow in Node 20 per job.
   const keyId = deps.keyId?.(orgId);
-  const acquire = () => limiter.acquire(signal, deps.stop, keyId);
+  const acquire = (): Promise<Reserved> => {
+    const version = deps.statusVersion?.();
+    return limiter.acquire(signal, deps.stop, keyId).then((slot) => ({ slot, version }));
+  };
   const stopped = () => deps.stop?.aborted === true;
   const inFlight = deps.inFlight ?? (<T>(send: (queued: boolean) => Promise<T>) => send(false));
 
   /**
    * The gate, right before a request is sent — after the waits, so nothing decided before them is
-   * trusted after: this worker's shutdown, the batch's status, its window and deadline. The status is
-   * read fresh after a wait (for the rate slot, or for a place among the in-flight requests); a slot
-   * that needed none carries the status read in the same Redis step that reserved it, or `known`, a
-   * read made later still.
+   * trusted after: this worker's shutdown, the batch's status, its window and deadline. `seen` is the
+   * status read in the same Redis step that reserved the slot, or a read made later still (the before
+   * snapshot's). It is read fresh after a wait for the rate slot; after a wait for a place among the
+   * requests in flight too, unless the status feed is live and published no change since `seen` was
+   * read (status-feed.ts).
    */
-  const gate = async (slot: Slot, known: KnownStatus | undefined, queued: boolean): Promise<void> => {
+  const gate = async (slot: Slot, seen: KnownStatus, queued: boolean): Promise<void> => {
     if (stopped()) throw new Stopped();
-    const status = slot.waitedMs > 0 || queued ? await deps.batchStatus(true) : known ? known.status : slot.status;
+    const unchanged = seen.version !== undefined && deps.statusVersion?.() === seen.version;
+    const status = slot.waitedMs > 0 || (queued && !unchanged) ? await deps.batchStatus(true) : seen.status;
     if (stopped()) throw new Stopped();
     // A batch gone from Redis (pruned) is treated as cancelled: nothing more is sent for it.
     if (status === undefined || status === 'cancelled') throw new Skip('batch cancelled');
@@ -47,13 +58,16 @@ export function apiCalls(deps: ProcessorDeps, orgId: string, signal?: AbortSigna
   };
 
   /** `fn` sent within the budget, through the gate. `reserved` is a slot already being acquired. */
-  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<Slot>, known?: KnownStatus): Promise<T> => {
+  const call = async <T>(fn: () => Promise<T>, reserved?: Promise<Reserved>, known?: KnownStatus): Promise<T> => {
     let limited = 0;
     for (let round = 0; ; round++) {
       const early = round === 0 && reserved !== undefined;
       let slot: Slot;
+      let seen: KnownStatus;
       try {
-        slot = await (early ? reserved : acquire());
+        const got = await (early ? reserved : acquire());
+        slot = got.slot;
+        seen = early && known ? known : { status: slot.status, version: got.version };
       } catch (error) {
         if (stopped()) throw new Stopped();
         throw error;
@@ -63,7 +77,7 @@ export function apiCalls(deps: ProcessorDeps, orgId: string, signal?: AbortSigna
       const sent = await inFlight(async (queued) => {
         // A 429 met since this slot was reserved pushed the schedule back: the slot is from before it.
         if (limiter.stale(slot)) return { stale: true } as const;
-        await gate(slot, early ? known : undefined, queued);
+        await gate(slot, seen, queued);
         try {
           return { result: await fn() };
         } catch (error) {

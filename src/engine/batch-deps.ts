@@ -27,6 +27,8 @@ export interface BatchDepsInput {
   /** For a rollback: the batch it undoes (undefined if pruned). */
   origin: BatchMeta | undefined;
   client: NovaClient;
+  /** The pool's status feed version (ProcessorDeps.statusVersion). */
+  statusVersion?: () => number | undefined;
   /** The pool's limit of in-flight requests (ProcessorDeps.inFlight). */
   inFlight?: ProcessorDeps['inFlight'];
   /** Aborted when the pool stops taking work. */
@@ -77,6 +79,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         return store.getBatch(batchId).then((meta) => scheduleState((latest = meta ?? latest), Date.now() + input.clockOffset()));
       }) as ProcessorDeps['schedule'] & {},
       ...(input.inFlight ? { inFlight: input.inFlight } : {}),
+      ...(input.statusVersion ? { statusVersion: input.statusVersion } : {}),
       stop: input.stop,
       wake: (agentKey: string, batchIds: string[]) => wakeJobs(store, agentKey, batchIds),
       force: () => latest.force === true,

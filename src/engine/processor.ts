@@ -93,6 +93,11 @@ export interface ProcessorDeps {
    * a place is free, told whether it had to wait for one. Without it, requests are not limited here.
    */
   inFlight?: <T>(send: (queued: boolean) => Promise<T>) => Promise<T>;
+  /**
+   * The status feed's version (status-feed.ts): changes with every published status change; undefined
+   * while the feed is not live. Without it, a request that waited for a place reads the status again.
+   */
+  statusVersion?: () => number | undefined;
   /** Aborted when this worker stops taking work (a signal, close): no request starts after it. */
   stop?: AbortSignal;
   /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
@@ -143,6 +148,8 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const guess = await targetFrom(current);
     const guessDifferent = 'done' in guess ? [] : carriesDesired(current, guess.desired);
     const aheadSlot = guessDifferent.length > 0 ? quiet(acquire()) : undefined;
+    // The feed's version as the before snapshot's step (which reads the status) is sent.
+    const savedVersion = deps.statusVersion?.();
     const saved = await store.saveBefore(batchId, key, current);
     // A later attempt: the target comes from the first attempt's snapshot (so `$replace` applies once).
     const before = saved.first ? current : saved.before;
@@ -194,7 +201,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
     // The status read with the snapshot is later than the reserved slot's: it is the gate's if no wait.
-    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), aheadSlot, aheadSlot ? { status: saved.status } : undefined);
+    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), aheadSlot, aheadSlot ? { status: saved.status, version: savedVersion } : undefined);
     // The change is made: the lease goes while the outcome is recorded (awaited in `finally`).
     quiet(release());
     const missing = carriesDesired(after, desired);

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.js';
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
 import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
+import type { StatusFeed } from '../store/status-feed.js';
 import { connectRedis } from '../store/connect.js';
 import { QUEUE_NAME, splitAgentKey } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
@@ -85,6 +86,8 @@ export class WorkerPool {
    * queued behind the other jobs' Lua steps, and a request's place stayed idle meanwhile.
    */
   readonly #gate: BatchStore;
+  /** Published status changes: a request that waited for a place skips the fresh read if none came. */
+  readonly #feed: StatusFeed;
   #timer: NodeJS.Timeout | undefined;
   /** Redis clock minus this machine's, refreshed every poll: windows are judged on the Redis clock. */
   #clockOffset = 0;
@@ -98,6 +101,7 @@ export class WorkerPool {
     this.#command = connectRedis(options.redisUrl);
     this.store = new BatchStore(this.#command, options.prefix);
     this.#gate = new BatchStore(connectRedis(options.redisUrl), options.prefix);
+    this.#feed = this.store.openStatusFeed(options.redisUrl);
     this.#limit = pLimit(options.concurrency ?? 8);
     // Every job waiting for a rate slot listens to these: as many listeners as jobs in flight, not a leak.
     setMaxListeners(0, this.#stopping.signal, this.#shutdown.signal);
@@ -169,7 +173,7 @@ export class WorkerPool {
       const queued = limit.activeCount + limit.pendingCount >= limit.concurrency;
       return limit(() => send(queued));
     };
-    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, meta, origin, client: this.#options.client, inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
+    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
@@ -275,5 +279,6 @@ export class WorkerPool {
     await this.store.leave(this.#id).catch(() => {});
     this.#command.disconnect();
     this.#gate.redis.disconnect();
+    this.#feed.close();
   }
 }

@@ -110,7 +110,7 @@ export class BatchStore extends AgentRecords {
    */
   async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
     const pairs = Object.entries(fields).flat();
-    return ((await this.redis.nfTransition(this.keys.meta(batchId), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
+    return ((await this.redis.nfTransition(this.keys.meta(batchId), this.keys.statusChannel(), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
   }
 
   /** Changes the batch's --rate (an operator re-running it with another rate); workers read it each poll. */

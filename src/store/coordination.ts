@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Cluster } from 'ioredis';
 import type { Queue } from 'bullmq';
 import { escapeGlob, QUEUE_NAME, Keys } from './keys.js';
+import { StatusFeed } from './status-feed.js';
 import { scanKeys } from './connect.js';
 import type { ScriptClient } from './scripts.js';
 import type { AgentJobData, BatchStatus, WorkerInfo } from './types.js';
@@ -192,8 +193,13 @@ export class Coordination {
    * A request met an API that looks down. Returns 'halted' if the batch has just halted for it
    * (api_unreachable), 'outage' while no request has succeeded within `recentMs`, else 'reachable'.
    */
+  /** A subscription to this prefix's batch status changes (status-feed.ts); the caller closes it. */
+  openStatusFeed(url: string): StatusFeed {
+    return new StatusFeed(url, this.keys.statusChannel());
+  }
+
   async noteApiTrouble(batchId: string, outageMs: number, recentMs: number, reason: string): Promise<'halted' | 'outage' | 'reachable'> {
-    const [state] = await this.redis.nfApiTrouble(this.keys.meta(batchId), outageMs, recentMs, reason);
+    const [state] = await this.redis.nfApiTrouble(this.keys.meta(batchId), outageMs, recentMs, reason, this.keys.statusChannel());
     return state === 2 ? 'halted' : state === 1 ? 'reachable' : 'outage';
   }
 

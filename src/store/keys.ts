@@ -23,6 +23,9 @@
  *                                    expires unless renewed (SPEC §13: nobody working is visible)
  *   P:digest:<sha256>         string the latest batch made from a manifest with this content digest
  *                                    (a re-run attaches to it, SPEC §13)
+ *   P:status-changes          channel a batch's meta key, published in the Lua step that changes its
+ *                                    status (pause, cancel, halt, resume…): workers' gates trust a
+ *                                    status read before a wait only while no change was published
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.
@@ -52,6 +55,11 @@ export const QUEUE_NAME = 'agents';
 export class Keys {
   constructor(readonly prefix: string) {
     if (!/^[A-Za-z0-9._:-]+$/.test(prefix)) throw new RangeError(`invalid Redis prefix "${prefix}": use letters, digits and . _ : -`);
+  }
+
+  /** Not a key: the pub/sub channel of batch status changes (a channel has no Cluster slot). */
+  statusChannel(): string {
+    return `${this.prefix}:status-changes`;
   }
 
   batches(): string {

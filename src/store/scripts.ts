@@ -39,12 +39,12 @@ interface ScriptCommands {
   nfReserve(rate: string, meta: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number, string]>;
   nfSaveBeforeBuffer(agent: string, meta: string, packed: Buffer): Promise<[number, Buffer, Buffer?]>;
   nfUncount(status: string, agent: string, key: string): Promise<number>;
-  nfApiTrouble(meta: string, outageMs: number, recentMs: number, reason: string): Promise<[number, number]>;
+  nfApiTrouble(meta: string, outageMs: number, recentMs: number, reason: string, channel: string): Promise<[number, number]>;
   nfApiReachable(meta: string): Promise<number>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
   nfReserveKey(schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number): Promise<[number, number]>;
   nfReserveBoth(rate: string, meta: string, schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number): Promise<[number, number, string]>;
-  nfTransition(meta: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
+  nfTransition(meta: string, channel: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
 }
 
 export type ScriptClient = Client & ScriptCommands;
