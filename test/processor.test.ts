@@ -45,6 +45,9 @@ class FakeStore implements ProcessorStore {
     this.waiters.push(batchId);
     return this.leaseHolder;
   }
+  async beginWithLease(batchId: string, key: string): Promise<{ status: AgentStatus | undefined; holder: string | undefined }> {
+    return { status: await this.beginAttempt(batchId, key), holder: await this.takeLease(batchId) };
+  }
   async leasedElsewhere(batchId: string): Promise<boolean> {
     return this.leaseHolder !== undefined && this.leaseHolder !== batchId;
   }

@@ -51,7 +51,7 @@ export const LEASE_MS = 5 * 60_000;
 export const LEASE_WAIT_MS = 30_000;
 
 /** The store commands one agent's job uses (a narrow door: tests give a fake, see test/processor.test.ts). */
-export type ProcessorStore = Pick<BatchStore, 'takeLease' | 'releaseLease' | 'leasedElsewhere' | 'beginAttempt' | 'agentRecord' | 'finish' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;
+export type ProcessorStore = Pick<BatchStore, 'beginWithLease' | 'releaseLease' | 'leasedElsewhere' | 'agentRecord' | 'finish' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;
 
 /** What of a BullMQ job the processor reads and calls. */
 export type AgentJob = Pick<Job<AgentJobData>, 'data' | 'attemptsMade' | 'opts' | 'moveToDelayed' | 'promote'>;
@@ -112,12 +112,10 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
   const { orgId, agentId } = splitAgentKey(job.data.k);
   const { acquire, call } = apiCalls(deps, orgId, signal);
 
-  // Three independent commands in one round trip: the job's status (an attempt counted), the GET's slot
-  // (always needed unless the agent is done) and the agent's lease (one change at a time per agent).
+  // One round trip for two independent steps: the GET's slot (always needed unless the agent is done),
+  // and the job's status (an attempt counted) with the agent's lease (one change at a time per agent).
   const firstSlot = quiet(acquire());
-  const leaseTaken = quiet(store.takeLease(batchId, key, LEASE_MS));
-  const status = await store.beginAttempt(batchId, key);
-  const holder = await leaseTaken;
+  const { status, holder } = await store.beginWithLease(batchId, key, LEASE_MS);
   // Released once: as soon as the agent's change is made (while it is recorded), or on any way out.
   let released: Promise<void> | undefined;
   // Batches whose job for this agent waited meanwhile are woken; a wake that fails costs them only time.

@@ -8,6 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { setOwn } from '../patch/merge.js';
+import { Cluster } from 'ioredis';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
 import type { AgentRecord, AgentStatus, BatchStatus } from './types.js';
@@ -53,6 +54,19 @@ export class AgentRecords extends Coordination {
   /** The agent's status; counts an attempt if it is pending (one round trip at a job's start). */
   async beginAttempt(batchId: string, key: string): Promise<AgentStatus | undefined> {
     return ((await this.redis.nfBegin(this.keys.status(batchId), this.keys.agent(batchId, key), key)) as AgentStatus | null) ?? undefined;
+  }
+
+  /**
+   * A job's start: beginAttempt and takeLease — one Lua step on a single Redis (a Lua call fewer per
+   * agent); on a Cluster the lease is in the agent's own slot, so the two go side by side.
+   */
+  async beginWithLease(batchId: string, key: string, ttlMs: number): Promise<{ status: AgentStatus | undefined; holder: string | undefined }> {
+    if (this.redis instanceof Cluster) {
+      const [status, holder] = await Promise.all([this.beginAttempt(batchId, key), this.takeLease(batchId, key, ttlMs)]);
+      return { status, holder };
+    }
+    const [status, holder] = await this.redis.nfBeginLease(this.keys.status(batchId), this.keys.agent(batchId, key), this.keys.lease(key), this.keys.leaseWaiters(key), key, batchId, ttlMs);
+    return { status: (status || undefined) as AgentStatus | undefined, holder: holder === '' ? undefined : holder };
   }
 
   /** Records a non-final error of an attempt (the agent stays pending). */

@@ -35,6 +35,7 @@ interface ScriptCommands {
   nfBegin(status: string, agent: string, key: string): Promise<string | null>;
   nfReleaseLease(lease: string, batchId: string): Promise<number>;
   nfTakeLease(lease: string, waiters: string, batchId: string, ttlMs: number): Promise<string>;
+  nfBeginLease(status: string, agent: string, lease: string, waiters: string, key: string, batchId: string, ttlMs: number): Promise<[string, string]>;
   nfReleaseAgentLease(lease: string, waiters: string, batchId: string): Promise<string[]>;
   nfReserve(rate: string, meta: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number, string]>;
   nfSaveBeforeBuffer(agent: string, meta: string, packed: Buffer): Promise<[number, Buffer, Buffer?]>;
@@ -59,6 +60,7 @@ export function withScripts(client: Client): ScriptClient {
   client.defineCommand('nfBegin', { numberOfKeys: 2, lua: luaScript('begin') });
   client.defineCommand('nfReleaseLease', { numberOfKeys: 1, lua: luaScript('release-if-holder') });
   client.defineCommand('nfTakeLease', { numberOfKeys: 2, lua: luaScript('take-lease') });
+  client.defineCommand('nfBeginLease', { numberOfKeys: 4, lua: luaScript('begin-lease') });
   client.defineCommand('nfReleaseAgentLease', { numberOfKeys: 2, lua: luaScript('release-agent-lease') });
   client.defineCommand('nfReserve', { numberOfKeys: 2, lua: luaScript('reserve') });
   client.defineCommand('nfSaveBefore', { numberOfKeys: 2, lua: luaScript('save-before') });
