@@ -77,6 +77,9 @@ export function requireSameManifest(meta: BatchMeta, digest: string): void {
   if (meta.digest !== digest) throw new UsageError(`batch ${meta.id} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
 }
 
+/** The size of a submit's first chunk of jobs (then ×4 each chunk, up to `chunk`). */
+const FIRST_CHUNK = 32;
+
 export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const { store, file, batchId, options } = input;
   const digest = input.digest ?? (await fileDigest(file));
@@ -105,6 +108,9 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const queue = store.queue(batchId);
   if (created && initialStatus !== 'running') await queue.pause();
   const chunkSize = input.chunk ?? 1000;
+  // The first chunks are small and grow to chunkSize: a worker already serving the batch (`run`'s own)
+  // starts on the first agents while the rest are written, instead of after 1,000 jobs were built.
+  let nextChunk = Math.min(FIRST_CHUNK, chunkSize);
   let total = 0;
   let enqueued = 0;
   let chunk: ManifestRow[] = [];
@@ -180,7 +186,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       chunk.push(next.value);
       if (waves) waveOfRow.set(next.value, waveOf(position, waves));
       position++;
-      if (chunk.length >= chunkSize) {
+      if (chunk.length >= nextChunk) {
+        nextChunk = Math.min(nextChunk * 4, chunkSize);
         if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
         const writing: Promise<void> = flush().finally(() => inFlight.delete(writing));
         writing.catch(() => {}); // handled: its error is rethrown where it is awaited below
