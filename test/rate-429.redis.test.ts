@@ -51,9 +51,11 @@ describe('an API that answers 429', () => {
     const stats = api.stats();
     const limited = stats.byStatus['429'] ?? 0;
     expect(limited).toBeGreaterThan(0); // the test really met 429s
-    // With the schedule pushed back and the rate halved, most requests get through: without that the
-    // batch kept sending at 50/s into 5/s, and nine in ten requests were 429s.
-    expect(limited / stats.total).toBeLessThan(0.5);
+    // With the schedule pushed back and the rate halved, most requests get through: 39% 429s here, 46%
+    // with six busy loops beside the suite (the floor of the rate, 5/s, is the API's own limit: timer
+    // jitter decides). Without the push-back and the halving (penalize.lua a no-op): 72% (90% before
+    // the slots reserved ahead of a 429 were given up).
+    expect(limited / stats.total).toBeLessThan(0.6);
     // Each 429 asks for 1 s of quiet (the mock's smallest Retry-After), kept even by the requests whose
     // slots were reserved before it: about 14 of them, so the run takes 15–20 s.
   }, 60_000);

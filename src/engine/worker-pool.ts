@@ -53,16 +53,21 @@ export interface WorkerPoolOptions {
 
 /**
  * How many of a batch's jobs a worker runs at once, for `concurrency` in-flight requests. A job spends
- * part of its time on Redis steps (its status, lease, snapshots, BullMQ's bookkeeping) and holds a
- * request place only while a request is out: where the request limit binds, twice as many jobs keep
- * every place busy (a cold run of 1,500 agents at concurrency 16: 6.2 s with one job per place, 4.3 s
- * with 32 places). Where the rate binds (up to one request per place a second) more jobs would only
- * reserve rate slots further ahead, stretch the time between an agent's GET and its PATCH, and make
- * more jobs to put back on a pause: a quarter more than the places, so the next job is ready at once.
+ * part of its time on Redis steps (its status, lease, snapshots, BullMQ's bookkeeping: a few ms) and
+ * holds a request place only while a request is out. Those steps weigh only where requests are quick
+ * and the rate lets each place turn over more than FAST_PLACE times a second (a 20 ms API, at full
+ * speed): there twice as many jobs keep every place busy (a cold run of 1,500 agents at concurrency
+ * 16: 6.2 s with one job per place, 4.3 s with 32 places). Elsewhere a quarter more than the places
+ * has the next job ready at once, and more would only reserve rate slots further ahead, stretch an
+ * agent's GET-to-PATCH time and bunch requests up against an API's own limit (the 429 test, on a
+ * loaded machine: 53% 429s with twice the jobs at --rate 50 and 4 places).
  */
 export function jobsInFlight(concurrency: number, rate: number): number {
-  return rate > concurrency ? 2 * concurrency : concurrency + Math.ceil(concurrency / 4);
+  return rate > FAST_PLACE * concurrency ? 2 * concurrency : concurrency + Math.ceil(concurrency / 4);
 }
+
+/** Requests per second per place above which a batch's jobs are doubled (see jobsInFlight). */
+const FAST_PLACE = 20;
 
 interface Runner {
   worker: Worker<AgentJobData>;
