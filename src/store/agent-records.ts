@@ -104,6 +104,7 @@ export class AgentRecords extends Coordination {
       key,
       to,
       typeof from === 'string' ? from : from.join('|'),
+      this.keys.statusChannel(),
       ...fields,
     );
     return moved === 1;

@@ -24,8 +24,9 @@
  *   P:digest:<sha256>         string the latest batch made from a manifest with this content digest
  *                                    (a re-run attaches to it, SPEC §13)
  *   P:status-changes          channel a batch's meta key, published in the Lua step that changes its
- *                                    status (pause, cancel, halt, resume…): workers' gates trust a
- *                                    status read before a wait only while no change was published
+ *                                    status (pause, cancel, every halt, resume…; not completion):
+ *                                    workers' gates trust a status read before a wait only while no
+ *                                    change was published
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.

@@ -1,6 +1,7 @@
 /**
- * Batch status changes as Redis publishes them (transition.lua and api-trouble.lua publish in the
- * same Lua step that writes the status): a worker's gate may trust a status read made before a short
+ * Batch status changes as Redis publishes them (transition.lua, api-trouble.lua and finish.lua's
+ * error-budget halt publish in the same Lua step that writes the status; completion is not published:
+ * nothing is left to send): a worker's gate may trust a status read made before a short
  * wait — for a place among the requests in flight — when no change was published since, instead of
  * reading it again with the place held (~1.4 ms of every request's 25 in a busy cold run).
  *
