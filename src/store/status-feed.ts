@@ -8,7 +8,9 @@
  * Trust is all or nothing: `version()` changes with every message and every loss of the subscription,
  * and is undefined while the subscription is not known to be live (before its acknowledgement, after a
  * disconnect until it is renewed) — then gates read the status fresh, as without a feed. A message
- * arrives about when a read issued at the same moment would: the gate's window is the same.
+ * arrives about when a read issued at the same moment would: the gate's window is the same. Should a
+ * message be lost unseen (a Cluster node's failover under the subscription), the cost is bounded: every
+ * request's slot reservation reads the status again, so a change is seen a place's wait later at most.
  */
 import type { ScriptClient } from './scripts.js';
 import { connectRedis } from './connect.js';
