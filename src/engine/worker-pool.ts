@@ -91,6 +91,7 @@ export class WorkerPool {
    * queued behind the other jobs' Lua steps, and a request's place stayed idle meanwhile.
    */
   readonly #gate: BatchStore;
+  readonly #gateConnection: ScriptClient;
   /** Published status changes: a request that waited for a place skips the fresh read if none came. */
   readonly #feed: StatusFeed;
   #timer: NodeJS.Timeout | undefined;
@@ -105,7 +106,8 @@ export class WorkerPool {
     this.#options = options;
     this.#command = connectRedis(options.redisUrl);
     this.store = new BatchStore(this.#command, options.prefix);
-    this.#gate = new BatchStore(connectRedis(options.redisUrl), options.prefix);
+    this.#gateConnection = connectRedis(options.redisUrl);
+    this.#gate = new BatchStore(this.#gateConnection, options.prefix);
     this.#feed = this.store.openStatusFeed(options.redisUrl);
     this.#limit = pLimit(options.concurrency ?? 8);
     // Every job waiting for a rate slot listens to these: as many listeners as jobs in flight, not a leak.
@@ -168,17 +170,19 @@ export class WorkerPool {
     }
   }
 
+  /** A place among this process's requests in flight (ProcessorDeps.inFlight), shared by its batches. */
+  readonly #inFlight = <T>(send: (queued: boolean) => Promise<T>): Promise<T> => {
+    // Counted before the call: p-limit starts even a free place's function a microtask later.
+    const queued = this.#limit.activeCount + this.#limit.pendingCount >= this.#limit.concurrency;
+    return this.#limit(() => send(queued));
+  };
+
   #startRunner(meta: BatchMeta, origin: BatchMeta | undefined): Runner {
     const { store } = this;
     const batchId = meta.id;
     const metrics = this.#options.metrics;
     const limit = this.#limit;
-    const inFlight = <T>(send: (queued: boolean) => Promise<T>): Promise<T> => {
-      // Counted before the call: p-limit starts even a free place's function a microtask later.
-      const queued = limit.activeCount + limit.pendingCount >= limit.concurrency;
-      return limit(() => send(queued));
-    };
-    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
+    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
@@ -283,7 +287,7 @@ export class WorkerPool {
     await flushNotifications();
     await this.store.leave(this.#id).catch(() => {});
     this.#command.disconnect();
-    this.#gate.redis.disconnect();
+    this.#gateConnection.disconnect();
     this.#feed.close();
   }
 }

@@ -189,15 +189,15 @@ export class Coordination {
     await this.redis.nfPenalize(this.keys.rate(batchId), retryAfterMs, minFactor);
   }
 
-  /**
-   * A request met an API that looks down. Returns 'halted' if the batch has just halted for it
-   * (api_unreachable), 'outage' while no request has succeeded within `recentMs`, else 'reachable'.
-   */
   /** A subscription to this prefix's batch status changes (status-feed.ts); the caller closes it. */
   openStatusFeed(url: string): StatusFeed {
     return new StatusFeed(url, this.keys.statusChannel());
   }
 
+  /**
+   * A request met an API that looks down. Returns 'halted' if the batch has just halted for it
+   * (api_unreachable), 'outage' while no request has succeeded within `recentMs`, else 'reachable'.
+   */
   async noteApiTrouble(batchId: string, outageMs: number, recentMs: number, reason: string): Promise<'halted' | 'outage' | 'reachable'> {
     const [state] = await this.redis.nfApiTrouble(this.keys.meta(batchId), outageMs, recentMs, reason, this.keys.statusChannel());
     return state === 2 ? 'halted' : state === 1 ? 'reachable' : 'outage';
