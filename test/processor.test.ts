@@ -71,6 +71,10 @@ class FakeStore implements ProcessorStore {
     this.finished.push({ to, record: clone(record) });
     return true;
   }
+  async finishAndRelease(batchId: string, key: string, to: AgentStatus, from: AgentStatus | readonly AgentStatus[] | '*', record: FakeStore['finished'][number]['record']): Promise<{ moved: boolean; waiters: string[] }> {
+    const moved = await this.finish(batchId, key, to, from, record);
+    return { moved, waiters: await this.releaseLease(batchId) };
+  }
   async saveBefore(_batchId: string, _key: string, agent: Agent): Promise<({ first: true } | { first: false; before: Agent }) & { status: BatchStatus | undefined }> {
     if (this.before) return { first: false, before: clone(this.before), status: this.batchStatus };
     this.before = clone(agent);

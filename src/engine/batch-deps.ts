@@ -42,13 +42,20 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
   const { store, meta, origin, metrics } = input;
   const batchId = meta.id;
     let latest = meta;
-    const limiter = new RateLimiter(store, batchId, () => latest.options.rate, undefined, {
-      waited: (ms) => {
-        metrics?.rateWaits.inc({ batch: batchId });
-        metrics?.rateWaitSeconds.inc({ batch: batchId }, ms / 1000);
+    const limiter = new RateLimiter(
+      store,
+      batchId,
+      () => latest.options.rate,
+      undefined,
+      {
+        waited: (ms) => {
+          metrics?.rateWaits.inc({ batch: batchId });
+          metrics?.rateWaitSeconds.inc({ batch: batchId }, ms / 1000);
+        },
+        limited: () => metrics?.rateLimited.inc({ batch: batchId }),
       },
-      limited: () => metrics?.rateLimited.inc({ batch: batchId }),
-    });
+      input.statusVersion,
+    );
     let cached: { status: BatchStatus; at: number } | undefined;
     /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
     let authTrouble = false;

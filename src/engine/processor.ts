@@ -6,7 +6,8 @@
  *   3. if the agent already carries it, send nothing: `unchanged` if the before snapshot had it,
  *      `applied` if an earlier attempt did (a PATCH whose reply was lost);
  *   4. else PATCH the fields that differ, each in full, and check the reply carries the desired values;
- *   5. record the after snapshot and the final status, keeping the counters (one Lua step).
+ *   5. record the after snapshot and the final status, keeping the counters, and release the agent's
+ *      lease (one Lua step on a single Redis).
  * Before each request — after its waits for a rate slot and for a place among the worker's in-flight
  * requests — the gate checks the worker's shutdown, the batch's status, window and deadline; waits and
  * deferrals never use up an attempt.
@@ -19,6 +20,7 @@ import type { Agent } from '../api/types.js';
 import { carriesDesired } from '../patch/desired.js';
 import type { RowPatch } from '../patch/types.js';
 import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
+import type { FinishRecord } from '../store/agent-records.js';
 import { splitAgentKey } from '../store/keys.js';
 import type { AgentJobData } from './jobs.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -51,7 +53,7 @@ export const LEASE_MS = 5 * 60_000;
 export const LEASE_WAIT_MS = 30_000;
 
 /** The store commands one agent's job uses (a narrow door: tests give a fake, see test/processor.test.ts). */
-export type ProcessorStore = Pick<BatchStore, 'beginWithLease' | 'releaseLease' | 'leasedElsewhere' | 'agentRecord' | 'finish' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;
+export type ProcessorStore = Pick<BatchStore, 'beginWithLease' | 'releaseLease' | 'leasedElsewhere' | 'agentRecord' | 'finish' | 'finishAndRelease' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;
 
 /** What of a BullMQ job the processor reads and calls. */
 export type AgentJob = Pick<Job<AgentJobData>, 'data' | 'attemptsMade' | 'opts' | 'moveToDelayed' | 'promote'>;
@@ -116,11 +118,21 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
   // and the job's status (an attempt counted) with the agent's lease (one change at a time per agent).
   const firstSlot = quiet(acquire());
   const { status, holder } = await store.beginWithLease(batchId, key, LEASE_MS);
-  // Released once: as soon as the agent's change is made (while it is recorded), or on any way out.
+  // Released once: with the agent's outcome (one Lua step), or on any other way out.
   let released: Promise<void> | undefined;
   // Batches whose job for this agent waited meanwhile are woken; a wake that fails costs them only time.
-  const release = () =>
-    (released ??= holder === undefined ? store.releaseLease(batchId, key).then((waiters) => (waiters.length > 0 ? deps.wake?.(key, waiters).catch(() => {}) : undefined)) : Promise.resolve());
+  const wake = (waiters: string[]) => (waiters.length > 0 ? deps.wake?.(key, waiters).catch(() => {}) : undefined);
+  const release = () => (released ??= holder === undefined ? store.releaseLease(batchId, key).then(wake) : Promise.resolve());
+  /** The agent's outcome recorded — and its lease, ours, released in the same step. */
+  const end = async (outcome: AgentStatus, record: FinishRecord): Promise<AgentStatus> => {
+    if (holder !== undefined || released) await store.finish(batchId, key, outcome, FROM, record);
+    else {
+      // If this step fails, the lease is released on the way out (`finally`), on its own.
+      const { waiters } = await store.finishAndRelease(batchId, key, outcome, FROM, record);
+      released = Promise.resolve(wake(waiters));
+    }
+    return outcome;
+  };
   if (status !== 'pending') {
     await release();
     return 'already_done'; // finished by an earlier delivery, or cancelled
@@ -136,8 +148,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const plan = deps.rollback ? restoration(deps.rollback.of, deps.rollback.changed, await store.agentRecord(deps.rollback.of, key)) : undefined;
     if (plan && plan.kind !== 'restore') {
       const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
-      await store.finish(batchId, key, outcome, FROM, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
-      return outcome;
+      return await end(outcome, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     const targetFrom = async (before: Agent) => (plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
@@ -158,18 +169,15 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const planned = deps.options.planned === true;
     const unmet = deps.rollback || (planned && deps.force?.()) ? undefined : unmetExpectation(current, job.data.e as Expectation | undefined);
     if (unmet !== undefined && planned) {
-      await store.finish(batchId, key, 'conflict', FROM, { before, after: current, error: `changed since the plan: ${unmet} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
-      return 'conflict';
+      return await end('conflict', { before, after: current, error: `changed since the plan: ${unmet} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
     }
     if (unmet !== undefined) {
-      await store.finish(batchId, key, 'skipped', FROM, { before, after: current, error: `precondition: ${unmet}`, job: job.data });
-      return 'skipped';
+      return await end('skipped', { before, after: current, error: `precondition: ${unmet}`, job: job.data });
     }
     const target = saved.first ? guess : await targetFrom(before);
     if ('done' in target) {
       const { status: outcome, error } = target.done;
-      await store.finish(batchId, key, outcome, FROM, { before, after: current, ...(error ? { error } : {}), ...(outcome === 'failed' ? { job: job.data } : {}) });
-      return outcome;
+      return await end(outcome, { before, after: current, ...(error ? { error } : {}), ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
     const { desired, changed } = target;
     const success: AgentStatus = deps.rollback ? 'restored' : 'applied';
@@ -179,42 +187,32 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     if (!deps.rollback && !saved.first && !deps.force?.()) {
       const edited = changed.filter((field) => !isDeepStrictEqual(current[field], before[field]) && !isDeepStrictEqual(current[field], desired[field]));
       if (edited.length > 0) {
-        await store.finish(batchId, key, 'conflict', FROM, { before, after: current, changed, error: `changed by someone else since the first attempt: ${edited.join(', ')} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
-        return 'conflict';
+        return await end('conflict', { before, after: current, changed, error: `changed by someone else since the first attempt: ${edited.join(', ')} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
       }
     }
     // The API sent the key inside fields of this agent (replaced by [redacted] on the way in). A field
     // this batch would change must not be computed from, or written back with, the placeholder.
     const keyed = redactedFields(current).filter((field) => changed.includes(field));
     if (keyed.length > 0) {
-      await store.finish(batchId, key, 'failed', FROM, { before, after: current, error: `the API sent the API key inside ${keyed.join(', ')}; left unchanged so that the key is neither stored nor overwritten`, job: job.data });
-      return 'failed';
+      return await end('failed', { before, after: current, error: `the API sent the API key inside ${keyed.join(', ')}; left unchanged so that the key is neither stored nor overwritten`, job: job.data });
     }
     // What still differs on the agent as it is now (an earlier attempt may have applied some or all).
     const stillDifferent = target === guess ? guessDifferent : carriesDesired(current, desired);
     if (stillDifferent.length === 0) {
       const outcome: AgentStatus = changed.length === 0 ? 'unchanged' : success;
-      await store.finish(batchId, key, outcome, FROM, { before, after: current, changed });
-      return outcome;
+      return await end(outcome, { before, after: current, changed });
     }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
     // The status read with the snapshot is later than the reserved slot's: it is the gate's if no wait.
     const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), aheadSlot, aheadSlot ? { status: saved.status, version: savedVersion } : undefined);
-    // The change is made: the lease goes while the outcome is recorded (awaited in `finally`).
-    quiet(release());
     const missing = carriesDesired(after, desired);
-    if (missing.length > 0) {
-      await store.finish(batchId, key, 'failed', FROM, { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
-      return 'failed';
-    }
+    if (missing.length > 0) return await end('failed', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
     const echoed = [...new Set([...redactedFields(current), ...redactedFields(after)])];
-    await store.finish(batchId, key, success, FROM, { before, after, changed, ...(echoed.length > 0 ? { error: `note: the API echoed the API key in ${echoed.join(', ')}; stored as [redacted]` } : {}) });
-    return success;
+    return await end(success, { before, after, changed, ...(echoed.length > 0 ? { error: `note: the API echoed the API key in ${echoed.join(', ')}; stored as [redacted]` } : {}) });
   } catch (error) {
     if (error instanceof Skip) {
       // Also over a `skipped` set by cancel meanwhile: the job is kept, so `retry --skipped` can run it.
-      await store.finish(batchId, key, 'skipped', FROM, { ...(seen ? { before: seen.before, after: seen.current } : {}), error: error.message, job: job.data });
-      return 'skipped';
+      return await end('skipped', { ...(seen ? { before: seen.before, after: seen.current } : {}), error: error.message, job: job.data });
     }
     /**
      * Waiting is not trying: the attempt counted at the start is given back, and BullMQ counts none.
@@ -245,8 +243,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
       throw error; // BullMQ retries it after the backoff (backoff.ts), as a new attempt
     }
     const before = await store.loadBefore(batchId, key);
-    await store.finish(batchId, key, 'failed', FROM, { ...(before ? { before } : {}), error: reason(error), job: job.data });
-    return 'failed';
+    return await end('failed', { ...(before ? { before } : {}), error: reason(error), job: job.data });
   } finally {
     await release();
   }

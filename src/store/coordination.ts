@@ -176,11 +176,12 @@ export class Coordination {
 
   // The batch's request schedule (rate-limiter.ts) and outage clock, each one Lua step.
   /**
-   * Reserves the batch's next request slot (rate.ts); with it, the batch status at that moment.
-   * Returns how long to wait for the slot, the effective rate × 1000, and the status.
+   * Reserves the batch's next `count` request slots (rate-limiter.ts); with them, the batch status at
+   * that moment. Returns how long to wait for the first slot, the effective rate × 1000 (the others
+   * follow 1000/rate ms apart), and the status.
    */
-  async reserveSlot(batchId: string, rate: number, recoveryMs: number): Promise<{ waitMs: number; rateMilli: number; status: BatchStatus | undefined }> {
-    const [waitMs, rateMilli, status] = await this.redis.nfReserve(this.keys.rate(batchId), this.keys.meta(batchId), rate, recoveryMs);
+  async reserveSlot(batchId: string, rate: number, recoveryMs: number, count = 1): Promise<{ waitMs: number; rateMilli: number; status: BatchStatus | undefined }> {
+    const [waitMs, rateMilli, status] = await this.redis.nfReserve(this.keys.rate(batchId), this.keys.meta(batchId), rate, recoveryMs, count);
     return { waitMs, rateMilli, status: (status || undefined) as BatchStatus | undefined };
   }
 
@@ -208,9 +209,9 @@ export class Coordination {
     await this.redis.nfApiReachable(this.keys.meta(batchId));
   }
 
-  /** A slot in the API key's schedule (see reserve-key.lua): how long to wait, and the key's rate now. */
-  async reserveKeySlot(keyId: string, batchRate: number, recoveryMs: number, windowMs: number): Promise<{ waitMs: number; rateMilli: number }> {
-    const [waitMs, rateMilli] = await this.redis.nfReserveKey(this.keys.keySchedule(keyId), batchRate, recoveryMs, windowMs);
+  /** `count` slots in the API key's schedule (see reserve-key.lua): how long to wait, and the key's rate now. */
+  async reserveKeySlot(keyId: string, batchRate: number, recoveryMs: number, windowMs: number, count = 1): Promise<{ waitMs: number; rateMilli: number }> {
+    const [waitMs, rateMilli] = await this.redis.nfReserveKey(this.keys.keySchedule(keyId), batchRate, recoveryMs, windowMs, count);
     return { waitMs, rateMilli };
   }
 
@@ -232,15 +233,15 @@ export class Coordination {
   }
 
   /**
-   * A request's slots in its batch's schedule and its key's together — one Lua step on a single Redis;
+   * A request's slots (`count` of each) in its batch's schedule and its key's together — one Lua step on a single Redis;
    * on a Cluster the key's schedule lives in another slot, so two steps side by side.
    */
-  async reserveSlots(batchId: string, rate: number, recoveryMs: number, keyId: string, windowMs: number): Promise<{ waitMs: number; rateMilli: number; status: BatchStatus | undefined }> {
+  async reserveSlots(batchId: string, rate: number, recoveryMs: number, keyId: string, windowMs: number, count = 1): Promise<{ waitMs: number; rateMilli: number; status: BatchStatus | undefined }> {
     if (this.redis instanceof Cluster) {
-      const [batch, key] = await Promise.all([this.reserveSlot(batchId, rate, recoveryMs), this.reserveKeySlot(keyId, rate, recoveryMs, windowMs)]);
+      const [batch, key] = await Promise.all([this.reserveSlot(batchId, rate, recoveryMs, count), this.reserveKeySlot(keyId, rate, recoveryMs, windowMs, count)]);
       return { waitMs: Math.max(batch.waitMs, key.waitMs), rateMilli: Math.min(batch.rateMilli, key.rateMilli), status: batch.status };
     }
-    const [waitMs, rateMilli, status] = await this.redis.nfReserveBoth(this.keys.rate(batchId), this.keys.meta(batchId), this.keys.keySchedule(keyId), rate, recoveryMs, windowMs);
+    const [waitMs, rateMilli, status] = await this.redis.nfReserveBoth(this.keys.rate(batchId), this.keys.meta(batchId), this.keys.keySchedule(keyId), rate, recoveryMs, windowMs, count);
     return { waitMs, rateMilli, status: (status || undefined) as BatchStatus | undefined };
   }
 }

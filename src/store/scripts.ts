@@ -31,20 +31,21 @@ type Client = Redis | Cluster;
 interface ScriptCommands {
   nfRegister(status: string, counts: string, orgPending: string, ...keys: string[]): Promise<number[]>;
   nfFinish(status: string, counts: string, meta: string, agent: string, orgPending: string, ...args: (string | Buffer | number)[]): Promise<number>;
+  nfFinishRelease(status: string, counts: string, meta: string, agent: string, orgPending: string, lease: string, waiters: string, ...args: (string | Buffer | number)[]): Promise<[number, string[]]>;
   nfCompleteIfDone(counts: string, meta: string): Promise<string | null>;
   nfBegin(status: string, agent: string, key: string): Promise<string | null>;
   nfReleaseLease(lease: string, batchId: string): Promise<number>;
   nfTakeLease(lease: string, waiters: string, batchId: string, ttlMs: number): Promise<string>;
   nfBeginLease(status: string, agent: string, lease: string, waiters: string, key: string, batchId: string, ttlMs: number): Promise<[string, string]>;
   nfReleaseAgentLease(lease: string, waiters: string, batchId: string): Promise<string[]>;
-  nfReserve(rate: string, meta: string, requestsPerSecond: number, recoveryMs: number): Promise<[number, number, string]>;
+  nfReserve(rate: string, meta: string, requestsPerSecond: number, recoveryMs: number, count: number): Promise<[number, number, string]>;
   nfSaveBeforeBuffer(agent: string, meta: string, packed: Buffer): Promise<[number, Buffer, Buffer?]>;
   nfUncount(status: string, agent: string, key: string): Promise<number>;
   nfApiTrouble(meta: string, outageMs: number, recentMs: number, reason: string, channel: string): Promise<[number, number]>;
   nfApiReachable(meta: string): Promise<number>;
   nfPenalize(rate: string, retryAfterMs: number, minFactor: number): Promise<number>;
-  nfReserveKey(schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number): Promise<[number, number]>;
-  nfReserveBoth(rate: string, meta: string, schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number): Promise<[number, number, string]>;
+  nfReserveKey(schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number, count: number): Promise<[number, number]>;
+  nfReserveBoth(rate: string, meta: string, schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number, count: number): Promise<[number, number, string]>;
   nfTransition(meta: string, channel: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
 }
 
@@ -56,6 +57,7 @@ export function withScripts(client: Client): ScriptClient {
   if (typeof c.nfFinish === 'function') return c;
   client.defineCommand('nfRegister', { numberOfKeys: 3, lua: luaScript('register') });
   client.defineCommand('nfFinish', { numberOfKeys: 5, lua: luaScript('finish') });
+  client.defineCommand('nfFinishRelease', { numberOfKeys: 7, lua: luaScript('finish-release') });
   client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: luaScript('complete-if-done') });
   client.defineCommand('nfBegin', { numberOfKeys: 2, lua: luaScript('begin') });
   client.defineCommand('nfReleaseLease', { numberOfKeys: 1, lua: luaScript('release-if-holder') });

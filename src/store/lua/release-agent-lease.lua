@@ -1,8 +1,4 @@
--- releaseAgentLease — compare-and-delete of an agent's lease, handing back the batches that waited for
--- it (their waiters set goes with it): the releaser wakes them instead of each polling.
+--!include lease
+-- releaseAgentLease — the agent's lease released by the batch (lease.lua).
 -- KEYS: lease, its waiters.  ARGV: batch id.  Returns the waiting batch ids (none if not ours).
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {} end
-redis.call('DEL', KEYS[1])
-local waiters = redis.call('SMEMBERS', KEYS[2])
-redis.call('DEL', KEYS[2])
-return waiters
+return release_lease(KEYS[1], KEYS[2], ARGV[1])
