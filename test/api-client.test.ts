@@ -85,7 +85,7 @@ describe('NovaClient errors: one typed error per failure kind', () => {
     expect(error).toMatchObject({ kind: 'client', status: 422, retryable: false });
   });
 
-  it('server: 5xx is retryable, and got does not retry on its own', async () => {
+  it('server: 5xx is retryable, and the client does not retry on its own', async () => {
     const api = await startMock({ failRate: 1 });
     const { org, id } = firstAgent(api);
     const error = await rejection<NovaApiError>(clientFor(api).getAgent(org, id));
@@ -147,6 +147,69 @@ describe('NovaClient errors: one typed error per failure kind', () => {
     setTimeout(() => controller.abort(), 50);
     const error = await rejection<NovaApiError>(pending);
     expect(error).toMatchObject({ kind: 'aborted', retryable: true });
+  });
+
+  /** A loopback server answering every request with `respond`; closed after `body`. */
+  async function withServer(respond: http.RequestListener, body: (baseUrl: string) => Promise<void>): Promise<void> {
+    const server = http.createServer(respond);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await body(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it('network: a reply cut short mid-body (the connection lost) is a transport failure, not a short body', async () => {
+    const api = await startMock();
+    await withServer(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"id": "a", "name": "half');
+        setTimeout(() => res.socket?.destroy(), 20);
+      },
+      async (baseUrl) => {
+        const error = await rejection<NovaApiError>(clientFor(api, { baseUrl }).getAgent('o', 'a'));
+        expect(error).toMatchObject({ kind: 'network', retryable: true });
+      },
+    );
+  });
+
+  it('follows no redirect: a 307 is an error naming its status, and its target is never asked', async () => {
+    const api = await startMock();
+    let asked = 0;
+    await withServer(
+      (req, res) => {
+        asked++;
+        res.writeHead(307, { location: `${api.url}${req.url ?? ''}` }).end();
+      },
+      async (baseUrl) => {
+        const error = await rejection<NovaApiError>(clientFor(api, { baseUrl }).getAgent('o', 'a'));
+        expect(error).toMatchObject({ status: 307 });
+        expect(asked).toBe(1);
+        expect(api.stats().total).toBe(0);
+      },
+    );
+  });
+
+  it('sends the base URL\'s path in front of every request, on one kept-alive socket', async () => {
+    const api = await startMock();
+    const seen: Array<{ url: string | undefined; port: number | undefined }> = [];
+    await withServer(
+      (req, res) => {
+        seen.push({ url: req.url, port: req.socket.remotePort });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [], meta: { total_pages: 1 } }));
+      },
+      async (baseUrl) => {
+        const client = clientFor(api, { baseUrl: `${baseUrl}/api/v2/`, maxSockets: 1 });
+        await client.listAgentsPage('org 1', 1);
+        await client.listAgentsPage('org-2', 2, { search: 'a&b' });
+        client.close();
+      },
+    );
+    expect(seen.map((s) => s.url)).toEqual(['/api/v2/org/org%201/agents?page=1&size=100', '/api/v2/org/org-2/agents?page=2&size=100&search=a%26b']);
+    expect(seen[0]!.port).toBe(seen[1]!.port);
   });
 
   it('server: a 2xx that is not an agent', async () => {

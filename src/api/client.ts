@@ -1,11 +1,15 @@
 /**
- * The Nova API client: the one owner of HTTP in nova-fleet. Built on undici (Node's own HTTP client,
- * the one `fetch` uses) with no retries of its own — BullMQ's attempts are the single retry layer
- * (STYLE habit 4) — and every failure turned into one NovaApiError whose `retryable`/`retryAfterMs`
- * tell the engine what to do next. (It was got until issue 18: got's per-request options work was the
- * largest cost of a worker after compression — README, Design.)
+ * The Nova API client: the one owner of HTTP in nova-fleet. Built on Node's own http/https modules
+ * with no retries of its own — BullMQ's attempts are the single retry layer (STYLE habit 4) — and every
+ * failure turned into one NovaApiError whose `retryable`/`retryAfterMs` tell the engine what to do next.
+ * (It was got until issue 18, then undici: got's per-request options work was the largest cost of a
+ * worker after compression; undici 7 writes every request on a kept-alive socket only at the event
+ * loop's next check phase — a security check of idle sockets — which in a busy worker held each
+ * request's place ~2 ms longer. README, Design.)
  */
-import { Agent as Dispatcher, request } from 'undici';
+import http from 'node:http';
+import https from 'node:https';
+import { exchange } from './transport.js';
 import { NovaApiError, kindForStatus, type ApiErrorKind } from './errors.js';
 import { parseRetryAfter } from './retry-after.js';
 import { printable } from '../printable.js';
@@ -78,7 +82,10 @@ function oneKey(key: string): Credentials {
 
 export class NovaClient {
   readonly baseUrl: string;
-  readonly #dispatcher: Dispatcher;
+  /** The base, parsed once: each request is sent to its host with its path in front. */
+  readonly #base: URL;
+  readonly #basePath: string;
+  readonly #agent: http.Agent;
   readonly #keys: Credentials;
   readonly #auth: AuthMode;
   /** Per org, the scheme the API accepted (auto), once it has answered anything but a 401. */
@@ -95,15 +102,18 @@ export class NovaClient {
     }
     if (options.apiKey === undefined && options.keys === undefined) throw new TypeError('Expected `apiKey` or `keys`');
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#base = new URL(this.baseUrl);
+    if (this.#base.protocol !== 'http:' && this.#base.protocol !== 'https:') throw new TypeError('Expected `baseUrl` to be an http or https URL');
+    if (this.#base.search !== '' || this.#base.hash !== '') throw new TypeError('Expected `baseUrl` without a query or fragment');
+    this.#basePath = this.#base.pathname.replace(/\/+$/, '');
     this.#keys = options.keys ?? oneKey(options.apiKey!);
     this.#auth = options.auth ?? 'auto';
     this.#onResponse = options.onResponse;
-    const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    // Kept-alive sockets, at most maxSockets per host. No redirects are followed (undici's request
-    // never does) and no retries made. The timeouts bound connecting, waiting for the headers and each
-    // pause of the body; `#timeout` bounds the whole exchange as SPEC §5 asks.
-    this.#dispatcher = new Dispatcher({ connections: options.maxSockets ?? DEFAULT_MAX_SOCKETS, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout });
-    this.#timeout = timeout;
+    // Kept-alive sockets, at most maxSockets per host. No redirects are followed (Node's http never
+    // does) and no retries made; `#timeout` bounds the whole exchange as SPEC §5 asks.
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
+    this.#agent = this.#base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.#timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
   readonly #timeout: number;
@@ -161,7 +171,7 @@ export class NovaClient {
 
   /** Close kept-alive sockets. */
   close(): void {
-    this.#dispatcher.destroy().catch(() => {});
+    this.#agent.destroy();
   }
 
   async #request<T>(
@@ -194,9 +204,12 @@ export class NovaClient {
       const signal = timer.signal;
       try {
         const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'nova-fleet', ...(scheme === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key }) };
-        if (body !== undefined) headers['content-type'] = 'application/json';
-        const reply = await request(this.baseUrl + path, { method, headers, dispatcher: this.#dispatcher, signal, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-        const response = { statusCode: reply.statusCode, headers: reply.headers, body: await reply.body.text() };
+        const text = body !== undefined ? JSON.stringify(body) : undefined;
+        if (text !== undefined) {
+          headers['content-type'] = 'application/json';
+          headers['content-length'] = String(Buffer.byteLength(text));
+        }
+        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, signal);
         this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
         return response;
       } catch (error) {
@@ -252,7 +265,7 @@ export class NovaClient {
     const message = redact(error instanceof Error ? error.message : String(error));
     const cause = Object.assign(new Error(message), code ? { code } : {});
     if (signal?.aborted) return fail('aborted', { code: 'ABORT_ERR', cause });
-    if (error instanceof Error && (error.name === 'TimeoutError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(code ?? ''))) return fail('timeout', { code: code ?? 'ETIMEDOUT', cause });
+    if (error instanceof Error && error.name === 'TimeoutError') return fail('timeout', { code: code ?? 'ETIMEDOUT', cause });
     return fail('network', { code: code ?? 'ERR_NETWORK', cause });
   }
 

@@ -1,5 +1,5 @@
 /**
- * What commands that call the API share: the client (undici) and the metrics server — apart from
+ * What commands that call the API share: the client (node:http) and the metrics server — apart from
  * context.ts so that commands that only read Redis (`status`, `batches`, `report`) never load them.
  * prom-client (with @opentelemetry/api, ~35 ms) is loaded only when `--metrics-port` asks for it.
  */

@@ -34,7 +34,7 @@ export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit
   let submitted;
   try {
     submitted = await submit(ctx, (meta) => {
-      early = startPool(ctx, client, meta.id, out, metrics);
+      early = startPool(ctx, client, meta, out, metrics);
       early.catch(() => {}); // awaited below
     });
   } catch (error) {
@@ -48,13 +48,15 @@ export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit
 /** Makes the batch (`submit` of a manifest, `apply` of a plan); undefined when there is nothing to do. */
 export type Submitter = (ctx: StoreContext, onCreated: (meta: BatchMeta) => void) => Promise<SubmitResult | undefined>;
 
-function startPool(ctx: StoreContext, client: NovaClient, batchId: string, out: Output, metrics?: Metrics): Promise<WorkerPool> {
+/** The in-process worker, for the batch `meta` (just created, or to carry on with). */
+function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, metrics?: Metrics, created = true): Promise<WorkerPool> {
   const pool = new WorkerPool({
     redisUrl: ctx.target.url,
     prefix: ctx.config.prefix,
     client,
     concurrency: ctx.config.concurrency,
-    batchIds: [batchId],
+    batchIds: [meta.id],
+    ...(created ? { created: meta } : {}),
     pollMs: 250,
     // This process submitted the batch and its command: it may run its verification.
     runVerify: true,
@@ -70,7 +72,7 @@ const FINISHING_AGENTS = 64;
 /** Work an existing batch in this process, with the progress display, until it ends or `until`. */
 export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>, metrics?: Metrics, started?: Promise<WorkerPool>): Promise<{ view: BatchView; interrupted: boolean }> {
   const batchId = meta.id;
-  const pool = await (started ?? startPool(ctx, client, batchId, out, metrics));
+  const pool = await (started ?? startPool(ctx, client, meta, out, metrics, false));
   const progress = createProgress();
   let interrupted = false;
   // At once, not at the next refresh: after Ctrl-C returns, no request starts (SPEC §13).

@@ -37,6 +37,11 @@ export interface WorkerPoolOptions {
   concurrency?: number;
   /** Work on these batches only (`run`, `worker --queue A B`); default: every active batch. */
   batchIds?: readonly string[];
+  /**
+   * A batch this process has just created (`run`): its jobs are taken at once, not after the first
+   * poll's Redis steps (~100 ms beside the submit). Not with a start, window or deadline (judged on the
+   * Redis clock, known after that poll). */
+  created?: BatchMeta;
   /** How often the active batches are read (new, finished, paused…). Default 1000 ms. */
   pollMs?: number;
   /** BullMQ lock duration: a job whose worker vanished is picked up again after about this. Default 30 s. */
@@ -115,6 +120,8 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    const made = this.#options.created;
+    if (made?.kind === 'rollout' && made.status === 'running' && !made.startAt && !made.window && !made.deadline) this.#runners.set(made.id, this.#startRunner(made, undefined));
     if (!this.#options.batchIds?.length) await this.store.relistActive();
     await this.#poll();
     const tick = () => {
