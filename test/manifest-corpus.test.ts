@@ -168,3 +168,29 @@ describe('valid manifests that look odd', () => {
     expect(report.issueCount).toBe(150);
   });
 });
+
+describe('a patch repeated row after row is checked once, and nothing else passes for it', () => {
+  const ndjson = (patches: unknown[]) => patches.map((patch, i) => JSON.stringify({ org_id: 'o1', agent_id: `a${i}`, patch })).join('\n');
+  it('the same bad patch on every row: every row told', async () => {
+    expect(await issuesOf('ndjson', ndjson([{ name: 5 }, { name: 5 }, { name: 5 }]))).toHaveLength(3);
+  });
+  it('a patch that differs from the one before only deep down, by type or by an extra key is checked again', async () => {
+    const good = { vad_config: { sample_rate: 16000, max_buffered_speech: 5 }, name: 'x' };
+    const issues = await issuesOf(
+      'ndjson',
+      ndjson([
+        good,
+        { vad_config: { sample_rate: '16000', max_buffered_speech: 5 }, name: 'x' },
+        good,
+        { vad_config: { sample_rate: 16000, max_buffered_speech: 5 }, name: 'x', nmae: 'y' },
+        good,
+        { name: 'x', vad_config: { max_buffered_speech: 5, sample_rate: 4 } },
+      ]),
+    );
+    expect(issues.map((line) => line.replace(/^case\d+\.ndjson/, ''))).toEqual([
+      expect.stringMatching(/^:2: vad_config\.sample_rate: /),
+      expect.stringMatching(/^:4: nmae: /),
+      expect.stringMatching(/^:6: vad_config\.sample_rate: /),
+    ]);
+  });
+});

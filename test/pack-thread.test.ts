@@ -1,5 +1,7 @@
 /** Snapshot compression on its own thread (pack-thread.ts): the bytes are the codec's, errors come back. */
+import { spawnSync } from 'node:child_process';
 import { brotliDecompressSync, constants, inflateRawSync } from 'node:zlib';
+import { PACKAGE_ROOT } from '../src/package-info.js';
 import { describe, expect, it } from 'vitest';
 import { PackThread } from '../src/store/pack-thread.js';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst } from '../src/store/snapshot-codec.js';
@@ -25,6 +27,21 @@ describe('PackThread', () => {
     const against = await thread.compress('text number 7 and more', texts[7]);
     expect(inflateRawSync(against, { dictionary: Buffer.from(texts[7]!) }).toString()).toBe('text number 7 and more');
   });
+
+  it.each([
+    ['started early by warm() and never used', 'thread.warm();'],
+    ['after its work is done', 'await thread.compress("some text");'],
+  ])('never keeps a process from ending: a thread %s', (_name, use) => {
+    // The build's module (npm test compiles it first), in a process of its own that then has nothing left to do.
+    const module = new URL('dist/src/store/pack-thread.js', `file://${PACKAGE_ROOT}/`).href;
+    const script = `import { PackThread } from ${JSON.stringify(module)}; const thread = new PackThread({}, () => Buffer.alloc(0)); ${use}`;
+    const started = Date.now();
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    expect(child.signal).toBeNull(); // not killed by the timeout
+    expect(child.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+  }, 20_000);
 
   it("a compression that fails in the thread fails its caller, and the thread serves the next call", async () => {
     // A parameter brotli does not know: the thread's call throws, the caller hears why.

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import pLimit from 'p-limit';
+import { warmCompression } from '../store/snapshot-codec.js';
 import type { NovaClient } from '../api/client.js';
 import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import type { StatusFeed } from '../store/status-feed.js';
@@ -58,14 +59,13 @@ export interface WorkerPoolOptions {
 
 /**
  * How many of a batch's jobs a worker runs at once, for `concurrency` in-flight requests. A job spends
- * part of its time on Redis steps (its status, lease, snapshots, BullMQ's bookkeeping: a few ms) and
- * holds a request place only while a request is out. Those steps weigh only where requests are quick
- * and the rate lets each place turn over more than FAST_PLACE times a second (a 20 ms API, at full
- * speed): there twice as many jobs keep every place busy (a cold run of 1,500 agents at concurrency
- * 16: 6.2 s with one job per place, 4.3 s with 32 places). Elsewhere a quarter more than the places
- * has the next job ready at once, and more would only reserve rate slots further ahead, stretch an
- * agent's GET-to-PATCH time and bunch requests up against an API's own limit (the 429 test, on a
- * loaded machine: 53% 429s with twice the jobs at --rate 50 and 4 places).
+ * part of its time on Redis steps (a few ms) and holds a request place only while a request is out.
+ * Those steps weigh only where requests are quick and each place may turn over more than FAST_PLACE
+ * times a second (a 20 ms API, at full speed): there twice as many jobs keep every place busy (a cold
+ * run of 1,500 agents at concurrency 16: 6.2 s with one job per place, 4.3 s with 32). Elsewhere a
+ * quarter more than the places has the next job ready, and more would only reserve rate slots further
+ * ahead and bunch requests up against an API's own limit (the 429 test, on a loaded machine: 53% 429s
+ * with twice the jobs at --rate 50 and 4 places).
  */
 export function jobsInFlight(concurrency: number, rate: number): number {
   return rate > FAST_PLACE * concurrency ? 2 * concurrency : concurrency + Math.ceil(concurrency / 4);
@@ -109,11 +109,11 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    this.#command = connectRedis(options.redisUrl);
-    this.store = new BatchStore(this.#command, options.prefix);
+    this.store = new BatchStore((this.#command = connectRedis(options.redisUrl)), options.prefix);
     this.#gateConnection = connectRedis(options.redisUrl);
     this.#gate = new BatchStore(this.#gateConnection, options.prefix);
     this.#feed = this.store.openStatusFeed(options.redisUrl);
+    warmCompression(); // the first agents' snapshots need not wait ~50 ms for the thread
     this.#limit = pLimit(options.concurrency ?? 8);
     // Every job waiting for a rate slot listens to these: as many listeners as jobs in flight, not a leak.
     setMaxListeners(0, this.#stopping.signal, this.#shutdown.signal);

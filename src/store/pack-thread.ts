@@ -55,6 +55,11 @@ export class PackThread {
     private readonly fallback: (text: string, dictionary?: string) => Buffer,
   ) {}
 
+  /** Starts the thread now (it takes ~50 ms to answer its first message), not at the first call. */
+  warm(): void {
+    this.#thread();
+  }
+
   /** `text` compressed: brotli alone, or raw deflate with `dictionary` as its preset dictionary. */
   compress(text: string, dictionary?: string): Promise<Buffer> {
     const worker = this.#thread();
@@ -78,12 +83,13 @@ export class PackThread {
     if (this.#worker || this.#broken) return this.#worker;
     let worker: Worker;
     try {
-      worker = new Worker(SOURCE, { eval: true, workerData: { brotli: this.brotli } });
+      // The source is CommonJS: an `--input-type=module` of this process must not reach the thread.
+      const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+      worker = new Worker(SOURCE, { eval: true, execArgv, workerData: { brotli: this.brotli } });
     } catch {
       this.#broken = true;
       return undefined;
     }
-    worker.unref();
     worker.on('message', (replies: Reply[]) => {
       for (const reply of replies) {
         const waiter = this.#waiting.get(reply.id);
@@ -104,6 +110,9 @@ export class PackThread {
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the compression thread exited (${code})`)));
+    // After the listeners: adding a 'message' listener refs the thread's port again (a thread made
+    // by warm() and never used then kept the process from ending).
+    worker.unref();
     this.#worker = worker;
     return worker;
   }

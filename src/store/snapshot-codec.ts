@@ -18,6 +18,11 @@ const compressText = (text: string, dictionary?: string): Buffer =>
 /** The engine's snapshots are compressed off the event loop that answers the other jobs' requests. */
 const thread = new PackThread(BROTLI, compressText);
 
+/** A worker about to take jobs starts the compression thread early: its first agents need not wait for it. */
+export function warmCompression(): void {
+  thread.warm();
+}
+
 export function pack(value: unknown): Buffer {
   return compressText(JSON.stringify(value));
 }
