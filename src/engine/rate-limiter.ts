@@ -53,6 +53,8 @@ export class RateLimiter {
     private readonly observe: { waited?: (ms: number) => void; limited?: () => void } = {},
     /** The status feed's version (ProcessorDeps.statusVersion); without a live feed no block is used. */
     private readonly statusVersion: () => number | undefined = () => undefined,
+    /** This machine's monotonic clock in ms, for a block's slot times (tests hold it still or move it). */
+    private readonly clock: () => number = () => performance.now(),
   ) {
     this.effectiveRate = rate();
   }
@@ -67,9 +69,9 @@ export class RateLimiter {
     for (;;) {
       const version = this.statusVersion();
       const block = this.#blocks.get(name);
-      const at = block && block.penalties === this.#penalties && version !== undefined && block.version === version ? takeSlot(block, performance.now()) : undefined;
+      const at = block && block.penalties === this.#penalties && version !== undefined && block.version === version ? takeSlot(block, this.clock()) : undefined;
       if (at !== undefined) {
-        const waitMs = Math.floor(at - performance.now());
+        const waitMs = Math.floor(at - this.clock());
         if (waitMs > 0) await this.#wait(waitMs, signal, stop);
         return { waitedMs: Math.max(0, waitMs), status: block!.status, penalties: block!.penalties };
       }
@@ -94,7 +96,7 @@ export class RateLimiter {
       this.#rates.set(name, this.effectiveRate);
       // The first slot is this caller's; the others follow 1/rate apart, counted from the reply's arrival
       // (later than Redis's own clock by the round trip: never earlier than the schedule).
-      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: performance.now() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties });
+      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: this.clock() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties });
       if (waitMs > 0) await this.#wait(waitMs, signal, stop);
       return { waitedMs: waitMs, status, penalties };
     }
@@ -130,7 +132,7 @@ export const MAX_BLOCK = 16;
 
 /** Consecutive slots of one reservation, handed out in turn by this process. */
 interface Block {
-  /** This machine's performance.now() of slot 0, and the time between slots (ms). */
+  /** Slot 0's time on the limiter's clock, and the time between slots (ms). */
   start: number;
   spacing: number;
   /** The next slot to hand out, of `count`. */
