@@ -100,7 +100,7 @@ describe('plan --out, then apply', () => {
     const forced = await runCli(['retry', 'applied', '--force', '--run'], env);
     expect(forced.code, forced.stderr).toBe(0);
     expect(api.agent(edited2.org_id, edited2.agent_id)!.name).toBe(planned.get(edited2.agent_id)!.changes!.find((c) => c.path === 'name')!.after);
-  });
+  }, 60_000); // plan, apply, retry and reports: ~21 s beside the whole suite on a loaded 2-core machine
 
   it('refuses an edited, cut-short, stale or foreign plan with exit 2, creating nothing', async () => {
     const api = await startMock({ agents: 4, orgs: 1 });
@@ -141,5 +141,5 @@ describe('plan --out, then apply', () => {
     const staged = await runCli(['apply', planFile, '--batch', 'staged', '--waves', '1,100%', '--approve', '--max-failures', '1', '--window', '00:00-23:59 UTC'], env);
     expect(staged.code, staged.stderr).toBe(0);
     expect(await store.getBatch('staged')).toMatchObject({ waves: [1, 4], approve: true, maxFailures: 1, window: '00:00-23:59 UTC', manifest: planFile, options: { planned: true } });
-  });
+  }, 60_000); // a dozen CLI processes in a row: ~25 s beside the whole suite on a loaded 2-core machine
 });

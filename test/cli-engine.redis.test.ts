@@ -106,7 +106,7 @@ describe('CLI: submit, worker, status', () => {
     expect(badKey.code).toBe(3);
     expect(badKey.stdout).toContain('halted: bad_credentials');
     expect(badKey.stdout).toMatch(/pending \d+/);
-  });
+  }, 60_000); // four runs and a status: ~24 s beside the whole suite on a loaded 2-core machine
 
   it('run without NOVA_API_KEY exits 2 before creating a batch', async () => {
     const api = await startMock({ agents: 2 });

@@ -95,7 +95,7 @@ describe('commands as an operator runs them', () => {
     const rows = (text: string) => (JSON.parse(text) as Array<{ org_id: string; agent_id: string }>).sort((a, b) => `${a.org_id}/${a.agent_id}`.localeCompare(`${b.org_id}/${b.agent_id}`));
     expect(rows(again.stdout)).toEqual(rows(report.stdout));
     expect(rows(again.stdout)).toHaveLength(6);
-  });
+  }, 60_000); // a dozen CLI processes in a row: ~25 s beside the whole suite on a loaded 2-core machine
 
   it('worker SIGINT with --grace: requests still in flight after the grace are aborted, and a later worker finishes them once', async () => {
     const api = await startMock({ agents: 3, apiKey: KEY, latencyMs: 4000, recordRequests: true });
