@@ -144,7 +144,7 @@ interface Block {
   penalties: number;
 }
 
-/** How many slots one reservation takes at `rate` requests/s (1: no block; 0 = not known yet). */
+/** How many slots one reservation takes at `rate` requests/s (a rate of 0, not known yet, takes 1: no block). */
 export function blockSize(rate: number): number {
   return Math.max(1, Math.min(MAX_BLOCK, Math.floor((rate * BLOCK_SPAN_MS) / 1000)));
 }

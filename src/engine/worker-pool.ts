@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import pLimit from 'p-limit';
 import { warmCompression } from '../store/snapshot-codec.js';
+import { jobsInFlight } from './jobs-in-flight.js';
 import type { NovaClient } from '../api/client.js';
 import { BatchStore, FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import type { StatusFeed } from '../store/status-feed.js';
@@ -41,7 +42,8 @@ export interface WorkerPoolOptions {
   /**
    * A batch this process has just created (`run`): its jobs are taken at once, not after the first
    * poll's Redis steps (~100 ms beside the submit). Not with a start, window or deadline (judged on the
-   * Redis clock, known after that poll). */
+   * Redis clock, known after that poll).
+   */
   created?: BatchMeta;
   /** How often the active batches are read (new, finished, paused…). Default 1000 ms. */
   pollMs?: number;
@@ -56,23 +58,6 @@ export interface WorkerPoolOptions {
   metrics?: Metrics;
   onError?: (error: Error) => void;
 }
-
-/**
- * How many of a batch's jobs a worker runs at once, for `concurrency` in-flight requests. A job spends
- * part of its time on Redis steps (a few ms) and holds a request place only while a request is out.
- * Those steps weigh only where requests are quick and each place may turn over more than FAST_PLACE
- * times a second (a 20 ms API, at full speed): there twice as many jobs keep every place busy (a cold
- * run of 1,500 agents at concurrency 16: 6.2 s with one job per place, 4.3 s with 32). Elsewhere a
- * quarter more than the places has the next job ready, and more would only reserve rate slots further
- * ahead and bunch requests up against an API's own limit (the 429 test, on a loaded machine: 53% 429s
- * with twice the jobs at --rate 50 and 4 places).
- */
-export function jobsInFlight(concurrency: number, rate: number): number {
-  return rate > FAST_PLACE * concurrency ? 2 * concurrency : concurrency + Math.ceil(concurrency / 4);
-}
-
-/** Requests per second per place above which a batch's jobs are doubled (see jobsInFlight). */
-const FAST_PLACE = 20;
 
 interface Runner {
   worker: Worker<AgentJobData>;
@@ -109,7 +94,8 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    this.store = new BatchStore((this.#command = connectRedis(options.redisUrl)), options.prefix);
+    this.#command = connectRedis(options.redisUrl);
+    this.store = new BatchStore(this.#command, options.prefix);
     this.#gateConnection = connectRedis(options.redisUrl);
     this.#gate = new BatchStore(this.#gateConnection, options.prefix);
     this.#feed = this.store.openStatusFeed(options.redisUrl);

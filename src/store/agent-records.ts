@@ -88,7 +88,8 @@ export class AgentRecords extends Coordination {
    * the counters. Returns false if the agent was no longer in `from`.
    */
   async finish(batchId: string, key: string, to: AgentStatus, from: AgentStatus | readonly AgentStatus[] | '*', record: FinishRecord): Promise<boolean> {
-    const moved = await this.redis.nfFinish(...this.#finishKeys(batchId, key), ...(await this.#finishArgs(key, to, from, record)));
+    const { head, fields } = await this.#finishArgs(key, to, from, record);
+    const moved = await this.redis.nfFinish(...this.#finishKeys(batchId, key), ...head, ...fields);
     return moved === 1;
   }
 
@@ -102,8 +103,8 @@ export class AgentRecords extends Coordination {
       const [moved, waiters] = await Promise.all([this.finish(batchId, key, to, from, record), this.releaseLease(batchId, key)]);
       return { moved, waiters };
     }
-    const args = await this.#finishArgs(key, to, from, record);
-    const [moved, waiters] = await this.redis.nfFinishRelease(...this.#finishKeys(batchId, key), this.keys.lease(key), this.keys.leaseWaiters(key), ...args.slice(0, 4), batchId, ...args.slice(4));
+    const { head, fields } = await this.#finishArgs(key, to, from, record);
+    const [moved, waiters] = await this.redis.nfFinishRelease(...this.#finishKeys(batchId, key), this.keys.lease(key), this.keys.leaseWaiters(key), ...head, batchId, ...fields);
     return { moved: moved === 1, waiters };
   }
 
@@ -111,8 +112,8 @@ export class AgentRecords extends Coordination {
     return [this.keys.status(batchId), this.keys.counts(batchId), this.keys.meta(batchId), this.keys.agent(batchId, key), this.keys.orgPending(batchId)];
   }
 
-  /** finish-agent.lua's arguments: the agent key, to, from, the status channel, then the field pairs. */
-  async #finishArgs(key: string, to: AgentStatus, from: AgentStatus | readonly AgentStatus[] | '*', record: FinishRecord): Promise<(string | Buffer)[]> {
+  /** finish-agent.lua's arguments: its head (the agent key, to, from, the status channel) and the field pairs. */
+  async #finishArgs(key: string, to: AgentStatus, from: AgentStatus | readonly AgentStatus[] | '*', record: FinishRecord): Promise<{ head: string[]; fields: (string | Buffer)[] }> {
     const fields: (string | Buffer)[] = [];
     // A failed agent keeps its job, so that `retry` can enqueue it again.
     if (record.job !== undefined) fields.push('job', JSON.stringify(record.job));
@@ -123,7 +124,7 @@ export class AgentRecords extends Coordination {
     }
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     fields.push('error', record.error ?? '');
-    return [key, to, typeof from === 'string' ? from : from.join('|'), this.keys.statusChannel(), ...fields];
+    return { head: [key, to, typeof from === 'string' ? from : from.join('|'), this.keys.statusChannel()], fields };
   }
 
   async agentRecord(batchId: string, key: string): Promise<AgentRecord | undefined> {
