@@ -176,6 +176,28 @@ describe('NovaClient errors: one typed error per failure kind', () => {
     );
   });
 
+  it('network: a reply longer than the bound is not read further (an endless body cannot fill the memory)', async () => {
+    const api = await startMock();
+    let written = 0;
+    await withServer(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        // Endless unless the client stops reading: each write as soon as the socket takes it.
+        const more = () => {
+          while (!res.destroyed && written < 64 * 2 ** 20 && res.write(chunk)) written += chunk.length;
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+      },
+      async (baseUrl) => {
+        const error = await rejection<NovaApiError>(clientFor(api, { baseUrl, maxReplyBytes: 2 ** 20 }).getAgent('o', 'a'));
+        expect(error).toMatchObject({ kind: 'network', retryable: true, code: 'ERR_REPLY_TOO_LARGE' });
+      },
+    );
+    expect(written).toBeLessThan(16 * 2 ** 20);
+  });
+
   it('follows no redirect: a 307 is an error naming its status, and its target is never asked', async () => {
     const api = await startMock();
     let asked = 0;

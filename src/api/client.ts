@@ -36,6 +36,8 @@ export interface NovaClientOptions {
   timeoutMs?: number;
   /** Upper bound of open sockets per host; keep-alive reuses them. Default 8 (the default concurrency). */
   maxSockets?: number;
+  /** The longest reply read (bytes); a longer one fails as a network error. Default 256 MiB. */
+  maxReplyBytes?: number;
   /** Called once per HTTP exchange, with its status or its transport failure (for metrics). */
   onResponse?: (info: ResponseInfo) => void;
 }
@@ -61,6 +63,8 @@ export interface ListOptions extends CallOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_SOCKETS = 8;
+/** Far above a page of 100 agents with long prompts; a bound on a broken or hostile server's reply. */
+const DEFAULT_MAX_REPLY_BYTES = 256 * 2 ** 20;
 
 /**
  * One path segment, percent-encoded. `.` and `..` are refused: a URL resolves them (and their
@@ -114,9 +118,11 @@ export class NovaClient {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
     this.#agent = this.#base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.#timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
   }
 
   readonly #timeout: number;
+  readonly #maxReplyBytes: number;
 
   async getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
     return this.#request<Agent>(orgId, 'GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent);
@@ -209,7 +215,7 @@ export class NovaClient {
           headers['content-type'] = 'application/json';
           headers['content-length'] = String(Buffer.byteLength(text));
         }
-        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, signal);
+        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, signal, this.#maxReplyBytes);
         this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
         return response;
       } catch (error) {
