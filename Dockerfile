@@ -4,7 +4,8 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
-# `npm ci` runs the `prepare` script, which compiles TypeScript to dist/.
+COPY scripts ./scripts
+# `npm ci` runs the `prepare` script, which compiles TypeScript to dist/ and bundles the CLI (dist/cli).
 RUN npm ci
 
 FROM node:20-bookworm-slim

@@ -77,5 +77,8 @@ describe('Dockerfile', () => {
     expect(final).toContain('COPY --from=build /app/dist ./dist');
     expect(final).toMatch(/^USER node$/m);
     expect(final).toContain('ENTRYPOINT ["node", "bin/nova-fleet.js"]');
+    // The build stage has what `npm ci`'s build reads: the sources and the bundler's script (dist/cli).
+    const build = dockerfile.slice(0, dockerfile.lastIndexOf('FROM '));
+    for (const dir of ['src', 'bench', 'scripts']) expect(build).toContain(`COPY ${dir} ./${dir}`);
   });
 });
