@@ -6,7 +6,7 @@ import { submitBatch } from '../src/engine/submit.js';
 import { WorkerPool } from '../src/engine/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
-import { agentKey } from '../src/store/keys.js';
+import { agentKey, QUEUE_NAME } from '../src/store/keys.js';
 import { startMock } from './helpers/mock.js';
 import { engineFixtures, ENDED, expectCountersMatch, FAST, runToEnd, startBatch } from './helpers/engine.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';
@@ -36,6 +36,33 @@ describe('engine: a rollout end to end', () => {
   });
 });
 
+describe('engine: submit and the worker of the same process', () => {
+  it('is told the batch exists before its jobs are enqueued, and when the first of them are in the queue', async () => {
+    const api = await startMock({ agents: 100 });
+    const file = manifest('first-jobs.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'First' } })));
+    const store = new BatchStore(redis, testPrefix('first-jobs'));
+    const queue = store.queue('first-1');
+    try {
+      let seen: { atCreation: number; once: Promise<number> } | undefined;
+      const submitted = await submitBatch({
+        store, file, manifestOptions: {}, batchId: 'first-1', options: FAST,
+        onCreated: (meta, firstJobs) => {
+          expect(meta.id).toBe('first-1');
+          seen = { atCreation: 0, once: firstJobs.then(() => queue.count()) };
+          void queue.count().then((n) => (seen!.atCreation = n));
+        },
+      });
+      expect(submitted).toMatchObject({ created: true, enqueued: 100 });
+      // A worker that looked when told of the batch found nothing; one that looks once told of the first
+      // jobs finds them (the first chunk: 32).
+      expect(seen!.atCreation).toBe(0);
+      expect(await seen!.once).toBeGreaterThanOrEqual(32);
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
 describe('engine: --concurrency', () => {
   it('is the most requests in flight: reached and never passed, whatever the HTTP client would allow', async () => {
     // 40 ms per request, a rate that never binds and a client with more sockets than that: only the
@@ -46,6 +73,23 @@ describe('engine: --concurrency', () => {
     const { counts } = await runToEnd(api, testPrefix('concurrency'), file, 'conc-1', { ...FAST, rate: 1000 }, { concurrency: 4, sockets: 32 });
     expect(counts).toMatchObject({ applied: 48, failed: 0 });
     expect(api.stats().peakInFlight).toBe(4);
+  });
+
+  it('starts each job as soon as it is fetched, not once the worker holds as many as it runs at once', async () => {
+    // BullMQ's loop fetches one job after another and starts none until it holds `concurrency` of them;
+    // the pool raises the count as jobs start. At 16 places and a rate that never binds a worker runs 32
+    // jobs: the first agent's request must reach the API before the 32nd job is fetched.
+    const api = await startMock({ agents: 32, latencyMs: 50, recordRequests: true });
+    const file = manifest('ramp.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Ramped' } })));
+    const prefix = testPrefix('ramp');
+    const { store, counts } = await runToEnd(api, prefix, file, 'ramp-1', { ...FAST, rate: 1000 }, { concurrency: 16 });
+    expect(counts).toMatchObject({ applied: 32, failed: 0 });
+    // The queue's event stream: each job's move to active, stamped (its id) on the Redis clock in ms.
+    const events = await redis.xrange(`${store.queuePrefix('ramp-1')}:${QUEUE_NAME}:events`, '-', '+');
+    const fetched = events.filter(([, fields]) => fields[1] === 'active').map(([id]) => Number(id.split('-')[0]));
+    expect(fetched).toHaveLength(32);
+    const firstRequest = Math.min(...api.requests().map((r) => r.t));
+    expect(firstRequest).toBeLessThan(Math.max(...fetched));
   });
 });
 

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { checkBatchId } from '../engine/batch-id.js';
-import { chooseBatch, type SubmitResult } from '../engine/submit.js';
+import { chooseBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
 import { UsageError } from '../errors.js';
 import { PlanFileError, readPlanFile, type PlanHeader } from '../plan/plan-file.js';
 import { plannedRow } from '../plan/plan-rows.js';
@@ -35,7 +35,7 @@ export interface ApplyFlags extends SubmitFlags {
 export const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
 
 /** Submits the plan; undefined when it changes no agent (nothing to apply). */
-export async function applyWith(ctx: StoreContext, planFile: string, flags: ApplyFlags, out: Output, onCreated?: (meta: BatchMeta) => void): Promise<SubmitResult | undefined> {
+export async function applyWith(ctx: StoreContext, planFile: string, flags: ApplyFlags, out: Output, onCreated?: OnCreated): Promise<SubmitResult | undefined> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nova-fleet-apply-'));
   try {
     const rows = path.join(dir, 'planned.json');

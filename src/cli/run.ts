@@ -18,7 +18,7 @@ import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
-import type { SubmitResult } from '../engine/submit.js';
+import type { OnCreated, SubmitResult } from '../engine/submit.js';
 
 /**
  * Submit and work the batch in this process until it ends (or `until` resolves). The worker starts as
@@ -33,8 +33,8 @@ export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit
   let early: Promise<WorkerPool> | undefined;
   let submitted;
   try {
-    submitted = await submit(ctx, (meta) => {
-      early = startPool(ctx, client, meta, out, metrics);
+    submitted = await submit(ctx, (meta, firstJobs) => {
+      early = startPool(ctx, client, meta, out, metrics, firstJobs);
       early.catch(() => {}); // awaited below
     });
   } catch (error) {
@@ -46,17 +46,17 @@ export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit
 }
 
 /** Makes the batch (`submit` of a manifest, `apply` of a plan); undefined when there is nothing to do. */
-export type Submitter = (ctx: StoreContext, onCreated: (meta: BatchMeta) => void) => Promise<SubmitResult | undefined>;
+export type Submitter = (ctx: StoreContext, onCreated: OnCreated) => Promise<SubmitResult | undefined>;
 
 /** The in-process worker, for the batch `meta` (just created, or to carry on with). */
-function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, metrics?: Metrics, created = true): Promise<WorkerPool> {
+function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, metrics?: Metrics, firstJobs?: Promise<void>): Promise<WorkerPool> {
   const pool = new WorkerPool({
     redisUrl: ctx.target.url,
     prefix: ctx.config.prefix,
     client,
     concurrency: ctx.config.concurrency,
     batchIds: [meta.id],
-    ...(created ? { created: meta } : {}),
+    ...(firstJobs ? { created: meta, firstJobs } : {}),
     pollMs: 250,
     // This process submitted the batch and its command: it may run its verification.
     runVerify: true,
@@ -72,7 +72,7 @@ const FINISHING_AGENTS = 64;
 /** Work an existing batch in this process, with the progress display, until it ends or `until`. */
 export async function workBatch(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: Output, until: Promise<unknown>, metrics?: Metrics, started?: Promise<WorkerPool>): Promise<{ view: BatchView; interrupted: boolean }> {
   const batchId = meta.id;
-  const pool = await (started ?? startPool(ctx, client, meta, out, metrics, false));
+  const pool = await (started ?? startPool(ctx, client, meta, out, metrics));
   const progress = createProgress();
   let interrupted = false;
   // At once, not at the next refresh: after Ctrl-C returns, no request starts (SPEC §13).

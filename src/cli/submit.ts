@@ -5,7 +5,7 @@
  */
 import { DEFAULTS } from '../config.js';
 import { checkBatchId } from '../engine/batch-id.js';
-import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type SubmitResult } from '../engine/submit.js';
+import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
 import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
 import { UsageError } from '../errors.js';
@@ -50,7 +50,7 @@ const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback'
 /** Defaults of a batch's retry policy (SPEC §5). */
 export const RETRY_DEFAULTS = { attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 } as const;
 
-export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output, onCreated?: (meta: BatchMeta) => void): Promise<SubmitResult> {
+export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output, onCreated?: OnCreated): Promise<SubmitResult> {
   const checked = await requireValidManifest(file, flags, out);
   const { preflight } = await import('./preflight.js');
   // Every org has a key, or exit 2 (a selector's orgs are checked as it is expanded).
@@ -77,7 +77,7 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
  * Creates (or carries on with) the batch `target` names from a validated source: the preflight, the
  * batch's options and controls, the enqueueing. `file` is the manifest or plan as the operator named it.
  */
-export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, out: Output, onCreated?: (meta: BatchMeta) => void, kind: Pick<BatchOptions, 'planned'> = {}): Promise<SubmitResult> {
+export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, out: Output, onCreated?: OnCreated, kind: Pick<BatchOptions, 'planned'> = {}): Promise<SubmitResult> {
   const { report } = source;
   const { batchId, attached } = target;
   const { preflight } = await import('./preflight.js');

@@ -45,6 +45,8 @@ export interface WorkerPoolOptions {
    * Redis clock, known after that poll).
    */
   created?: BatchMeta;
+  /** Settles when `created`'s first jobs are in its queue: its runner fetches jobs from then on. */
+  firstJobs?: Promise<void>;
   /** How often the active batches are read (new, finished, paused…). Default 1000 ms. */
   pollMs?: number;
   /** BullMQ lock duration: a job whose worker vanished is picked up again after about this. Default 30 s. */
@@ -107,7 +109,7 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     const made = this.#options.created;
-    if (made?.kind === 'rollout' && made.status === 'running' && !made.startAt && !made.window && !made.deadline) this.#runners.set(made.id, this.#startRunner(made, undefined));
+    if (made?.kind === 'rollout' && made.status === 'running' && !made.startAt && !made.window && !made.deadline) this.#runners.set(made.id, this.#startRunner(made, undefined, this.#options.firstJobs));
     if (!this.#options.batchIds?.length) await this.store.relistActive();
     await this.#poll();
     const tick = () => {
@@ -170,18 +172,26 @@ export class WorkerPool {
     return this.#limit(() => send(queued));
   };
 
-  #startRunner(meta: BatchMeta, origin: BatchMeta | undefined): Runner {
+  #startRunner(meta: BatchMeta, origin: BatchMeta | undefined, firstJobs?: Promise<void>): Runner {
     const { store } = this;
     const batchId = meta.id;
     const metrics = this.#options.metrics;
     const limit = this.#limit;
     const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
+    /**
+     * The batch's jobs run at once (jobs-in-flight.ts), reached one job at a time: BullMQ's loop fetches
+     * one job after another and starts none until it holds `concurrency` (a cold run's first 31 jobs
+     * waited ~130 ms for the 32nd). From 1, raised as each job starts, each starts once fetched.
+     */
+    let jobs = jobsInFlight(limit.concurrency, meta.options.rate);
     const worker = new Worker<AgentJobData>(
       QUEUE_NAME,
       // BullMQ's own abort signal (its cancelJob, which nova-fleet never calls) is not listened to:
       // AbortSignal.any of it and the shutdown cost ~40 µs per job on Node 20.
       async (job: Job<AgentJobData>, token?: string) => {
+        // Raised here, inside BullMQ's loop (processJob calls this before any await): its next look counts it.
+        if (worker.concurrency < jobs) worker.concurrency += 1;
         // A job fetched ahead but not started when the pool began closing goes back to the queue
         // at once (for this or another worker), rather than being started during shutdown.
         if (this.#closed) {
@@ -209,7 +219,8 @@ export class WorkerPool {
       {
         connection,
         prefix: store.queuePrefix(batchId),
-        concurrency: jobsInFlight(limit.concurrency, meta.options.rate),
+        concurrency: 1,
+        autorun: firstJobs === undefined,
         maxStalledCount: 5,
         lockDuration: this.#options.lockDurationMs ?? 30_000,
         stalledInterval: this.#options.stalledIntervalMs ?? 30_000,
@@ -226,14 +237,16 @@ export class WorkerPool {
       this.#options.log?.error({ batch: batchId, error: error.message }, 'worker error');
       this.#options.onError?.(error);
     });
+    // Connected now, looking for jobs once the first are there (as BullMQ's autorun; not once closing).
+    void firstJobs?.then(() => (this.#closed ? undefined : worker.run().catch((error: Error) => worker.emit('error', error))));
     return {
       worker,
       connection,
       update: (next) => {
         update(next);
-        // A submit of the same batch may change its --rate: the number of jobs kept follows.
-        const jobs = jobsInFlight(limit.concurrency, next.options.rate);
-        if (worker.concurrency !== jobs) worker.concurrency = jobs;
+        // A submit of the same batch may change its --rate: the jobs kept follow (down now, up as jobs start).
+        jobs = jobsInFlight(limit.concurrency, next.options.rate);
+        if (worker.concurrency > jobs) worker.concurrency = jobs;
       },
     };
   }
