@@ -33,11 +33,14 @@ export function patchDigest(patchJson: string): string {
  * pending ones whose job is gone (an interrupted submit). Returns how many jobs were added.
  * Shared by submit and rollback; chunks may run concurrently (the total is an atomic increment).
  */
-export async function enqueueAgents(store: BatchStore, queue: Queue<AgentJobData>, batchId: string, options: BatchOptions, items: ReadonlyArray<AgentJobData>): Promise<number> {
+export async function enqueueAgents(store: BatchStore, queue: Queue<AgentJobData>, batchId: string, options: BatchOptions, items: ReadonlyArray<AgentJobData>, onQueued?: () => void): Promise<number> {
   const flags = await store.register(batchId, items.map((item) => item.k));
   const missing = await Promise.all(flags.map(async (flag, i) => flag === 'pending' && !(await queue.getJob(jobId(items[i]!.k)))));
   const jobs = items.flatMap((data, i) => (flags[i] === 'new' || missing[i] ? [{ name: 'agent', data, opts: jobOptions(data.k, options) }] : []));
-  if (jobs.length > 0) await queue.addBulk(jobs);
+  if (jobs.length > 0) {
+    await queue.addBulk(jobs);
+    onQueued?.(); // a worker may take them now: the total is for the display and the end, read later
+  }
   await store.addToTotal(batchId, flags.filter((f) => f === 'new').length);
   return jobs.length;
 }

@@ -187,8 +187,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     });
     // Read-modify-write after the await: chunks are written concurrently, and `x += await …` would read
     // `x` before waiting and lose the other chunks' updates.
-    const added = await enqueueAgents(store, queue, batchId, options, items);
-    if (added > 0) firstJobsWritten();
+    const added = await enqueueAgents(store, queue, batchId, options, items, firstJobsWritten);
     enqueued += added;
     total += rows.length;
     for (const [wave, held] of later) await store.hold(batchId, wave, held);
