@@ -13,18 +13,6 @@ import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/**
- * zod's classic API (`zod`) stays in node_modules: bundled, its namespace keeps every locale and the
- * whole core in a chunk `run` shares with the commands that use it (~650 KB, ~40 ms of start-up).
- * `run`'s path uses `zod/mini` only (src/patch/schema.ts), bundled and tree-shaken to ~45 KB.
- */
-const classicZodExternal = {
-  name: 'classic-zod-external',
-  setup(build) {
-    build.onResolve({ filter: /^zod$/ }, () => ({ path: 'zod', external: true }));
-  },
-};
-
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist/cli');
 
@@ -38,7 +26,6 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['express', '@bull-board/*', 'pino', 'pino-pretty', 'prom-client', 'jiti', 'msgpackr-extract'],
-  plugins: [classicZodExternal],
   // CommonJS code inside an ES module: `require`, `__filename` and `__dirname` as it expects them.
   banner: {
     js: [

@@ -9,7 +9,7 @@
  *   {"type":"patch","digest":…,"json":…} / {"type":"file","path":…,"text":…}
  *   {"type":"agent","key":…,"status":…,"attempts":…,"error":…,"changed":[…],"before":{…},"after":{…},"job":{…}}
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from '../errors.js';
 import { AGENT_STATUSES, ENV_NAME, FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus } from '../store/batch-store.js';
 import { BATCH_ID } from '../store/keys.js';

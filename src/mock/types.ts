@@ -1,5 +1,5 @@
 /** The mock Nova API's options, faults and what it tells tests (server.ts). */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Agent } from '../api/types.js';
 import type { FleetOptions } from './fleet.js';
 

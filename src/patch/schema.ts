@@ -2,15 +2,9 @@
  * zod schemas derived from the field catalogue (fields.ts), and the validation of a whole PATCH body
  * as the API sees it: only writable top-level fields, documented objects with known keys only,
  * free-form objects with their required keys, every value of its declared type and range.
- *
- * zod's functional build (`zod/mini`) with its English messages: the same checks and the same words as
- * the classic API, in ~45 KB that load in ~20 ms — the classic `z` namespace is ~740 KB and cost every
- * `run` ~60 ms of start-up (issue 18). The rest of the code (config, archives, plans, the mock) keeps
- * the classic API: none of it is on `run`'s path.
  */
-import * as z from 'zod/mini';
-import type { $ZodIssue } from 'zod/v4/core';
-import en from 'zod/v4/locales/en.js';
+// The module's members, not its `z` object: the bundled CLI keeps only what is used (see scripts/bundle.mjs).
+import * as z from 'zod';
 import {
   FORBIDDEN_KEYS,
   READ_ONLY_FIELDS,
@@ -25,14 +19,12 @@ export interface FieldError {
   readonly message: string;
 }
 
-z.config(en());
-
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /** Built once per spec: building a zod schema costs far more than running it. */
-const leafSchemas = new WeakMap<LeafSpec, z.ZodMiniType>();
+const leafSchemas = new WeakMap<LeafSpec, z.ZodType>();
 
-export function leafSchema(spec: LeafSpec): z.ZodMiniType {
+export function leafSchema(spec: LeafSpec): z.ZodType {
   let schema = leafSchemas.get(spec);
   if (!schema) {
     schema = buildLeafSchema(spec);
@@ -41,7 +33,7 @@ export function leafSchema(spec: LeafSpec): z.ZodMiniType {
   return schema;
 }
 
-function buildLeafSchema(spec: LeafSpec): z.ZodMiniType {
+function buildLeafSchema(spec: LeafSpec): z.ZodType {
   switch (spec.kind) {
     case 'string':
       return z.string();
@@ -54,11 +46,10 @@ function buildLeafSchema(spec: LeafSpec): z.ZodMiniType {
     case 'array':
       return z.array(z.unknown());
     case 'number': {
-      const checks = [
-        ...(spec.min !== undefined ? [spec.minExclusive ? z.gt(spec.min) : z.gte(spec.min)] : []),
-        ...(spec.max !== undefined ? [z.lte(spec.max)] : []),
-      ];
-      return (spec.int ? z.int() : z.number()).check(...checks);
+      let n = spec.int ? z.number().int() : z.number();
+      if (spec.min !== undefined) n = spec.minExclusive ? n.gt(spec.min) : n.min(spec.min);
+      if (spec.max !== undefined) n = n.max(spec.max);
+      return n;
     }
   }
 }
@@ -71,10 +62,10 @@ function mapValues<T, U>(record: Readonly<Record<string, T>>, fn: (value: T) => 
  * The schema of one top-level field's full value, as sent to (and accepted by) the API. `loose`
  * keeps unknown keys of documented objects: for merged values, whose extra keys came from the agent.
  */
-export function fieldSchema(spec: FieldSpec, loose = false): z.ZodMiniType {
+export function fieldSchema(spec: FieldSpec, loose = false): z.ZodType {
   switch (spec.kind) {
     case 'object': {
-      const shape = mapValues(spec.keys, (leaf) => z.optional(leafSchema(leaf)));
+      const shape = mapValues(spec.keys, (leaf) => leafSchema(leaf).optional());
       return loose ? z.looseObject(shape) : z.strictObject(shape);
     }
     case 'freeform':
@@ -84,11 +75,11 @@ export function fieldSchema(spec: FieldSpec, loose = false): z.ZodMiniType {
   }
 }
 
-const fieldSchemas: Readonly<Record<string, z.ZodMiniType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec));
-const looseFieldSchemas: Readonly<Record<string, z.ZodMiniType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec, true));
+const fieldSchemas: Readonly<Record<string, z.ZodType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec));
+const looseFieldSchemas: Readonly<Record<string, z.ZodType>> = mapValues(WRITABLE_FIELDS, (spec) => fieldSchema(spec, true));
 
 /** The loose schema of a writable field (see fieldSchema). */
-export function looseFieldSchema(name: string): z.ZodMiniType {
+export function looseFieldSchema(name: string): z.ZodType {
   const schema = looseFieldSchemas[name];
   if (schema === undefined) throw new RangeError(`not a writable field: ${name}`);
   return schema;
@@ -106,7 +97,7 @@ function isMissingKey(root: unknown, path: readonly PropertyKey[]): boolean {
 }
 
 /** A human message for one zod issue, worded for operators rather than for TypeScript developers. */
-function describeIssue(root: unknown, issue: $ZodIssue): string {
+function describeIssue(root: unknown, issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   }
@@ -117,7 +108,7 @@ function describeIssue(root: unknown, issue: $ZodIssue): string {
 }
 
 /** zod issues of `value` (validated under the name `prefix`) → FieldErrors with dotted paths. */
-export function issuesToErrors(prefix: string, value: unknown, issues: readonly $ZodIssue[]): FieldError[] {
+export function issuesToErrors(prefix: string, value: unknown, issues: readonly z.core.$ZodIssue[]): FieldError[] {
   return issues.map((issue) => ({
     path: [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.'),
     message: describeIssue(value, issue),

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { splitLines } from '../lines.js';
 import { isDottedPath } from '../patch/expect.js';
 import { openRegularFile } from '../user-files.js';
