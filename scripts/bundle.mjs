@@ -4,6 +4,9 @@
  * (BullMQ's 171 CommonJS files, zod's 95 modules, ours). Measured (issue 18): a 16-agent `run` ~0.2 s
  * sooner; `--help` and `status` no slower. The library (dist/src/lib.js) and the tests use tsc's output.
  *
+ * zod is imported as `import * as z from 'zod'` (test/boundaries.test.ts): esbuild then keeps the members
+ * used — one locale of 64, ~200 KB in `run`'s chunks — where zod's `z` object would keep all of it.
+ *
  * Left out of the bundle, loaded from node_modules as before: packages that read files of their own
  * at run time or load native code (the dashboard's express and bull-board, pino's transports, the
  * migrations' jiti, msgpackr's optional native extractor), and prom-client (only with --metrics-port).

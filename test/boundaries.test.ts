@@ -1,6 +1,7 @@
 /**
  * The walls that carry load (issue 15): only src/store touches Redis keys and the connection; no halt
- * reason is parsed by prefix; no source file grows past ~300 lines without saying why at its top.
+ * reason is parsed by prefix; no source file grows past ~300 lines without saying why at its top; zod
+ * is imported so that the bundled CLI carries only what it uses.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +27,12 @@ describe('boundaries', () => {
     const leaks = files.filter((f) => !f.file.startsWith(path.join('src', 'store'))).flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /\bstore\.(redis|keys)\b|\.redis\./.test(line)));
     // (`.redis.` of any store held under another name, e.g. a worker's second connection's, counts too.)
     expect(leaks).toEqual([]);
+  });
+
+  it("zod is imported as the module's namespace, never as its `z` object (which keeps all of zod in the bundled CLI)", () => {
+    const whole = files.flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /import\s*\{[^}]*\bz\b[^}]*\}\s*from\s*'zod'/.test(line)));
+    expect(whole).toEqual([]);
+    expect(files.filter((f) => f.text.includes("import * as z from 'zod';")).length).toBeGreaterThan(2);
   });
 
   it('no halt reason is parsed by its prefix', () => {
