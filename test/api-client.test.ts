@@ -1,6 +1,8 @@
+import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { NovaClient } from '../src/api/client.js';
 import { NovaApiError } from '../src/api/errors.js';
 import { clientFor, firstAgent, rejection, startMock } from './helpers/mock.js';
 
@@ -147,6 +149,36 @@ describe('NovaClient errors: one typed error per failure kind', () => {
     setTimeout(() => controller.abort(), 50);
     const error = await rejection<NovaApiError>(pending);
     expect(error).toMatchObject({ kind: 'aborted', retryable: true });
+  });
+
+  it('aborted: a signal already aborted sends nothing; requests that ended leave no listener on it', async () => {
+    const api = await startMock();
+    const { org, id } = firstAgent(api);
+    const client = clientFor(api);
+    const controller = new AbortController();
+    // The worker's one shutdown signal is given to every request: each must take its listener back.
+    await Promise.all(Array.from({ length: 20 }, () => client.getAgent(org, id, { signal: controller.signal })));
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    const sent = api.stats().total;
+    controller.abort();
+    const error = await rejection<NovaApiError>(client.getAgent(org, id, { signal: controller.signal }));
+    expect(error).toMatchObject({ kind: 'aborted', retryable: true });
+    expect(api.stats().total).toBe(sent);
+  });
+
+  it('timeout: the whole exchange, a body that trickles in included', async () => {
+    await withServer(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"id":"a","name":"x"'); // headers at once, the rest never
+      },
+      async (baseUrl) => {
+        const started = performance.now();
+        const error = await rejection<NovaApiError>(new NovaClient({ baseUrl, apiKey: 'k', timeoutMs: 200 }).getAgent('o', 'a'));
+        expect(error).toMatchObject({ kind: 'timeout', code: 'ETIMEDOUT' });
+        expect(performance.now() - started).toBeLessThan(2000);
+      },
+    );
   });
 
   /** A loopback server answering every request with `respond`; closed after `body`. */

@@ -201,13 +201,6 @@ export class NovaClient {
     const redact = (text: string) => this.#redact(text, forms);
     const send = async (scheme: AuthScheme) => {
       const started = performance.now();
-      const timer = new AbortController();
-      const timeout = setTimeout(() => timer.abort(Object.assign(new Error(`timed out after ${this.#timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })), this.#timeout);
-      // The caller's abort is passed on by a listener: AbortSignal.any is slow in Node 20, per request.
-      const passOn = () => timer.abort(options.signal!.reason);
-      options.signal?.addEventListener('abort', passOn, { once: true });
-      if (options.signal?.aborted) passOn();
-      const signal = timer.signal;
       try {
         const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'nova-fleet', ...(scheme === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key }) };
         const text = body !== undefined ? JSON.stringify(body) : undefined;
@@ -215,16 +208,13 @@ export class NovaClient {
           headers['content-type'] = 'application/json';
           headers['content-length'] = String(Buffer.byteLength(text));
         }
-        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, signal, this.#maxReplyBytes);
+        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, { timeoutMs: this.#timeout, signal: options.signal, maxBytes: this.#maxReplyBytes });
         this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
         return response;
       } catch (error) {
-        const failure = this.#transportError(timer.signal.aborted && !options.signal?.aborted ? timer.signal.reason : error, options.signal, fail, redact);
+        const failure = this.#transportError(error, options.signal, fail, redact);
         this.#onResponse?.({ method, status: failure.kind as 'network' | 'timeout' | 'aborted', durationMs: performance.now() - started });
         throw failure;
-      } finally {
-        clearTimeout(timeout);
-        options.signal?.removeEventListener('abort', passOn);
       }
     };
     const scheme = this.schemeFor(orgId);
