@@ -17,6 +17,11 @@ function sources(dir: string): string[] {
 
 const files = sources('src').map((file) => ({ file, text: readFileSync(path.join(ROOT, file), 'utf8') }));
 
+/** The lines of `of` matching `pattern`, each with where it is (`file:line`). */
+function linesMatching(of: typeof files, pattern: RegExp): Array<{ at: string; line: string }> {
+  return of.flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => pattern.test(line)));
+}
+
 describe('boundaries', () => {
   it('finds the sources it checks', () => {
     expect(files.length).toBeGreaterThan(60);
@@ -24,19 +29,19 @@ describe('boundaries', () => {
   });
 
   it('nothing outside src/store reaches the store\'s connection or key names', () => {
-    const leaks = files.filter((f) => !f.file.startsWith(path.join('src', 'store'))).flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /\bstore\.(redis|keys)\b|\.redis\./.test(line)));
+    const leaks = linesMatching(files.filter((f) => !f.file.startsWith(path.join('src', 'store'))), /\bstore\.(redis|keys)\b|\.redis\./);
     // (`.redis.` of any store held under another name, e.g. a worker's second connection's, counts too.)
     expect(leaks).toEqual([]);
   });
 
   it("zod is imported as the module's namespace, never as its `z` object (which keeps all of zod in the bundled CLI)", () => {
-    const whole = files.flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /import\s*\{[^}]*\bz\b[^}]*\}\s*from\s*'zod'/.test(line)));
+    const whole = linesMatching(files, /import\s*\{[^}]*\bz\b[^}]*\}\s*from\s*'zod'/);
     expect(whole).toEqual([]);
     expect(files.filter((f) => f.text.includes("import * as z from 'zod';")).length).toBeGreaterThan(2);
   });
 
   it('no halt reason is parsed by its prefix', () => {
-    const parsed = files.flatMap((f) => f.text.split('\n').map((line, i) => ({ at: `${f.file}:${i + 1}`, line })).filter(({ line }) => /(reason|haltReason)[^\n]*\.startsWith\(/.test(line)));
+    const parsed = linesMatching(files, /(reason|haltReason)[^\n]*\.startsWith\(/);
     expect(parsed).toEqual([]);
   });
 
