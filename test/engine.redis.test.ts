@@ -91,6 +91,24 @@ describe('engine: --concurrency', () => {
     const firstRequest = Math.min(...api.requests().map((r) => r.t));
     expect(firstRequest).toBeLessThan(Math.max(...fetched));
   });
+
+  it('at 2 requests/s, still reaches its number of jobs while they wait for their rate slots', async () => {
+    // 4 places at a rate far below 20 per place: a quarter more jobs than places, 5. The ramp adds one
+    // as each job starts — before it waits for its slot — so all 5 are held long before 5 agents are done.
+    const api = await startMock({ agents: 12, latencyMs: 20 });
+    const file = manifest('ramp-slow.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Slowly' } })));
+    const prefix = testPrefix('ramp-slow');
+    const run = await startBatch(api, prefix, file, 'ramp-slow-1', { ...FAST, rate: 2 }, { concurrency: 4 });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const events = await redis.xrange(`${run.store.queuePrefix('ramp-slow-1')}:${QUEUE_NAME}:events`, '-', '+');
+      const fetched = events.filter(([, fields]) => fields[1] === 'active').length;
+      expect(api.stats().total).toBeLessThanOrEqual(5); // ~2 requests/s: at most 2 agents done
+      expect(fetched).toBeGreaterThanOrEqual(5);
+    } finally {
+      await run.stop();
+    }
+  });
 });
 
 describe('engine: faults, controls, idempotency', () => {
