@@ -12,7 +12,7 @@ import { describeView } from '../engine/batch-view.js';
 import { stepBatch } from '../engine/controller.js';
 import { flushNotifications, notify } from '../engine/hooks.js';
 import type { Metrics } from '../metrics.js';
-import { haltKind, INFRA_HALTS } from '../batch/halt.js';
+import { GATE_HALTS, haltKind, INFRA_HALTS } from '../batch/halt.js';
 import { openStore, untilSignal, type StoreContext } from './context.js';
 import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
@@ -118,6 +118,32 @@ export function exitCodeOf(view: BatchView, interrupted: boolean): ExitCode {
   return EXIT_CODES.ok;
 }
 
+/** How long `run` waits for another worker that is creating the automatic rollback. */
+const ROLLBACK_CREATION_WAIT_MS = 60_000;
+
+/**
+ * The automatic rollback of a batch halted by a gate with --auto-rollback, created here if no worker
+ * has yet. Its creation cancels the origin, so the origin may read `halted` or already `cancelled` (by
+ * this process's controller or another worker's): both are the same halt, and the rollback is worked.
+ */
+export async function automaticRollback(ctx: StoreContext, origin: BatchMeta, until: Promise<unknown>): Promise<BatchMeta | undefined> {
+  if (!origin.autoRollback || !GATE_HALTS.has(haltKind(origin) ?? 'other')) return undefined;
+  if (origin.status !== 'halted' && origin.status !== 'cancelled') return undefined;
+  let stopped = false;
+  void until.then(() => (stopped = true));
+  const deadline = Date.now() + ROLLBACK_CREATION_WAIT_MS;
+  for (;;) {
+    // Creates it (once: the field is claimed first) if the origin is still halted without one.
+    await stepBatch(ctx.store, origin.id);
+    const id = (await ctx.store.getBatch(origin.id))?.autoRollbackId;
+    if (id && id !== 'creating') return ctx.store.getBatch(id);
+    // Cancelled by hand, not by a rollback's creation: nothing to undo automatically.
+    if (!id && origin.status === 'cancelled') return undefined;
+    if (stopped || Date.now() > deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
   return runWith((ctx, onCreated) => submitWith(ctx, file, flags, out, onCreated), flags, out, until);
 }
@@ -135,16 +161,11 @@ export async function runWith(submit: Submitter, flags: SubmitFlags, out: Output
       const { view, interrupted } = ran;
       if (interrupted) out.note(`run: interrupted; batch ${view.meta.id} stays ${view.meta.status} — any \`nova-fleet worker\` carries on with it`);
       out.result(describeView(view), view);
-      if (!interrupted && view.meta.status === 'halted' && view.meta.autoRollback) {
-        // The controller creates the automatic rollback (once); work it here too.
-        await stepBatch(ctx.store, view.meta.id);
-        const rollbackId = (await ctx.store.getBatch(view.meta.id))?.autoRollbackId;
-        const rollback = rollbackId && rollbackId !== 'creating' ? await ctx.store.getBatch(rollbackId) : undefined;
-        if (rollback) {
-          out.note(`run: error budget exceeded — rolling back what was applied (batch ${rollback.id})`);
-          const undo = await workBatch(ctx, client, rollback, out, until);
-          out.note(describeView(undo.view));
-        }
+      const rollback = interrupted ? undefined : await automaticRollback(ctx, view.meta, until);
+      if (rollback) {
+        out.note(`run: ${haltKind(view.meta) === 'verify_failed' ? 'verification failed' : 'error budget exceeded'} — rolling back what was applied (batch ${rollback.id})`);
+        const undo = await workBatch(ctx, client, rollback, out, until);
+        out.note(describeView(undo.view));
       }
       return exitCodeOf(view, interrupted);
     } finally {

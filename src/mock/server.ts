@@ -27,7 +27,7 @@ import { TokenBucket } from './token-bucket.js';
 import { BodyTooLarge, emptyStats, readBody, route, type Route } from './routes.js';
 import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type MockStats, type RequestRecord } from './types.js';
 
-export { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type MockStats, type RequestRecord } from './types.js';
+export { MockFaultsSchema, type InterceptedRequest, type MockApi, type MockApiOptions, type MockFaults, type MockReply, type MockStats, type RequestRecord } from './types.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const increment = (record: Record<string, number>, key: string) => {
@@ -164,8 +164,14 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
 
   type ApiRoute = Exclude<Route, { kind: 'control' }>;
 
+  let arrived = 0;
   async function handleApi(req: http.IncomingMessage, res: http.ServerResponse, r: ApiRoute, url: URL, body: string): Promise<number | 'dropped'> {
     if (r.kind === 'none') return reply(res, 404, { detail: 'Not found' });
+    if (options.intercept) {
+      const n = ++arrived;
+      const instead = await options.intercept({ method: req.method ?? '?', orgId: r.orgId, agentId: r.kind === 'agent' ? r.agentId : undefined, headers: req.headers, n });
+      if (instead) return reply(res, instead.status, instead.body, instead.headers);
+    }
     const refused = refusal(req, r.orgId);
     if (refused === 401) return reply(res, 401, { detail: 'Invalid or missing API key' });
     if (refused === 403) return reply(res, 403, { detail: req.method === 'GET' || !options.readOnlyOrgs?.includes(r.orgId) ? 'This API key does not belong to this organization' : 'This API key is read-only' });
@@ -191,7 +197,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       if (req.method !== 'GET') return reply(res, 405, { detail: 'Method not allowed' });
       return handleList(r.orgId, url, res);
     }
-    const forced = faults.agentStatus?.[r.agentId];
+    const forced = faults.agentStatus?.[r.agentId] ?? (req.method === 'PATCH' ? faults.patchStatus?.[r.agentId] : undefined);
     if (forced !== undefined) return reply(res, forced, { detail: `Injected ${forced} for agent ${r.agentId}` });
     const key = agentKey(r.orgId, r.agentId);
     const agent = fleet.agents.get(key);

@@ -18,6 +18,11 @@ export const MockFaultsSchema = z.strictObject({
   latencyMs: z.number().int().min(0).optional(),
   /** Agent id → HTTP status it always answers (e.g. 422), for GET and PATCH alike. */
   agentStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
+  /**
+   * Agent id → HTTP status its PATCHes answer while its GETs succeed: the failure a real API gives at
+   * write time only (a read-only field, a server-side rule, a write outage).
+   */
+  patchStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
   /** Requests per second allowed (token bucket); 0 = unlimited. */
   rateLimit: z.number().min(0).optional(),
   /** Bucket capacity (burst). Default: max(1, rateLimit), i.e. one second's worth. */
@@ -45,6 +50,30 @@ export interface MockApiOptions extends FleetOptions, MockFaults {
   authScheme?: 'x-api-key' | 'bearer' | 'both';
   /** Keep a log of every API request with its time and status. Default false. */
   recordRequests?: boolean;
+  /**
+   * Tests only (in-process): awaited as each API request arrives, before anything else is decided, so a
+   * test can hold one request until another has been answered (the interleavings of SPEC's races).
+   * A returned reply is sent instead of the mock's own (a hostile or broken server).
+   */
+  intercept?: (request: InterceptedRequest) => void | MockReply | Promise<void | MockReply>;
+}
+
+/** What `intercept` is told of a request. */
+export interface InterceptedRequest {
+  method: string;
+  orgId: string;
+  /** Undefined for the list endpoint. */
+  agentId: string | undefined;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** 1 for the first API request this mock received, and so on. */
+  n: number;
+}
+
+/** A reply `intercept` sends in place of the mock's: a status and a JSON body (or raw text). */
+export interface MockReply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
 }
 
 export interface RequestRecord {

@@ -1,0 +1,100 @@
+/**
+ * Defects that live between two correct steps (issue 24): each test forces the bad order by holding a
+ * mock request until the test has made the other step happen, then checks what the operator finds.
+ * The commands run in this process (so the mock's hold can be used), against a real Redis and the real
+ * HTTP stack.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from '../src/api/types.js';
+import { runCommand } from '../src/cli/run.js';
+import { createOutput } from '../src/cli/output.js';
+import { stepBatch } from '../src/engine/controller.js';
+import type { MockApi } from '../src/mock/server.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import { engineFixtures } from './helpers/engine.js';
+import { gate, until } from './helpers/hold.js';
+import { startMock } from './helpers/mock.js';
+import { testPrefix } from './helpers/redis.js';
+
+const { manifest, redis } = engineFixtures('interleavings');
+const saved = { ...process.env };
+const never = new Promise<never>(() => {});
+
+/** An Output whose words are kept for the test to read. */
+function captured() {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { out: createOutput(false, sink, sink), text: () => text };
+}
+
+/** The environment a command of this process reads: this mock, this Redis, this prefix. */
+function useEnv(api: MockApi, prefix: string) {
+  process.env.NOVA_API_URL = api.url;
+  process.env.NOVA_API_KEY = api.apiKey;
+  process.env.NOVA_FLEET_PREFIX = prefix;
+}
+
+beforeAll(() => {
+  process.env.REDIS_URL = process.env.NOVA_FLEET_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+});
+afterAll(() => {
+  process.env = saved;
+});
+
+describe('run --auto-rollback', () => {
+  it('works the rollback even when another worker created it (cancelling the origin) before run read the end', async () => {
+    // The bad order of defect 1: the error budget halts the batch; while `run` closes its worker (one
+    // GET still held), another worker's controller step creates the automatic rollback — which cancels
+    // the origin. `run` then reads `cancelled`, not `halted`. It must still work the rollback.
+    const held = gate();
+    let heldAgent: string | undefined;
+    const api = await startMock({
+      agents: 24,
+      orgs: 2,
+      intercept: async (request) => {
+        if (request.method === 'GET' && request.agentId === heldAgent) await held.wait();
+      },
+    });
+    const ids = api.agentIds();
+    const originals = new Map(ids.map((a) => [a.agent_id, api.agent(a.org_id, a.agent_id)!]));
+    // The third row (not an org's first, which the preflight reads) is held; the last six fail at PATCH.
+    heldAgent = ids[2]!.agent_id;
+    const failing = ids.slice(-6).map((a) => a.agent_id);
+    api.configure({ patchStatus: Object.fromEntries(failing.map((id) => [id, 422])) });
+    const prefix = testPrefix('autorb');
+    useEnv(api, prefix);
+    const store = new BatchStore(redis, prefix);
+    const file = manifest('autorb.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Renamed · Grüße ✓' } })));
+    const { out, text } = captured();
+
+    const running = runCommand(file, { rate: 10, concurrency: 4, maxFailures: { kind: 'count', n: 3 }, autoRollback: true, attempts: 1 }, out, never);
+    // The budget halts the batch while the held GET is still out; "another worker" steps its controller.
+    const batchId = await until(async () => {
+      for (const id of await store.listActiveBatchIds()) if ((await store.getBatch(id))?.status === 'halted') return id;
+      return undefined;
+    }, 'the error budget to halt the batch');
+    await held.arrival;
+    await stepBatch(store, batchId);
+    const origin = (await store.getBatch(batchId))!;
+    expect(origin.status).toBe('cancelled');
+    expect(origin.autoRollbackId).toMatch(/-rollback-/);
+    held.open();
+
+    const code = await running;
+    expect(code, text()).toBe(1);
+    // What the operator finds when `run` returns: every agent the batch changed is back as it was.
+    const changedByBatch = ids.filter((a) => api.stats({ perAgent: true }).appliedPerAgent?.[`${a.org_id}/${a.agent_id}`]);
+    expect(changedByBatch.length).toBeGreaterThan(0);
+    for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.name, a.agent_id).toBe((originals.get(a.agent_id) as Agent).name);
+    const rollback = (await store.getBatch(origin.autoRollbackId!))!;
+    expect(rollback.status).toBe('completed');
+    expect((await store.counts(rollback.id)).restored).toBe(changedByBatch.length);
+    expect(text()).toContain(`rolling back what was applied (batch ${rollback.id})`);
+  }, 60_000);
+});
