@@ -12,7 +12,7 @@ import { createOutput } from '../src/cli/output.js';
 import { stepBatch } from '../src/engine/controller.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
-import { engineFixtures } from './helpers/engine.js';
+import { ENDED, engineFixtures, startBatch } from './helpers/engine.js';
 import { gate, until } from './helpers/hold.js';
 import { startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
@@ -96,5 +96,40 @@ describe('run --auto-rollback', () => {
     expect(rollback.status).toBe('completed');
     expect((await store.counts(rollback.id)).restored).toBe(changedByBatch.length);
     expect(text()).toContain(`rolling back what was applied (batch ${rollback.id})`);
+  }, 60_000);
+});
+
+describe('every failure ends in an attempt spent, a halt, or success', () => {
+  it('a PATCH that times out after its GET was answered spends an attempt: --attempts 2 sends 2 PATCHes, then the agent fails', async () => {
+    // Defect 9: the PATCH failed more than 5 s after the batch's last recorded success, so it counted
+    // as "the API is down" and gave its attempt back; the next round's GET succeeded and reset the
+    // outage clock — neither --attempts nor --outage-halt ever fired.
+    let patches = 0;
+    const api = await startMock({
+      agents: 1,
+      orgs: 1,
+      intercept: async (request) => {
+        if (request.method !== 'PATCH') return;
+        patches++;
+        // Past the client's 5.5 s, and never applied: a write that hangs.
+        await new Promise((resolve) => setTimeout(resolve, 6_500));
+        return { status: 504, body: { detail: 'upstream timed out' } };
+      },
+    });
+    const prefix = testPrefix('hang');
+    const file = manifest('hang.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Never lands' } })));
+    const run = await startBatch(api, prefix, file, 'hang', { rate: 10, attempts: 2, backoffMs: 20, backoffCapMs: 50 }, { timeoutMs: 5_500 });
+    const deadline = Date.now() + 40_000;
+    let meta = await run.store.getBatch('hang');
+    while (meta && !ENDED.includes(meta.status) && patches <= 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      meta = await run.store.getBatch('hang');
+    }
+    await run.stop();
+    expect(patches).toBe(2);
+    expect(meta!.status).toBe('completed_with_failures');
+    const record = await run.store.agentRecord('hang', `${api.agentIds()[0]!.org_id}/${api.agentIds()[0]!.agent_id}`);
+    expect(record?.status).toBe('failed');
+    expect(record?.error).toMatch(/time/i);
   }, 60_000);
 });

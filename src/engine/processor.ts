@@ -139,6 +139,8 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
   }
   /** The agent as read and its first before snapshot, once known (a skip records them). */
   let seen: { before: Agent; current: Agent } | undefined;
+  /** This attempt's GET was answered: the API is up for this agent, and a later failure is the agent's. */
+  let answered = false;
   try {
     // Another running batch working on the agent now makes this one wait.
     if (holder !== undefined) throw new LeaseWait(`agent leased by batch ${holder}`);
@@ -151,6 +153,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
       return await end(outcome, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
+    answered = true;
     const targetFrom = async (before: Agent) => (plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
     // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
@@ -232,7 +235,10 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const attempt = job.attemptsMade + 1;
     // An API that is down is not the agent's fault: while no request of the batch has succeeded lately,
     // such errors spend no attempt (the agent waits, pending), and a long enough outage halts the batch.
-    if (error instanceof NovaApiError && looksDown(error) && deps.onApiTrouble && (await deps.onApiTrouble(error)) !== 'reachable') {
+    // Not a PATCH that failed after this attempt's own GET was answered (a write that hangs or times
+    // out, a write-only fault): that GET resets the outage clock every round, so waiting would neither
+    // spend an attempt nor ever halt — the job would be tried for ever. It spends an attempt.
+    if (!answered && error instanceof NovaApiError && looksDown(error) && deps.onApiTrouble && (await deps.onApiTrouble(error)) !== 'reachable') {
       await store.noteError(batchId, key, reason(error));
       return await putBack(backoffDelay(attempt, error, deps.options));
     }
