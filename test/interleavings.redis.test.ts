@@ -12,7 +12,7 @@ import { createOutput } from '../src/cli/output.js';
 import { stepBatch } from '../src/engine/controller.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
-import { ENDED, engineFixtures, startBatch } from './helpers/engine.js';
+import { ENDED, engineFixtures, runToEnd, startBatch } from './helpers/engine.js';
 import { gate, until } from './helpers/hold.js';
 import { startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
@@ -132,4 +132,58 @@ describe('every failure ends in an attempt spent, a halt, or success', () => {
     expect(record?.status).toBe('failed');
     expect(record?.error).toMatch(/time/i);
   }, 60_000);
+});
+
+describe('a reply is checked to be the agent asked for', () => {
+  it('a GET answered with another org’s agent is never recorded nor written back: retried, then the agent fails, no PATCH sent', async () => {
+    // Defect 10: the other agent was recorded as the before snapshot and its settings PATCHed into the
+    // agent asked for.
+    let wrong: Agent | undefined;
+    let patches = 0;
+    let asked = '';
+    const api = await startMock({
+      agents: 2,
+      orgs: 2,
+      intercept: (request) => {
+        if (request.method === 'PATCH') patches++;
+        if (request.method === 'GET' && request.agentId === asked) return { status: 200, body: wrong };
+        return undefined;
+      },
+    });
+    const [a, b] = api.agentIds();
+    asked = a!.agent_id;
+    wrong = api.agent(b!.org_id, b!.agent_id)!;
+    const prefix = testPrefix('other');
+    const file = manifest('other.ndjson', [{ ...a, patch: { llm_config: { temperature: 0.1 } } }]);
+    const { store, meta } = await runToEnd(api, prefix, file, 'other', { rate: 100, attempts: 2, backoffMs: 20, backoffCapMs: 50 });
+    expect(meta.status).toBe('completed_with_failures');
+    expect(patches).toBe(0);
+    const record = (await store.agentRecord('other', `${a!.org_id}/${a!.agent_id}`))!;
+    expect(record.status).toBe('failed');
+    expect(record.error).toContain(`the reply is for agent ${b!.agent_id}, not ${a!.agent_id}`);
+    expect(record.before).toBeUndefined();
+  }, 30_000);
+
+  it('a reply carrying the right id under another organization_id is refused too', async () => {
+    let asked = '';
+    const api = await startMock({
+      agents: 2,
+      orgs: 2,
+      intercept: (request) => {
+        if (request.method === 'GET' && request.agentId === asked) {
+          const body = api.agent(request.orgId, request.agentId)!;
+          return { status: 200, body: { ...body, organization_id: 'someone-else' } };
+        }
+        return undefined;
+      },
+    });
+    const [a] = api.agentIds();
+    asked = a!.agent_id;
+    const file = manifest('other-org.ndjson', [{ ...a, patch: { name: 'Mine' } }]);
+    const { store } = await runToEnd(api, testPrefix('other-org'), file, 'other-org', { rate: 100, attempts: 1, backoffMs: 20, backoffCapMs: 50 });
+    const record = (await store.agentRecord('other-org', `${a!.org_id}/${a!.agent_id}`))!;
+    expect(record.status).toBe('failed');
+    expect(record.error).toContain('for an agent of org someone-else');
+    expect(api.agent(a!.org_id, a!.agent_id)!.name).not.toBe('Mine');
+  }, 30_000);
 });

@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { exchange } from './transport.js';
-import { NovaApiError, kindForStatus, type ApiErrorKind } from './errors.js';
+import { NovaApiError, kindForStatus, WRONG_AGENT, type ApiErrorKind } from './errors.js';
 import { parseRetryAfter } from './retry-after.js';
 import { printable } from '../printable.js';
 import { holdsSecret, redactText, redactValue, secretForms } from './redact.js';
@@ -79,6 +79,20 @@ function seg(id: string, method: string): string {
 
 export type AuthMode = 'auto' | AuthScheme;
 
+/**
+ * Why a reply to a request for `orgId/agentId` is about another agent, or undefined. Its `id` must be
+ * the agent's; its `organization_id`, when the reply has one, the org's (compared as text: an API may
+ * send numbers).
+ */
+function otherAgent(orgId: string, agentId: string): (agent: Agent) => string | undefined {
+  return (agent) => {
+    if (agent.id !== agentId) return `the reply is for agent ${printable(String(agent.id)).slice(0, 80)}, not ${printable(agentId)}`;
+    const org = agent.organization_id;
+    if (org !== undefined && org !== null && String(org) !== orgId) return `the reply is for an agent of org ${printable(String(org)).slice(0, 80)}, not ${printable(orgId)}`;
+    return undefined;
+  };
+}
+
 /** A single key for every org. */
 function oneKey(key: string): Credentials {
   return { keyFor: () => key, all: () => [key], version: 0 };
@@ -125,13 +139,13 @@ export class NovaClient {
   readonly #maxReplyBytes: number;
 
   async getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
-    return this.#request<Agent>(orgId, 'GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent);
+    return this.#request<Agent>(orgId, 'GET', `/org/${seg(orgId, 'GET')}/agents/${seg(agentId, 'GET')}`, undefined, options, isAgent, otherAgent(orgId, agentId));
   }
 
   /** PATCH exactly `body` (whole top-level fields). The response is the whole agent. */
   async patchAgent(orgId: string, agentId: string, body: Record<string, unknown>, options: CallOptions = {}): Promise<Agent> {
     const path = `/org/${seg(orgId, 'PATCH')}/agents/${seg(agentId, 'PATCH')}`;
-    return this.#request<Agent>(orgId, 'PATCH', path, body, options, isAgent);
+    return this.#request<Agent>(orgId, 'PATCH', path, body, options, isAgent, otherAgent(orgId, agentId));
   }
 
   /** One page of an org's agents (pages start at 1). */
@@ -187,6 +201,7 @@ export class NovaClient {
     body: Record<string, unknown> | undefined,
     options: CallOptions,
     check: (value: unknown) => value is T,
+    mismatch?: (value: T) => string | undefined,
   ): Promise<T> {
     const fail = (kind: ApiErrorKind, extra: Partial<ConstructorParameters<typeof NovaApiError>[0]> = {}) =>
       new NovaApiError({ kind, method, path, ...extra });
@@ -242,6 +257,10 @@ export class NovaClient {
       throw fail('server', { status, serverMessage: 'response is not JSON', retryable: true });
     }
     if (!check(parsed)) throw fail('server', { status, serverMessage: 'response does not have the expected shape', retryable: true });
+    // A reply about another agent (a proxy's cache, a server bug) is never taken as this agent's data:
+    // it would become the before snapshot and its settings would be written into this agent.
+    const wrong = mismatch?.(parsed);
+    if (wrong !== undefined) throw fail('server', { status, serverMessage: redact(wrong), retryable: true, code: WRONG_AGENT });
     // A 2xx that echoes the key (a proxy reflecting headers, a field holding it) never carries it on
     // into snapshots, reports or exports: it is replaced, and the fields it was in are told.
     if (isObject(parsed) && holdsSecret(response.body, forms)) {

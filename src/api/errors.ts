@@ -104,5 +104,11 @@ export const MAX_RATE_LIMIT_WAITS = 30;
 
 /** Errors that say nothing about the agent and everything about the API: unreachable, timing out, 5xx. */
 export function looksDown(error: NovaApiError): boolean {
-  return error.retryable && (error.kind === 'network' || error.kind === 'timeout' || error.kind === 'server');
+  return error.retryable && error.code !== WRONG_AGENT && (error.kind === 'network' || error.kind === 'timeout' || error.kind === 'server');
 }
+
+/**
+ * The code of a reply about another agent than the one asked for: the API answered (it is not down),
+ * wrongly — retried as a server error, each try an attempt.
+ */
+export const WRONG_AGENT = 'WRONG_AGENT';
