@@ -14,7 +14,7 @@ import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { ENDED, engineFixtures, runToEnd, startBatch } from './helpers/engine.js';
 import { gate, until } from './helpers/hold.js';
-import { startMock } from './helpers/mock.js';
+import { clientFor, startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
 
 const { manifest, redis } = engineFixtures('interleavings');
@@ -186,4 +186,31 @@ describe('a reply is checked to be the agent asked for', () => {
     expect(record.error).toContain('for an agent of org someone-else');
     expect(api.agent(a!.org_id, a!.agent_id)!.name).not.toBe('Mine');
   }, 30_000);
+});
+
+describe('--auth auto under load', () => {
+  it('a request sent with X-API-Key before its org’s scheme was learned, refused after, is asked again with the learned scheme', async () => {
+    // Defect 2: the 401 came back after another request had learned Bearer; it was not asked again,
+    // counted as a refusal, and three such blocked a healthy org.
+    const held = gate();
+    let keyed = 0;
+    const api = await startMock({
+      agents: 4,
+      orgs: 1,
+      authScheme: 'bearer',
+      intercept: async (request) => {
+        if (request.headers['x-api-key'] !== undefined && ++keyed === 2) await held.wait();
+      },
+    });
+    const client = clientFor(api);
+    const [a, b] = api.agentIds();
+    const first = client.getAgent(a!.org_id, a!.agent_id);
+    const second = client.getAgent(b!.org_id, b!.agent_id);
+    await held.arrival; // the second request went out with X-API-Key, before any scheme was known
+    const settled = await Promise.race([first, second.then(() => 'second')]);
+    expect(settled).not.toBe('second');
+    expect(client.knownSchemes()).toEqual({ [a!.org_id]: 'bearer' });
+    held.open(); // only now is the second one refused
+    expect((await second).id).toBe(b!.agent_id);
+  });
 });

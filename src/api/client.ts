@@ -234,12 +234,17 @@ export class NovaClient {
     };
     const scheme = this.schemeFor(orgId);
     let response = await send(scheme);
-    // auto: a 401 to X-API-Key not yet known good for this org is asked once more with Bearer.
-    if (response.statusCode === 401 && this.#auth === 'auto' && scheme === 'x-api-key' && !this.#schemes.has(orgId)) {
-      const second = await send('bearer');
-      if (second.statusCode !== 401) {
-        this.#schemes.set(orgId, 'bearer');
-        response = second;
+    if (response.statusCode === 401 && this.#auth === 'auto') {
+      // auto: a 401 is asked once more with the other scheme — the one another request of this org
+      // learned while this one was out (sent before it was known), else Bearer after X-API-Key.
+      const learned = this.#schemes.get(orgId);
+      const other = learned !== undefined ? (learned !== scheme ? learned : undefined) : scheme === 'x-api-key' ? 'bearer' : undefined;
+      if (other !== undefined) {
+        const second = await send(other);
+        if (second.statusCode !== 401) {
+          if (learned === undefined) this.#schemes.set(orgId, other);
+          response = second;
+        }
       }
     } else if (response.statusCode !== 401 && !this.#schemes.has(orgId)) this.#schemes.set(orgId, scheme);
     const status = response.statusCode;
