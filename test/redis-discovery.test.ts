@@ -79,4 +79,30 @@ describe('Redis discovery', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('Redis at redis://127.0.0.1:1 is unreachable');
   });
+
+  it('a REDIS_URL the server cannot serve is exit 2, never a silent database 0 (prune there would delete someone else’s batches)', async () => {
+    // Defect 3: ioredis read each of these as database 0 without a word.
+    for (const [url, words] of [
+      ['redis://127.0.0.1:6379/16', 'has no database 16'],
+      ['redis://127.0.0.1:6379/99', 'has no database 99'],
+      ['localhost:6379', 'is not a Redis URL'],
+      ['127.0.0.1:6379', 'is not a Redis URL'],
+      ['redis://127.0.0.1:6379/abc', 'a database is a number'],
+    ] as const) {
+      for (const command of [['batches'], ['prune', '--older-than', '3650']]) {
+        const result = await runCli(command, { REDIS_URL: url });
+        expect(result.code, `${url} ${command[0]}: ${result.stderr}`).toBe(2);
+        expect(result.stderr).toContain(words);
+      }
+    }
+  }, 60_000);
+
+  it('a database the server has is used, and a password in the URL is never printed', async () => {
+    const ok = await runCli(['batches', '--json'], { REDIS_URL: 'redis://127.0.0.1:6379/3' });
+    expect(ok.code, ok.stderr).toBe(0);
+    const refused = await runCli(['batches'], { REDIS_URL: '//user:s3cret-pw@127.0.0.1:6379/2' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).not.toContain('s3cret-pw');
+    expect(refused.stderr).toContain('user:****@');
+  });
 });

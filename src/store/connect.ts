@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { InfraError } from '../errors.js';
+import { InfraError, UsageError } from '../errors.js';
 import { ownsPort, startRedisServer, type StartedRedis } from './redis-server.js';
 import { withScripts, type ScriptClient } from './scripts.js';
 
@@ -88,8 +88,42 @@ export interface DiscoverOptions {
   probeDefault?: boolean;
 }
 
+/** What a Redis URL of the operator's may look like: a scheme, and a database number or none. */
+const REDIS_URL_SHAPE = /^(rediss?|rediss?\+cluster):\/\//;
+
+/**
+ * The database a `redis://` URL names (0 when it names none); exit 2 for a URL that is not a Redis URL
+ * or whose path is not a database number. ioredis would read `localhost:6379` (no scheme) and `/abc`
+ * as database 0 without a word — and `prune` there deletes someone else's batches (SPEC §17).
+ */
+export function checkRedisUrl(url: string): number {
+  const masked = maskRedisUrl(url);
+  if (!REDIS_URL_SHAPE.test(url)) {
+    throw new UsageError(`REDIS_URL "${masked}" is not a Redis URL: it must start with redis://, rediss://, redis+cluster:// or rediss+cluster://`, `for example redis://${masked.replace(/^[a-z+]*:?\/*/i, '') || '127.0.0.1:6379'}`);
+  }
+  if (parseClusterUrl(url)) return 0;
+  let pathname: string;
+  try {
+    pathname = new URL(url).pathname;
+  } catch {
+    throw new UsageError(`REDIS_URL "${masked}" cannot be read as a URL`, 'use redis://[user:password@]host:port[/db]');
+  }
+  if (pathname === '' || pathname === '/') return 0;
+  const db = /^\/(\d{1,5})$/.exec(pathname);
+  if (!db) throw new UsageError(`REDIS_URL "${masked}" names "${pathname.slice(1)}" as its database: a database is a number`, 'use redis://host:port/N, N from 0 to the server\'s `databases` - 1');
+  return Number(db[1]);
+}
+
+/** The URL with its password hidden, for messages. */
+export function maskRedisUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, (_, auth: string) => `//${auth.includes(':') ? `${auth.slice(0, auth.indexOf(':'))}:****` : '****'}@`);
+}
+
 export async function discoverRedis(options: DiscoverOptions = {}): Promise<RedisTarget> {
-  if (options.url) return { url: options.url, source: 'env' };
+  if (options.url) {
+    checkRedisUrl(options.url);
+    return { url: options.url, source: 'env' };
+  }
   if ((options.probeDefault ?? true) && (await redisAnswers(DEFAULT_REDIS_URL))) return { url: DEFAULT_REDIS_URL, source: 'default' };
   const dir = path.join(options.home ?? process.cwd(), '.nova-fleet', 'redis');
   const portFile = path.join(dir, 'port');
@@ -133,9 +167,20 @@ export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis:
     ]);
   } catch (error) {
     redis.disconnect();
-    throw new InfraError(`Redis at ${target.url.replace(/\/\/[^@/]*@/, '//****@')} is unreachable: ${(error as Error).message}`, HINT);
+    throw new InfraError(`Redis at ${maskRedisUrl(target.url)} is unreachable: ${(error as Error).message}`, HINT);
   } finally {
     clearTimeout(timer); // a pending timer would keep every command alive for 3 s
+  }
+  const db = target.source === 'env' ? checkRedisUrl(target.url) : 0;
+  if (db > 0) {
+    // ioredis's own SELECT on connect fails only as an 'error' event, and the connection stays on
+    // database 0: selected again here, where a refusal can stop the command.
+    try {
+      await redis.select(db);
+    } catch (error) {
+      redis.disconnect();
+      throw new UsageError(`Redis at ${maskRedisUrl(target.url)} has no database ${db}: ${(error as Error).message}`, 'name a database the server has (its `databases` setting, 16 by default: 0 to 15)');
+    }
   }
   return { redis, target };
 }
