@@ -69,6 +69,35 @@ describe('rollback', () => {
     }
   }, 60_000);
 
+  it('a rollback given again while the first is unfinished carries on with it: one rollback batch, each agent restored by one PATCH', async () => {
+    // Defect 6: Ctrl-C during `rollback --run` and the same command again made a second rollback batch;
+    // the first later reported agents `restored` with no PATCH sent.
+    const api = await startMock({ agents: 6 });
+    const prefix = testPrefix('rb-again');
+    const originals = snapshotFleet(api);
+    const file = manifest('again.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Again · 再' } })));
+    await runToEnd(api, prefix, file, 'again');
+    const store = new BatchStore(redis, prefix);
+    const first = await createRollback({ store, originId: 'again' }); // no worker: it stays running
+    expect(first.attached).toBe(false);
+    const second = await createRollback({ store, originId: 'again' });
+    expect(second.attached).toBe(true);
+    expect(second.meta.id).toBe(first.meta.id);
+    expect(second.enqueued).toBe(0);
+    // Another shape of rollback while one is open is refused, naming it.
+    await expect(createRollback({ store, originId: 'again', force: true })).rejects.toThrow(`already being rolled back by batch ${first.meta.id}`);
+    await expect(createRollback({ store, originId: 'again', agents: new Set([agentKey(api.agentIds()[0]!.org_id, api.agentIds()[0]!.agent_id)]) })).rejects.toThrow('already being rolled back');
+    api.resetStats();
+    const done = await workToEnd(api, prefix, first.meta.id);
+    expect(done.counts.restored).toBe(6);
+    expect(api.stats().byMethod.PATCH).toBe(6);
+    expectFleetEquals(api, originals);
+    // Once it finished, a rollback is a new batch again.
+    const third = await createRollback({ store, originId: 'again' });
+    expect(third.attached).toBe(false);
+    expect(third.meta.id).not.toBe(first.meta.id);
+  });
+
   it('leaves agents changed by someone else since the batch alone (conflict), and --force restores them', async () => {
     const api = await startMock({ agents: 6 });
     const prefix = testPrefix('rb-conflict');

@@ -50,7 +50,7 @@ export async function rollbackCommand(batchId: string, flags: RollbackFlags, out
   const ctx = await openStore(flags);
   try {
     const client = flags.run ? apiClient(ctx.config) : undefined; // checked before anything is created
-    const { meta, enqueued, cancelledOrigin } = await createRollback({
+    const { meta, enqueued, cancelledOrigin, attached } = await createRollback({
       store: ctx.store,
       originId: batchId,
       ...(agents ? { agents } : {}),
@@ -58,7 +58,8 @@ export async function rollbackCommand(batchId: string, flags: RollbackFlags, out
       ...(flags.rate ? { rate: flags.rate } : {}),
     });
     if (cancelledOrigin) out.note(`rollback: batch ${batchId} was still going — cancelled what had not started`);
-    out.note(`rollback: batch ${meta.id} restores ${enqueued} agent${enqueued === 1 ? '' : 's'} changed by ${batchId}${flags.force ? ' (--force: conflicts overridden)' : ''}`);
+    if (attached) out.note(`rollback: batch ${batchId} is already being rolled back by batch ${meta.id} (${meta.status}) — carrying on with it, no second rollback`);
+    else out.note(`rollback: batch ${meta.id} restores ${enqueued} agent${enqueued === 1 ? '' : 's'} changed by ${batchId}${flags.force ? ' (--force: conflicts overridden)' : ''}`);
     if (!client) {
       out.result(meta.id, { batchId: meta.id, rollbackOf: batchId, enqueued, status: meta.status });
       return 0;

@@ -126,7 +126,7 @@ async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerE
   if (!meta.autoRollback || meta.autoRollbackId || !byGate) return halted;
   // Once: the field is claimed before the rollback is created.
   if (!(await store.claim(meta.id, 'auto_rollback_id', 'creating'))) return halted;
-  const { meta: rollback } = await createRollback({ store, originId: meta.id });
+  const { meta: rollback } = await createRollback({ store, originId: meta.id, attachAny: true });
   await store.setMeta(meta.id, { auto_rollback_id: rollback.id });
   return [{ kind: 'halted', reason, rollbackId: rollback.id }];
 }

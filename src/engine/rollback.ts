@@ -13,6 +13,7 @@ import type { Agent, Json } from '../api/types.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
 import { cancelBatch, requireBatch } from './actions.js';
 import { enqueueAgents, type AgentJobData } from './jobs.js';
+import { UsageError } from '../errors.js';
 
 /** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
 export function changedStatus(origin: BatchMeta): AgentStatus {
@@ -50,11 +51,36 @@ export interface RollbackInput {
   agents?: ReadonlySet<string>;
   force?: boolean;
   rate?: number;
+  /** The controller's automatic rollback: any unfinished rollback of the origin is carried on with. */
+  attachAny?: boolean;
 }
 
-export async function createRollback(input: RollbackInput): Promise<{ meta: BatchMeta; enqueued: number; cancelledOrigin: boolean }> {
+export interface RollbackResult {
+  meta: BatchMeta;
+  enqueued: number;
+  cancelledOrigin: boolean;
+  /** An unfinished rollback of the origin existed (an interrupted `rollback --run`): carried on with. */
+  attached: boolean;
+}
+
+export async function createRollback(input: RollbackInput): Promise<RollbackResult> {
   const { store, originId } = input;
   const origin = await requireBatch(store, originId);
+  // A rollback of this batch that has not finished (a Ctrl-C during `rollback --run`, the command given
+  // twice): carried on with, never a second one — two rollbacks of one batch would both restore the same
+  // agents, the later finding them restored already and saying `restored` with no PATCH sent.
+  const open = origin.rollbackId ? await store.getBatch(origin.rollbackId) : undefined;
+  if (open && !FINAL_BATCH_STATUSES.has(open.status)) {
+    if (!input.attachAny && (input.agents || (input.force ?? false) !== (open.force ?? false))) {
+      throw new UsageError(
+        `batch ${originId} is already being rolled back by batch ${open.id} (${open.status}${open.force ? ', --force' : ''})`,
+        `let it finish (\`nova-fleet resume ${open.id} --run\` or a worker), or \`nova-fleet cancel ${open.id}\` first to roll back differently`,
+      );
+    }
+    // Its enqueue was cut short: the rest is enqueued now (job ids dedupe what is there).
+    const enqueued = open.enqueued ? 0 : await enqueueRollback(store, origin, open, input.agents, false);
+    return { meta: (await store.getBatch(open.id))!, enqueued, cancelledOrigin: false, attached: true };
+  }
   // Rolling back a batch that is still going: first stop what has not started.
   let cancelledOrigin = false;
   if (!FINAL_BATCH_STATUSES.has(origin.status)) {
@@ -64,6 +90,9 @@ export async function createRollback(input: RollbackInput): Promise<{ meta: Batc
   const suffix = [...randomBytes(4)].map((b) => '0123456789abcdefghijklmnopqrstuvwxyz'[b % 36]).join('');
   const id = `${originId.slice(0, 60)}-rollback-${suffix}`;
   const options: BatchOptions = { ...origin.options, ...(input.rate ? { rate: input.rate } : {}) };
+  // Named on the origin first: a command cut short between the two lines leaves a name without a batch
+  // (the next rollback makes a new one), never a rollback nobody finds.
+  await store.setMeta(originId, { rollback_id: id });
   const { meta } = await store.createBatch({
     id,
     kind: 'rollback',
@@ -77,24 +106,27 @@ export async function createRollback(input: RollbackInput): Promise<{ meta: Batc
     rollbackOf: originId,
     force: input.force ?? false,
   });
+  const enqueued = await enqueueRollback(store, origin, meta, input.agents, cancelledOrigin);
+  return { meta: (await store.getBatch(id))!, enqueued, cancelledOrigin, attached: false };
+}
+
+/** Enqueues the rollback `meta` of `origin`'s changed agents (or those of `agents`), and marks it enqueued. */
+async function enqueueRollback(store: BatchStore, origin: BatchMeta, meta: BatchMeta, agents: ReadonlySet<string> | undefined, cancelledOrigin: boolean): Promise<number> {
   const changed = changedStatus(origin);
   // A cancelled origin's `skipped` agents may still turn out applied (their PATCH was in flight):
   // they are included, and the processor decides from the record it finds when it runs.
   const candidates = new Set<AgentStatus>([changed, ...(origin.status === 'cancelled' || cancelledOrigin ? (['skipped'] as const) : [])]);
-  const queue = store.queue(id);
+  const queue = store.queue(meta.id);
   let enqueued = 0;
   try {
-    for await (const pairs of store.scanStatuses(originId)) {
-      const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!input.agents || input.agents.has(key))).map(([key]) => ({ k: key, l: 0 }));
-      if (items.length > 0) {
-        const added = await enqueueAgents(store, queue, id, options, items);
-        enqueued += added;
-      }
+    for await (const pairs of store.scanStatuses(origin.id)) {
+      const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!agents || agents.has(key))).map(([key]) => ({ k: key, l: 0 }));
+      if (items.length > 0) enqueued += await enqueueAgents(store, queue, meta.id, meta.options, items);
     }
   } finally {
     await queue.close();
   }
-  await store.markEnqueued(id);
-  await store.completeIfDone(id);
-  return { meta: (await store.getBatch(id))!, enqueued, cancelledOrigin };
+  await store.markEnqueued(meta.id);
+  await store.completeIfDone(meta.id);
+  return enqueued;
 }

@@ -42,6 +42,7 @@ const FIELDS: { [K in keyof BatchMeta]?: [field: string, codec: Codec<NonNullabl
   maxFailures: ['max_failures', number],
   autoRollback: ['auto_rollback', flag],
   autoRollbackId: ['auto_rollback_id', text],
+  rollbackId: ['rollback_id', text],
   startAt: ['start_at', number],
   window: ['window', text],
   deadline: ['deadline', number],
@@ -52,7 +53,7 @@ const FIELDS: { [K in keyof BatchMeta]?: [field: string, codec: Codec<NonNullabl
 };
 
 /** Fields only ever written by steps after creation (the table's write side skips them). */
-const READ_ONLY = new Set<keyof BatchMeta>(['waveDoneAt', 'autoRollbackId', 'windowNext']);
+const READ_ONLY = new Set<keyof BatchMeta>(['waveDoneAt', 'autoRollbackId', 'rollbackId', 'windowNext']);
 
 export function decodeMeta(raw: Record<string, string>): BatchMeta | undefined {
   if (!raw.id || !raw.status) return undefined;

@@ -47,6 +47,8 @@ export interface BatchMeta {
    */
   rollbackOf?: string;
   force?: boolean;
+  /** The latest rollback made of this batch: while it is unfinished, another rollback attaches to it. */
+  rollbackId?: string;
   /** Staged rollout (SPEC §9): cumulative agent targets of the waves, and the current wave (0-based). */
   waves?: number[];
   wave?: number;
