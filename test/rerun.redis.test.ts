@@ -79,4 +79,32 @@ describe('run, Ctrl-C, run again', () => {
     expect(four.code, four.stderr).toBe(0);
     expect((JSON.parse(four.stdout) as { batchId: string }).batchId).not.toBe(batchId);
   }, 60_000);
+
+  it('the manifest of a cancelled batch, or of one that ended with failures, is refused (exit 2, naming it) unless --new', async () => {
+    const api = await startMock({ agents: 4 });
+    const prefix = testPrefix('rerun-ended');
+    const env = envFor(api, prefix);
+    const ids = api.agentIds();
+    const cancelled = path.join(dir, 'cancelled.ndjson');
+    writeFileSync(cancelled, ids.map((a) => JSON.stringify({ ...a, patch: { name: 'Cancelled' } })).join('\n'));
+    const submitted = await runCli(['submit', cancelled, '--json'], env);
+    const batchId = (JSON.parse(submitted.stdout) as { batchId: string }).batchId;
+    expect((await runCli(['cancel', batchId], env)).code).toBe(0);
+    for (const command of ['submit', 'run']) {
+      const again = await runCli([command, cancelled], env);
+      expect(again.code, again.stderr).toBe(2);
+      expect(again.stderr).toContain(`already submitted as batch ${batchId}, which is cancelled`);
+    }
+    // Ended with failures (one agent answers 422 at PATCH time).
+    api.configure({ patchStatus: { [ids[0]!.agent_id]: 422 } });
+    const failing = path.join(dir, 'failing.ndjson');
+    writeFileSync(failing, ids.map((a) => JSON.stringify({ ...a, patch: { name: 'Failing' } })).join('\n'));
+    const ran = await runCli(['run', failing, '--rate', '50'], env);
+    expect(ran.code, ran.stderr).toBe(1);
+    const again = await runCli(['run', failing], env);
+    expect(again.code, again.stderr).toBe(2);
+    expect(again.stderr).toContain('which is completed_with_failures');
+    expect(again.stderr).toContain('retry');
+    expect(api.stats().byMethodStatus['PATCH 422']).toBe(1);
+  }, 60_000);
 });
