@@ -100,6 +100,14 @@ describe('plan --out, then apply', () => {
     const forced = await runCli(['retry', 'applied', '--force', '--run'], env);
     expect(forced.code, forced.stderr).toBe(0);
     expect(api.agent(edited2.org_id, edited2.agent_id)!.name).toBe(planned.get(edited2.agent_id)!.changes!.find((c) => c.path === 'name')!.after);
+
+    // A new batch of the same plan, every agent already at its target: `unchanged`, never a conflict
+    // (defect 5: each was reported a conflict, as its value is no longer the one the plan saw).
+    const patches = api.stats().byMethod.PATCH ?? 0;
+    const fresh = await runCli(['apply', planFile, '--new', '--run', '--batch', 'again', '--rate', '500'], env);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(await store.counts('again')).toMatchObject({ unchanged: ids.length, conflict: 0, applied: 0 });
+    expect(api.stats().byMethod.PATCH ?? 0).toBe(patches);
   }, 60_000); // plan, apply, retry and reports: ~21 s beside the whole suite on a loaded 2-core machine
 
   it('refuses an edited, cut-short, stale or foreign plan with exit 2, creating nothing', async () => {

@@ -171,10 +171,16 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     // conflict left alone (retry --force applies anyway), not a row that simply does not apply.
     const planned = deps.options.planned === true;
     const unmet = deps.rollback || (planned && deps.force?.()) ? undefined : unmetExpectation(current, job.data.e as Expectation | undefined);
-    if (unmet !== undefined && planned) {
+    // An agent already as the plan wants it (another batch of the same plan, a hand edit to the same
+    // value) is no conflict: it goes on to be recorded `unchanged` (or `applied`, by an earlier attempt).
+    const reached = async () => {
+      const target = saved.first ? guess : await targetFrom(before);
+      return !('done' in target) && carriesDesired(current, target.desired).length === 0;
+    };
+    if (unmet !== undefined && planned && !(await reached())) {
       return await end('conflict', { before, after: current, error: `changed since the plan: ${unmet} (left alone; \`nova-fleet retry ${batchId} --force\` applies anyway)`, job: job.data });
     }
-    if (unmet !== undefined) {
+    if (unmet !== undefined && !planned) {
       return await end('skipped', { before, after: current, error: `precondition: ${unmet}`, job: job.data });
     }
     const target = saved.first ? guess : await targetFrom(before);
