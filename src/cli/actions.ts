@@ -7,6 +7,7 @@ import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type Re
 import { describeView } from '../engine/batch-view.js';
 import type { BatchMeta } from '../store/batch-store.js';
 import { openStore, untilSignal, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
+import { requireFutureDeadline } from './parsers.js';
 import { apiClient } from './api-context.js';
 import type { Output } from './output.js';
 import { exitCodeOf, workBatch } from './run.js';
@@ -67,10 +68,17 @@ export const cancelCommand = (batchId: string, flags: RedisFlags, out: Output) =
     out.result(`batch ${batchId} is ${meta.status}: ${skipped} agent${skipped === 1 ? '' : 's'} skipped; no request starts from now on (\`nova-fleet retry ${batchId} --skipped\` finishes them)`, { batchId, status: meta.status, skipped });
   });
 
-export const retryCommand = (batchId: string, flags: WorkFlags & { skipped?: boolean; force?: boolean }, out: Output) =>
+export const retryCommand = (batchId: string, flags: WorkFlags & { skipped?: boolean; force?: boolean; window?: string; deadline?: number }, out: Output) =>
   withStore(flags, async (ctx) => {
     if (flags.run) apiClient(ctx.config).close();
-    const { meta, retried, withoutJob } = await retryBatch(ctx.store, batchId, { skipped: Boolean(flags.skipped), force: Boolean(flags.force) });
+    requireFutureDeadline(flags.deadline);
+    const { meta, retried, withoutJob } = await retryBatch(ctx.store, batchId, {
+      skipped: Boolean(flags.skipped),
+      force: Boolean(flags.force),
+      ...(flags.window !== undefined ? { window: flags.window } : {}),
+      ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
+    });
+    if (flags.window !== undefined || flags.deadline !== undefined) out.note(`retry: requests ${flags.window ? `inside "${flags.window}" ` : ''}${flags.deadline !== undefined ? `until ${new Date(flags.deadline).toISOString()}` : ''}`.trim());
     const what = ['failed', ...(flags.skipped ? ['skipped'] : []), ...(flags.force ? ['conflicting'] : [])].join(' or ');
     out.result(`batch ${batchId}: ${retried} ${what} agent${retried === 1 ? '' : 's'} enqueued again (${meta.status})`, { batchId, status: meta.status, retried, withoutJob });
     if (withoutJob > 0) out.note(`retry: ${withoutJob} agent${withoutJob === 1 ? ' has' : 's have'} no stored job (recorded by an older nova-fleet): submit them again with a manifest of their own`);

@@ -210,8 +210,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   );
   runFlags(prefixFlag(command('retry', "re-enqueue a batch's failed agents (with --skipped: its skipped ones too)").argument('<batch>', 'batch id')))
     .option('--skipped', 'also the agents skipped by a cancel or a deadline (reopens a cancelled batch, lifts a passed deadline)')
+    .option('--window <spec>', 'finish inside this window instead of the batch\'s, e.g. "Sun 02:00-04:00 Europe/Berlin"', flagParser((text) => parseWindow(text).text))
+    .option('--deadline <iso>', 'a new deadline: past it, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
     .option('--force', 'also the conflicts: agents someone else edited since their first attempt, now overwritten')
-    .action(act(async (o: CommonOptions & WorkFlags & { skipped?: boolean; force?: boolean }, out, batch) => (await import('./actions.js')).retryCommand(batch!, o, out)));
+    .action(act(async (o: CommonOptions & WorkFlags & { skipped?: boolean; force?: boolean; window?: string; deadline?: number }, out, batch) => (await import('./actions.js')).retryCommand(batch!, o, out)));
 
   prefixFlag(command('rollback', "create a rollback batch restoring every agent the batch changed").argument('<batch>', 'batch id'))
     .option('--agents <file>', 'only these agents (CSV with org_id,agent_id columns)')

@@ -9,6 +9,7 @@ import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreat
 import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
 import { UsageError } from '../errors.js';
+import { requireFutureDeadline } from './parsers.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { requireValidManifest, type ManifestFlags } from './manifest-gate.js';
@@ -123,6 +124,7 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
   if (flags.verifyEnv?.length && !flags.verifyCmd) throw new UsageError('--verify-env names variables for --verify-cmd: give --verify-cmd too');
   if (flags.verifyCmd && !flags.waves) throw new UsageError('--verify-cmd runs between waves: give --waves too', 'e.g. --waves 5%,100% --verify-cmd "./check-calls.sh"');
   if (flags.deadline !== undefined && flags.startAt !== undefined && flags.deadline <= flags.startAt) throw new UsageError('--deadline must come after --start-at');
+  requireFutureDeadline(flags.deadline);
   out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
   if (controls.waves) out.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);
   if (controls.startAt !== undefined || controls.window || controls.deadline !== undefined) {

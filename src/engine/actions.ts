@@ -137,7 +137,16 @@ export async function approveBatch(store: BatchStore, batchId: string): Promise<
  * deadline — goes back to pending and is enqueued again. A finished batch is reopened; a cancelled one
  * only with `skipped` (that is what finishing it means), and a deadline that cut it is lifted.
  */
-export async function retryBatch(store: BatchStore, batchId: string, options: { skipped?: boolean; force?: boolean } = {}): Promise<{ meta: BatchMeta; retried: number; withoutJob: number }> {
+export interface RetryOptions {
+  skipped?: boolean;
+  force?: boolean;
+  /** Finish in another window: the batch's window (SPEC §9 spec text, already parsed) is replaced. */
+  window?: string;
+  /** And a new deadline (epoch ms) in place of the batch's. */
+  deadline?: number;
+}
+
+export async function retryBatch(store: BatchStore, batchId: string, options: RetryOptions = {}): Promise<{ meta: BatchMeta; retried: number; withoutJob: number }> {
   const meta = await requireBatch(store, batchId);
   const reopenable: readonly BatchStatus[] = options.skipped ? FROM.reopenSkipped : FROM.reopen;
   if (meta.status === 'cancelled' && !options.skipped) {
@@ -147,6 +156,13 @@ export async function retryBatch(store: BatchStore, batchId: string, options: { 
   // --force: the conflicts too, and from now on later attempts overwrite what others changed since.
   const statuses: ReadonlyArray<'failed' | 'skipped' | 'conflict'> = ['failed', ...(options.skipped ? (['skipped'] as const) : []), ...(options.force ? (['conflict'] as const) : [])];
   if (options.force && meta.kind === 'rollout') await store.setMeta(batchId, { force: '1' });
+  // Another window, another deadline: written with the reopening (or now, for a batch still going), so
+  // that the agents wait for the new window, not the old one; the controller's next step follows it.
+  const reschedule: Record<string, string | number> = {
+    ...(options.window !== undefined ? { window: options.window, window_next: '' } : {}),
+    ...(options.deadline !== undefined ? { deadline: options.deadline, deadline_passed: '' } : {}),
+  };
+  if (Object.keys(reschedule).length > 0 && !reopenable.includes(meta.status)) await store.setMeta(batchId, reschedule);
   const queue = store.queue(batchId);
   let retried = 0;
   let withoutJob = 0;
@@ -159,7 +175,7 @@ export async function retryBatch(store: BatchStore, batchId: string, options: { 
     if (reopenable.includes(meta.status)) {
       // A deadline that cut the batch would cut it again at once: finishing it lifts the deadline.
       const lift: Record<string, string> = meta.status === 'cancelled' && meta.deadline !== undefined ? { deadline: '', deadline_passed: '' } : {};
-      reopened = (await store.transition(batchId, 'running', reopenable, { halt_reason: '', finished_at: '', enqueued: '0', ...lift })) !== undefined;
+      reopened = (await store.transition(batchId, 'running', reopenable, { halt_reason: '', finished_at: '', enqueued: '0', ...lift, ...reschedule })) !== undefined;
       if (reopened) await store.markActive(batchId, meta.createdAt);
       if (meta.status === 'cancelled') await queue.resume(); // cancel paused the queue
     }
