@@ -148,6 +148,30 @@ describe('runs across orgs', () => {
     for (const a of byOrg(bad)) expect(api.agent(bad, a.agent_id)!.name).toBe('Across orgs');
   });
 
+  it('the refused org’s agents first, its key refused with 401 and with 403: the other orgs are still applied in full', async () => {
+    // Defect 4: with the orgs dealt in turn, "a blocked org halts the batch" passed the test above — the
+    // other orgs were mostly done before the third refusal. Here every agent of the bad org comes first.
+    for (const [status, wrongKey] of [[403, 'another org'], [401, 'unknown']] as const) {
+      const api = await startMock({ agents: 15, orgs: 3, orgKeys: true });
+      const [good1, good2, bad] = api.orgIds as [string, string, string];
+      const prefix = testPrefix(`bad-first-${status}`);
+      const keys = keysFile(`bad-first-${status}`, [`${good1}=${api.keys[good1]}`, `${good2}=${api.keys[good2]}`, `${bad}=${wrongKey === 'unknown' ? 'no-such-key' : api.keys[good1]}`]);
+      const env = { NOVA_API_URL: api.url, NOVA_API_KEYS_FILE: keys, REDIS_URL, NOVA_FLEET_PREFIX: prefix, NOVA_API_KEY: '' };
+      const ids = api.agentIds();
+      const ordered = [...ids.filter((a) => a.org_id === bad), ...ids.filter((a) => a.org_id !== bad)];
+      const file = manifest(`bad-first-${status}.ndjson`, ordered.map((a) => ({ ...a, patch: { name: 'Bad org first' } })));
+      const run = await runCli(['run', file, '--batch', 'bad-first', '--rate', '200', '--concurrency', '2', '--no-preflight'], env);
+      expect(run.code, run.stderr).toBe(3);
+      expect(run.stdout, run.stdout).toContain(`halted: bad_credentials: the API refused the key of org ${bad} (${bad}: ${status}`);
+      const store = new BatchStore(redis, prefix);
+      expect(await store.counts('bad-first')).toMatchObject({ applied: 10, pending: 5, failed: 0 });
+      for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.name === 'Bad org first', `${status} ${a.org_id}`).toBe(a.org_id !== bad);
+      // The bad key burnt through nothing: its refusals stop at the block (each refusal may be asked
+      // again once with Bearer under --auth auto).
+      expect(api.stats().byStatus[String(status)] ?? 0).toBeLessThanOrEqual(2 * (3 + 2));
+    }
+  }, 60_000);
+
   it('an org with no key at all is exit 2 naming it, before anything is created; a per-org API base is refused', async () => {
     const api = await startMock({ agents: 4, orgs: 2, orgKeys: true });
     const [first, second] = api.orgIds as [string, string];
