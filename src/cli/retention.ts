@@ -7,9 +7,10 @@ import type { Output } from './output.js';
 export async function pruneCommand(flags: RedisFlags & { olderThan: number }, out: Output): Promise<void> {
   const ctx = await openStore(flags);
   try {
-    const { pruned, keptActive } = await pruneBatches(ctx.store, flags.olderThan);
+    const { pruned, keptActive, invalid } = await pruneBatches(ctx.store, flags.olderThan);
+    if (invalid.length > 0) out.note(`prune: left ${invalid.length} entr${invalid.length === 1 ? 'y' : 'ies'} of the batches index that ${invalid.length === 1 ? 'is' : 'are'} no batch id alone (${invalid.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 100))).join(', ')}${invalid.length > 5 ? ', …' : ''}): not written by nova-fleet`);
     if (keptActive.length > 0) out.note(`prune: kept ${keptActive.length} active batch${keptActive.length === 1 ? '' : 'es'} (${keptActive.join(', ')}); cancel them first`);
-    out.result(`prune: deleted ${pruned.length} batch${pruned.length === 1 ? '' : 'es'} older than ${flags.olderThan} days${pruned.length ? `: ${pruned.join(', ')}` : ''}`, { pruned, keptActive });
+    out.result(`prune: deleted ${pruned.length} batch${pruned.length === 1 ? '' : 'es'} older than ${flags.olderThan} days${pruned.length ? `: ${pruned.join(', ')}` : ''}`, { pruned, keptActive, invalid });
   } finally {
     ctx.close();
   }

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { requireBatch } from './actions.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type BatchMeta, type BatchStore } from '../store/batch-store.js';
+import { BATCH_ID } from '../store/keys.js';
 import { maskUrl } from './hooks.js';
 import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveLine, type ArchiveLine, type ArchiveMeta } from './archive.js';
 
@@ -23,10 +24,14 @@ import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveL
  * included: it may be resumed), nor the origin of a rollback that has not finished (the rollback reads
  * the origin's before snapshots as it goes).
  */
-export async function pruneBatches(store: BatchStore, days: number, now = Date.now()): Promise<{ pruned: string[]; keptActive: string[] }> {
+export async function pruneBatches(store: BatchStore, days: number, now = Date.now()): Promise<{ pruned: string[]; keptActive: string[]; invalid: string[] }> {
   const pruned: string[] = [];
   const keptActive: string[] = [];
-  const ids = await store.listBatchIds();
+  // A member of the batches index that is no batch id (written by hand, by another tool) names no keys
+  // nova-fleet could own: it is left as it is and reported, and the rest of the prune goes on.
+  const all = await store.listBatchIds();
+  const invalid = all.filter((id) => !BATCH_ID.test(id));
+  const ids = all.filter((id) => BATCH_ID.test(id));
   const metas = new Map<string, BatchMeta | undefined>();
   for (const id of ids) metas.set(id, await store.getBatch(id));
   const originsInUse = new Set([...metas.values()].flatMap((m) => (m?.rollbackOf && !FINAL_BATCH_STATUSES.has(m.status) ? [m.rollbackOf] : [])));
@@ -43,7 +48,7 @@ export async function pruneBatches(store: BatchStore, days: number, now = Date.n
   // The API keys' schedules outlive batches (a day): with no batch left that could use one, they go too.
   // (Only final batches are pruned, and an origin kept in use has an unfinished rollback.)
   if ([...metas.values()].every((m) => !m || FINAL_BATCH_STATUSES.has(m.status))) await store.dropKeySchedules();
-  return { pruned, keptActive };
+  return { pruned, keptActive, invalid };
 }
 
 async function* archiveLines(store: BatchStore, meta: BatchMeta): AsyncGenerator<string> {

@@ -227,7 +227,10 @@ export class Coordination {
   /** Deletes every key's schedule under the prefix (prune, once no unfinished batch is left to use one). */
   async dropKeySchedules(): Promise<number> {
     let dropped = 0;
-    for await (const keys of scanKeys(this.redis, `${escapeGlob(this.keys.prefix)}:keyrate:*`)) for (const key of keys) dropped += await this.redis.del(key);
+    // Exactly a schedule's name (32 hex digits in braces): `P:keyrate:*` also matched every key of a
+    // prefix named `P:keyrate` (or `P:keyrate:x`), and prune deleted another prefix's batches.
+    const pattern = `${escapeGlob(this.keys.prefix)}:keyrate:{${'[0-9a-f]'.repeat(32)}}`;
+    for await (const keys of scanKeys(this.redis, pattern)) for (const key of keys) dropped += await this.redis.del(key);
     return dropped;
   }
 

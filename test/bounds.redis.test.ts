@@ -1,0 +1,55 @@
+/**
+ * Bounds and checks that did not hold when tried with hostile inputs (issue 24, defects 11–12): what
+ * prune may delete, what a read-only field or a vanished origin does to a rollback, what a reply may
+ * weigh.
+ */
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { BatchStore } from '../src/store/batch-store.js';
+import { runCli } from './helpers/cli.js';
+import { engineFixtures, runToEnd } from './helpers/engine.js';
+import { startMock } from './helpers/mock.js';
+import { keysUnder, REDIS_URL, testPrefix } from './helpers/redis.js';
+
+const { manifest, redis } = engineFixtures('bounds');
+/** The fixtures' connection is a single Redis here (SCAN through it). */
+const plain = redis as unknown as Redis;
+
+describe('prune deletes only its own prefix’s batches', () => {
+  it('prune under P leaves every key of a prefix named P:keyrate alone, and still drops P’s key schedules', async () => {
+    const api = await startMock({ agents: 2 });
+    const mine = testPrefix('prune-own');
+    const theirs = `${mine}:keyrate`;
+    const rows = api.agentIds().map((a) => ({ ...a, patch: { name: 'Pruned?' } }));
+    await runToEnd(api, mine, manifest('mine.ndjson', rows), 'mine');
+    await runToEnd(api, theirs, manifest('theirs.ndjson', rows), 'theirs');
+    // (P's own key schedule, P:keyrate:{<32 hex>}, is listed under P:keyrate too: it is not theirs.)
+    const ownSchedule = /^[^{]*:keyrate:\{[0-9a-f]{32}\}$/;
+    const before = (await keysUnder(plain, theirs)).filter((key) => !(key.startsWith(`${mine}:keyrate:{`) && ownSchedule.test(key))).sort();
+    expect(before.some((key) => key.includes('{theirs}:meta'))).toBe(true);
+    const env = { REDIS_URL, NOVA_FLEET_PREFIX: mine };
+    const pruned = await runCli(['prune', '--older-than', '0', '--json'], env);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect((JSON.parse(pruned.stdout) as { pruned: string[] }).pruned).toEqual(['mine']);
+    // Defect 12: the pattern P:keyrate:* deleted all of these.
+    const after = (await keysUnder(plain, theirs)).sort();
+    expect(before.filter((key) => !after.includes(key))).toEqual([]);
+    expect(await new BatchStore(redis, theirs).getBatch('theirs')).toBeDefined();
+    // P's own key schedule is gone (no batch of P is left to use it).
+    expect(before.length).toBeGreaterThan(10);
+    expect((await keysUnder(plain, mine)).filter((key) => key.startsWith(`${mine}:keyrate:{`) && ownSchedule.test(key))).toEqual([]);
+  }, 30_000);
+
+  it('a member of the batches index that is no batch id is reported and left; the rest of the prune goes on', async () => {
+    const api = await startMock({ agents: 2 });
+    const prefix = testPrefix('prune-invalid');
+    await runToEnd(api, prefix, manifest('old.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Old' } }))), 'old');
+    await redis.zadd(`${prefix}:batches`, 0, 'not a batch id!');
+    const pruned = await runCli(['prune', '--older-than', '0', '--json'], { REDIS_URL, NOVA_FLEET_PREFIX: prefix });
+    // Defect 12: exit 1, "unexpected error (a bug)", nothing pruned.
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ pruned: ['old'], invalid: ['not a batch id!'] });
+    expect(pruned.stderr).toContain('no batch id');
+    expect(await new BatchStore(redis, prefix).getBatch('old')).toBeUndefined();
+  }, 30_000);
+});
