@@ -29,6 +29,19 @@ describe('a user regex is bounded in time', () => {
     expect(took).toBeLessThan(5000); // was minutes; the limit itself is REGEX_TIME_LIMIT_MS
   }, 10_000);
 
+  it('the same pattern over the same text pays the limit once, not once per row (40 rows took 10 s)', () => {
+    const text = `${PROMPT} (rows of one prompt)`;
+    const started = Date.now();
+    for (let row = 0; row < 40; row++) {
+      const result = desiredState(agent(text), { prompt_template: { $replace: { find: EVIL, with: 'x', regex: true } } });
+      expect(!result.ok && result.errors[0]!.message).toContain(`ran longer than ${REGEX_TIME_LIMIT_MS} ms`);
+    }
+    // 40 × 250 ms = 10 s before; one limit and 39 look-ups now. Another text pays its own limit.
+    expect(Date.now() - started).toBeLessThan(10 * REGEX_TIME_LIMIT_MS);
+    const other = desiredState(agent(`${text}?`), { prompt_template: { $replace: { find: EVIL, with: 'x', regex: true } } });
+    expect(other.ok).toBe(false);
+  }, 20_000);
+
   it('an ordinary regex on a 100 KB prompt still works, and fast', () => {
     const big = 'Call Acme today. '.repeat(6000);
     const result = desiredState(agent(big), { prompt_template: { $replace: { find: 'Acme(?! Corp)', with: 'Acme Corp', regex: true } } });

@@ -6,6 +6,7 @@
  * bounded *before* the result is built, so a `"with"` of 1 KB over every character of a 1 MB prompt
  * is refused instead of allocating a gigabyte.
  */
+import { createHash } from 'node:crypto';
 import vm from 'node:vm';
 import type { ReplaceSpec } from './types.js';
 
@@ -35,7 +36,47 @@ const BOUNDED_REPLACE = new vm.Script(`
 `);
 const BOUNDED_TEST = new vm.Script('re.test(s)');
 
+/**
+ * Outcomes of slow runs (a time-out, or a run over SLOW_MS), by script, pattern, replacement and text:
+ * many rows with the same regex over the same text (a fleet-wide `$replace` on agents sharing a prompt)
+ * pay the time limit once, not once per row (40 rows had taken 10 s). Bounded in entries; fast runs
+ * are not kept (they cost less than the lookup's hash).
+ */
+const SLOW_MS = 5;
+const MAX_REMEMBERED = 64;
+const remembered = new Map<string, { value: unknown } | { error: ReplaceError }>();
+
+function memoKey(script: vm.Script, values: Record<string, unknown>): string {
+  const re = values.re as RegExp;
+  const hash = createHash('sha256');
+  hash.update(script === BOUNDED_TEST ? 't' : 'r').update('\0').update(re.source).update('\0').update(re.flags).update('\0').update(String(values.w ?? '')).update('\0').update(String(values.s));
+  return hash.digest('base64');
+}
+
 function runBounded<T>(script: vm.Script, values: Record<string, unknown>): T {
+  const key = memoKey(script, values);
+  const known = remembered.get(key);
+  if (known) {
+    if ('error' in known) throw known.error;
+    return known.value as T;
+  }
+  const started = performance.now();
+  try {
+    const value = runTimed<T>(script, values);
+    if (performance.now() - started > SLOW_MS) remember(key, { value });
+    return value;
+  } catch (error) {
+    if (error instanceof ReplaceError) remember(key, { error });
+    throw error;
+  }
+}
+
+function remember(key: string, outcome: { value: unknown } | { error: ReplaceError }): void {
+  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  remembered.set(key, outcome);
+}
+
+function runTimed<T>(script: vm.Script, values: Record<string, unknown>): T {
   Object.assign(context, values);
   try {
     return script.runInContext(context, { timeout: REGEX_TIME_LIMIT_MS }) as T;
