@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../src/store/batch-store.js';
 import { runCli } from './helpers/cli.js';
-import { engineFixtures, runToEnd } from './helpers/engine.js';
+import { engineFixtures, runToEnd, workToEnd } from './helpers/engine.js';
+import { createRollback } from '../src/engine/rollback.js';
 import { startMock } from './helpers/mock.js';
 import { keysUnder, REDIS_URL, testPrefix } from './helpers/redis.js';
 
@@ -51,5 +52,22 @@ describe('prune deletes only its own prefix’s batches', () => {
     expect(JSON.parse(pruned.stdout)).toMatchObject({ pruned: ['old'], invalid: ['not a batch id!'] });
     expect(pruned.stderr).toContain('no batch id');
     expect(await new BatchStore(redis, prefix).getBatch('old')).toBeUndefined();
+  }, 30_000);
+});
+
+describe('a rollback checks, it does not trust', () => {
+  it('a rollback whose origin vanished from Redis fails its agents (exit 1), never reports them unchanged', async () => {
+    const api = await startMock({ agents: 3 });
+    const prefix = testPrefix('rb-vanished');
+    await runToEnd(api, prefix, manifest('vanish.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Vanishing' } }))), 'vanish');
+    const store = new BatchStore(redis, prefix);
+    const { meta } = await createRollback({ store, originId: 'vanish' });
+    await store.deleteBatch('vanish'); // lost: a flush, an eviction, a prune by hand
+    api.resetStats();
+    const done = await workToEnd(api, prefix, meta.id);
+    expect(done.counts).toMatchObject({ failed: 3, unchanged: 0, restored: 0 });
+    expect(done.meta.status).toBe('completed_with_failures');
+    expect((await store.agentRecord(meta.id, `${api.agentIds()[0]!.org_id}/${api.agentIds()[0]!.agent_id}`))!.error).toContain('no before snapshot to restore it from');
+    expect(api.stats().total).toBe(0);
   }, 30_000);
 });

@@ -166,8 +166,15 @@ describe('rollback planning (pure)', () => {
       fields: ['name', 'vad_config'],
     });
   });
-  it('nothing to do: no record, another status, no snapshots, no changed fields', () => {
-    expect(restoration('b1', 'applied', undefined)).toEqual({ kind: 'nothing', reason: 'batch b1 has no record of this agent: nothing to roll back' });
+  it('no record of an agent the rollback was made for is a failure, never `unchanged` (the origin pruned or lost)', () => {
+    expect(restoration('b1', 'applied', undefined)).toEqual({ kind: 'impossible', reason: 'batch b1 has no record of this agent any more (pruned, or lost from Redis): no before snapshot to restore it from' });
+  });
+  it('never restores a read-only field, whatever the record (an imported archive) names', () => {
+    const named = record({ changed: ['id', 'organization_id', 'tools', 'name', 'updated_at'], before: { ...before, tools: [], organization_id: 'x', updated_at: 't0' }, after: { ...after, tools: [1], organization_id: 'y', updated_at: 't1' } });
+    expect(restoration('b1', 'applied', named)).toEqual({ kind: 'restore', desired: { name: 'Old' }, expected: { name: 'New' }, fields: ['name'] });
+    expect(restoration('b1', 'applied', record({ changed: ['id', 'tools'] })).kind).toBe('nothing');
+  });
+  it('nothing to do: another status, no snapshots, no changed fields', () => {
     for (const extra of [{ status: 'unchanged' as const }, { before: undefined }, { after: undefined }, { changed: [] }, { changed: undefined }]) {
       const plan = restoration('b1', 'applied', record(extra));
       expect(plan.kind, JSON.stringify(extra)).toBe('nothing');

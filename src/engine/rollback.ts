@@ -14,6 +14,7 @@ import { FINAL_BATCH_STATUSES, type AgentRecord, type AgentStatus, type BatchMet
 import { cancelBatch, requireBatch } from './actions.js';
 import { enqueueAgents, type AgentJobData } from './jobs.js';
 import { UsageError } from '../errors.js';
+import { isWritableField } from '../patch/fields.js';
 
 /** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
 export function changedStatus(origin: BatchMeta): AgentStatus {
@@ -27,16 +28,21 @@ export type Restoration =
 
 /** What restoring one agent means, from the origin's record of it (pure). */
 export function restoration(originId: string, changed: AgentStatus, record: AgentRecord | undefined): Restoration {
-  if (!record) return { kind: 'nothing', reason: `batch ${originId} has no record of this agent: nothing to roll back` };
+  // Enqueued because the origin's record said it changed the agent: a record gone since (the origin
+  // pruned or lost from Redis) is a failure to restore, never an `unchanged` agent.
+  if (!record) return { kind: 'impossible', reason: `batch ${originId} has no record of this agent any more (pruned, or lost from Redis): no before snapshot to restore it from` };
   if (record.status !== changed || !record.before || !record.after || !record.changed?.length) {
     return { kind: 'nothing', reason: `not changed by batch ${originId} (${record.status}): nothing to roll back` };
   }
-  const absent = record.changed.filter((field) => !Object.hasOwn(record.before!, field));
+  // Only fields a PATCH may send: an imported archive may name `id`, `tools` or any other field.
+  const fields = record.changed.filter(isWritableField);
+  if (fields.length === 0) return { kind: 'nothing', reason: `batch ${originId} changed no field a PATCH can restore (${record.changed.slice(0, 5).join(', ')})` };
+  const absent = fields.filter((field) => !Object.hasOwn(record.before!, field));
   if (absent.length > 0) {
     return { kind: 'impossible', reason: `the agent had no ${absent.join(', ')} before batch ${originId}, and a PATCH cannot remove a field` };
   }
-  const pick = (agent: Agent) => Object.fromEntries(record.changed!.map((field) => [field, agent[field] as Json]));
-  return { kind: 'restore', desired: pick(record.before), expected: pick(record.after), fields: record.changed };
+  const pick = (agent: Agent) => Object.fromEntries(fields.map((field) => [field, agent[field] as Json]));
+  return { kind: 'restore', desired: pick(record.before), expected: pick(record.after), fields };
 }
 
 /** Fields of `current` that someone changed since the origin (they differ from its after snapshot). */
