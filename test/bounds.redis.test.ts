@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../src/store/batch-store.js';
-import { runCli } from './helpers/cli.js';
+import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { engineFixtures, runToEnd, workToEnd } from './helpers/engine.js';
 import { createRollback } from '../src/engine/rollback.js';
 import { startMock } from './helpers/mock.js';
@@ -69,5 +69,31 @@ describe('a rollback checks, it does not trust', () => {
     expect(done.meta.status).toBe('completed_with_failures');
     expect((await store.agentRecord(meta.id, `${api.agentIds()[0]!.org_id}/${api.agentIds()[0]!.agent_id}`))!.error).toContain('no before snapshot to restore it from');
     expect(api.stats().total).toBe(0);
+  }, 30_000);
+});
+
+describe('secrets in URLs', () => {
+  it('plan and the worker’s log never print the password inside NOVA_API_URL', async () => {
+    const api = await startMock({ agents: 2 });
+    const prefix = testPrefix('url-secret');
+    const url = api.url.replace('http://', 'http://gateway-user:s3cret-in-url@');
+    const env = { NOVA_API_URL: url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
+    const file = manifest('secret-url.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Planned' } })));
+    const plan = await runCli(['plan', file], env);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain('gateway-user:****@');
+    expect(plan.stdout + plan.stderr).not.toContain('s3cret-in-url');
+    const worker = spawnCli(['worker'], env);
+    const done = collect(worker);
+    let seen = '';
+    worker.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    worker.stderr.on('data', (d: Buffer) => (seen += d.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!seen.includes('worker started') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    worker.kill('SIGTERM');
+    const ended = await done;
+    expect(seen).toContain('worker started');
+    expect(seen + ended.stdout + ended.stderr).not.toContain('s3cret-in-url');
+    expect(seen).toContain('gateway-user:****@');
   }, 30_000);
 });

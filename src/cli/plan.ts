@@ -4,6 +4,7 @@
  * full diff, sealed with its digest — to --out for `apply` (SPEC §12). Never a PATCH; nothing
  * written to Redis. Exit 1 if any agent is missing.
  */
+import { maskUrlPassword } from '../config.js';
 import { fileDigest, requireWritableTarget } from '../user-files.js';
 import { PlanFileWriter, type PlanHeader } from '../plan/plan-file.js';
 import { apiClient, requireKeysFor } from './api-context.js';
@@ -48,7 +49,7 @@ export async function planCommand(file: string, flags: PlanFlags, out: Output): 
     input = migration ? migrationInput(file, migration, client, pacer, config.concurrency, out) : await manifestInput(file, checked!, flags, config, out);
     const header: PlanHeader = { manifest: file, manifest_digest: await fileDigest(file), created_at: new Date().toISOString(), options: flags.rate !== undefined ? { rate: flags.rate } : {} };
     sink = flags.out ? await PlanFileWriter.open(flags.out, header) : undefined;
-    out.note(`plan: reading ${input.agents ?? 'the selected'} agents from ${config.apiUrl} at up to ${config.rate} requests/s (GET only)…`);
+    out.note(`plan: reading ${input.agents ?? 'the selected'} agents from ${maskUrlPassword(config.apiUrl)} at up to ${config.rate} requests/s (GET only)…`);
     const writer = sink;
     summary = await planManifest({
       ...input,

@@ -3,6 +3,7 @@
  * given ones) until SIGINT/SIGTERM, then finish in-flight requests and exit 0. Run as many as needed,
  * on as many machines as needed, against the same Redis.
  */
+import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../engine/worker-pool.js';
 import { checkBatchId } from '../engine/batch-id.js';
 import { configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
@@ -52,7 +53,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
   });
   try {
     await pool.start();
-    log.info({ batches: only.length > 0 ? only : 'all active', prefix: config.prefix, concurrency: config.concurrency, api: config.apiUrl }, 'worker started; Ctrl-C to stop');
+    log.info({ batches: only.length > 0 ? only : 'all active', prefix: config.prefix, concurrency: config.concurrency, api: maskUrlPassword(config.apiUrl) }, 'worker started; Ctrl-C to stop');
     const signal = await until;
     log.info({ signal: String(signal) }, 'finishing in-flight requests…');
   } finally {
