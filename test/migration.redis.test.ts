@@ -3,7 +3,7 @@
  * `defineMigration({ select, transform })`, imported from 'nova-fleet', is planned (the transform runs
  * there only) and the plan applied; a transform that throws is that agent's error (exit 1).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,25 @@ describe('a migration module', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('cannot load migration');
     expect(bad.stderr).toContain('bad-select.mjs: invalid migration: select.type: must be one of voice, chat, video');
+  });
+
+  it("a module outside the checkout imports 'nova-fleet' (.mjs and .ts alike); a .ts that fails to load gets a hint that works", async () => {
+    // Defect 8: "Cannot find module 'nova-fleet'" for any migration not under this package.
+    const env = { NOVA_API_URL: 'http://127.0.0.1:9', NOVA_API_KEY: 'k' };
+    const body = "import { defineMigration } from 'nova-fleet';\nexport default defineMigration({ select: { orgs: ['o1'], type: 'chat' }, transform: (agent) => ({ name: `${String(agent.name)} (v2)` }) });\n";
+    for (const name of ['outside.mjs', 'outside.ts']) {
+      const file = path.join(dir, name);
+      writeFileSync(file, name.endsWith('.ts') ? body.replace('(agent)', '(agent: { name?: unknown })') : body);
+      const result = await runCli(['validate', file], env);
+      expect(result.code, `${name}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain('valid migration — the agents of 1 org');
+    }
+    const broken = path.join(dir, 'broken.ts');
+    writeFileSync(broken, "import { nothing } from './missing-helper';\nexport default nothing;\n");
+    const failed = await runCli(['validate', broken], env);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('cannot load migration');
+    expect(failed.stderr).toContain(`npx jiti ${broken}`);
   });
 
   it('a module that does not default-export a migration is exit 2 naming it', async () => {
