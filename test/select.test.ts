@@ -65,6 +65,33 @@ describe('nova-fleet select', () => {
     expect(api.stats().byMethod.GET).toBe(2); // one page per org
   });
 
+  it('an id from the API that no manifest can hold (a formula, an escape code) is left out and named; --json prints one JSON array', async () => {
+    // Defect 12/7: ids were written unchecked into the CSV; --json printed CSV.
+    let org = '';
+    const bad = ['=HYPERLINK("http://x","y")', '\u001b[31mred', '../../etc'];
+    const api = await startMock({
+      agents: 3,
+      orgs: 1,
+      intercept: (request) => {
+        if (request.agentId !== undefined || request.method !== 'GET') return undefined;
+        const good = api.agentIds().map((a) => ({ id: a.agent_id, name: 'n', type: 'voice', created_at: 't', updated_at: 't' }));
+        const data = [...good, ...bad.map((id) => ({ id, name: 'n', type: 'voice', created_at: 't', updated_at: 't' }))];
+        return { status: 200, body: { data, meta: { page: 1, size: 100, total: data.length, total_pages: 1 } } };
+      },
+    });
+    org = api.orgIds[0]!;
+    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey };
+    const csv = await runCli(['select', '--org', org], env);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout.trim().split('\n')).toEqual(['org_id,agent_id', ...api.agentIds().map((a) => `${org},${a.agent_id}`)]);
+    expect(csv.stderr).toContain('=HYPERLINK');
+    expect(csv.stderr).toContain('contains characters outside');
+    expect(csv.stderr).not.toContain('\u001b');
+    const json = await runCli(['select', '--org', org, '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(api.agentIds().map((a) => ({ org_id: org, agent_id: a.agent_id })));
+  });
+
   it('refuses --all-orgs and a missing --org (exit 2), and a refused key is exit 3', async () => {
     const api = await startMock({ agents: 4, orgs: 1 });
     const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey };

@@ -5,6 +5,7 @@
  * read like any other (`$file`s stay relative to the original's folder). The batch is made from that
  * expansion, so it holds exactly the agents found: a retry or a rollback never selects again.
  */
+import { printable } from '../printable.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,6 +71,7 @@ async function writeExpansion(file: string, selector: NonNullable<ValidationRepo
       pace: config.rate,
       concurrency: config.concurrency,
       onProgress: (org, listed, matched) => found.set(org, { listed, matched }),
+      onBadId: (org, id, problem) => out.note(`select: ${org}: the API listed an agent whose id ${JSON.stringify(printable(id).slice(0, 80))} ${problem}: left out`),
     });
     for await (const agent of agents) await writer.add({ ...agent, ...(expect ? { expect } : {}) });
     complete = true;

@@ -5,6 +5,7 @@
  * written to Redis. Exit 1 if any agent is missing.
  */
 import { maskUrlPassword } from '../config.js';
+import { printable } from '../printable.js';
 import { fileDigest, requireWritableTarget } from '../user-files.js';
 import { PlanFileWriter, type PlanHeader } from '../plan/plan-file.js';
 import { apiClient, requireKeysFor } from './api-context.js';
@@ -111,7 +112,8 @@ function migrationInput(file: string, migration: Migration, client: NovaClient, 
   const where = whereList(select);
   async function* rows(): AsyncGenerator<ManifestRow> {
     let line = 0;
-    for await (const agent of selectAgents({ client, orgs: select.orgs, type: select.type, search: select.search, pace: pacer, concurrency })) {
+    const onBadId = (org: string, id: string, problem: string) => out.note(`plan: ${org}: the API listed an agent whose id ${JSON.stringify(printable(id).slice(0, 80))} ${problem}: left out`);
+    for await (const agent of selectAgents({ client, orgs: select.orgs, type: select.type, search: select.search, pace: pacer, concurrency, onBadId })) {
       yield { line: ++line, orgId: agent.org_id, agentId: agent.agent_id, patch: {}, vars: {}, ...(migration.expect ? { expect: migration.expect } : {}) };
     }
     out.note(`plan: ${line} agent${line === 1 ? '' : 's'} listed in ${select.orgs.length} org${select.orgs.length === 1 ? '' : 's'}`);

@@ -10,6 +10,7 @@ import { NovaApiError } from '../api/errors.js';
 import { InfraError, UsageError } from '../errors.js';
 import { parseWhere, selectAgents } from '../select/select.js';
 import { requireWritableTarget } from '../user-files.js';
+import { printable } from '../printable.js';
 import { apiClient, requireKeysFor } from './api-context.js';
 import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
@@ -44,13 +45,31 @@ export async function selectCommand(flags: SelectFlags, out: Output): Promise<nu
     if (!sink.write(`${line}\n`)) await once(sink, 'drain');
   };
   let total = 0;
+  let badIds = 0;
+  // --json without --out: stdout is one JSON document (SPEC §6), an array of the rows, streamed.
+  const jsonArray = out.json && !flags.out;
   try {
-    if (format === 'csv') await write('org_id,agent_id');
-    const rows = selectAgents({ client, orgs, type: flags.type, search: flags.search, where, pace: config.rate, concurrency: config.concurrency, onProgress: (org, listed, matched) => out.note(`select: ${org}: ${matched} of ${listed} listed so far match`) });
+    if (jsonArray) await write('[');
+    else if (format === 'csv') await write('org_id,agent_id');
+    const rows = selectAgents({
+      client,
+      orgs,
+      type: flags.type,
+      search: flags.search,
+      where,
+      pace: config.rate,
+      concurrency: config.concurrency,
+      onProgress: (org, listed, matched) => out.note(`select: ${org}: ${matched} of ${listed} listed so far match`),
+      onBadId: (org, id, problem) => {
+        if (badIds++ < 5) out.note(`select: ${org}: the API listed an agent whose id ${JSON.stringify(printable(id).slice(0, 80))} ${problem}: left out`);
+      },
+    });
     for await (const row of rows) {
       total++;
-      await write(format === 'csv' ? `${csvCell(row.org_id)},${csvCell(row.agent_id)}` : JSON.stringify(row));
+      if (jsonArray) await write(`${total > 1 ? ',' : ''}${JSON.stringify(row)}`);
+      else await write(format === 'csv' ? `${csvCell(row.org_id)},${csvCell(row.agent_id)}` : JSON.stringify(row));
     }
+    if (jsonArray) await write(']');
   } catch (error) {
     throw selectFailure(error);
   } finally {
@@ -60,7 +79,9 @@ export async function selectCommand(flags: SelectFlags, out: Output): Promise<nu
       await once(sink, 'close');
     }
   }
+  if (badIds > 5) out.note(`select: ${badIds} listed agents in all had ids no manifest can hold: left out`);
   out.note(`select: ${total} agent${total === 1 ? '' : 's'} in ${orgs.length} org${orgs.length === 1 ? '' : 's'}${flags.out ? ` written to ${flags.out}` : ''}`);
+  if (out.json && flags.out) out.result('', { out: flags.out, format, agents: total, leftOut: badIds });
   return 0;
 }
 

@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
 import type { Agent, Json } from '../api/types.js';
 import { isDottedPath, valueAt } from '../patch/expect.js';
+import { idProblem } from '../manifest/row.js';
 
 export { valueAt } from '../patch/expect.js';
 import { Pacer } from '../plan/pacer.js';
@@ -51,6 +52,12 @@ export interface SelectOptions {
   concurrency: number;
   /** Told after each page: the org, agents listed and matched so far. */
   onProgress?: (org: string, listed: number, matched: number) => void;
+  /**
+   * Told of a listed agent whose id no manifest can hold (SPEC §3's id rule): it is left out, never
+   * written into a manifest or a batch — an id from the API is untrusted (formula prefixes in a CSV,
+   * terminal escape codes, path tricks).
+   */
+  onBadId?: (org: string, id: string, problem: string) => void;
 }
 
 export async function* selectAgents(options: SelectOptions): AsyncGenerator<{ org_id: string; agent_id: string }> {
@@ -64,10 +71,13 @@ export async function* selectAgents(options: SelectOptions): AsyncGenerator<{ or
       await pacer.take();
       const result = await options.client.listAgentsPage(org, page, { size: 100, ...(options.type ? { type: options.type } : {}), ...(options.search ? { search: options.search } : {}) });
       listed += result.data.length;
+      const problems = result.data.map((summary) => idProblem(summary.id));
       // The page's agents are read side by side, and yielded in list order.
       const kept = await Promise.all(
-        result.data.map((summary) =>
-          where.length === 0
+        result.data.map((summary, i) =>
+          problems[i] !== undefined
+            ? Promise.resolve(false)
+            : where.length === 0
             ? Promise.resolve(true)
             : limit(async () => {
                 await pacer.take();
@@ -76,6 +86,7 @@ export async function* selectAgents(options: SelectOptions): AsyncGenerator<{ or
         ),
       );
       for (let i = 0; i < result.data.length; i++) {
+        if (problems[i] !== undefined) options.onBadId?.(org, String(result.data[i]!.id), problems[i]!);
         if (!kept[i]) continue;
         matched++;
         yield { org_id: org, agent_id: result.data[i]!.id };
