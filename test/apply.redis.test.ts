@@ -2,6 +2,7 @@
  * `plan --out PLAN.json` → `apply PLAN.json` (SPEC §12): exactly the reviewed change, drift since the
  * plan a conflict left alone, an edited, cut-short or stale plan refused before anything is created.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,13 @@ import { REDIS_URL, testPrefix } from './helpers/redis.js';
 const { redis } = engineFixtures('apply');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-apply-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The plan's text with its digest computed again over its edited lines. */
+function reseal(text: string): string {
+  const lines = text.split('\n').filter((line) => line !== '');
+  const body = lines.slice(0, -1).map((line) => `${line}\n`).join('');
+  return `${body}"digest":"${createHash('sha256').update(body).digest('hex')}"}\n`;
+}
 
 describe('a planned agent as a row', () => {
   it('sets the planned values, with the values the plan saw as its precondition (none with --force)', () => {
@@ -132,6 +140,9 @@ describe('plan --out, then apply', () => {
       ['huge', text.replace('"Reviewed"', `"${'x'.repeat(9 * 1024 * 1024)}"`), ['line longer than 8 MiB']],
       ['escapes', text.replace(`"manifest":"${manifest}"`, `"manifest":"${manifest}\\u001b[2J"`), ['header: manifest: holds control characters']],
       ['stale', text, ['--max-age', '1s']],
+      // Edited and sealed again (the seal is a digest, not a signature): a planned value that a patch
+      // would read as a directive — a local file sent to the agent — is refused, not applied.
+      ['resealed', reseal(text.replaceAll('"after":"Reviewed"', '"after":{"$file":"../../../etc/hostname"}')), ['would be read as a directive']],
     ];
     for (const [name, content, extra] of cases) {
       const file = path.join(dir, `${name}.json`);

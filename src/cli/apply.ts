@@ -14,7 +14,7 @@ import { checkBatchId } from '../engine/batch-id.js';
 import { chooseBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
 import { UsageError } from '../errors.js';
 import { PlanFileError, readPlanFile, type PlanHeader } from '../plan/plan-file.js';
-import { plannedRow } from '../plan/plan-rows.js';
+import { directiveInPlan, plannedRow } from '../plan/plan-rows.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
 import type { BatchMeta } from '../store/batch-store.js';
 import { fileDigest } from '../user-files.js';
@@ -69,6 +69,10 @@ async function writePlannedRows(planFile: string, rowsFile: string, force: boole
   let complete = false;
   try {
     const { header } = await readPlanFile(planFile, async (plan) => {
+      const directive = directiveInPlan(plan);
+      if (directive !== undefined) {
+        throw new UsageError(`${planFile}: agent ${plan.org_id}/${plan.agent_id}: the planned value of ${directive} would be read as a directive — a plan holds literal values only (was it edited and sealed again?)`, 'make the plan again with `nova-fleet plan`; nothing was applied');
+      }
       const row = plannedRow(plan, { force });
       if (row) await writer.add(row);
     });

@@ -30,6 +30,35 @@ export function plannedRow(plan: AgentPlan, options: { force?: boolean } = {}): 
   return { org_id: plan.org_id, agent_id: plan.agent_id, patch, ...(Object.keys(conditions).length > 0 ? { expect: conditions } : {}) };
 }
 
+/**
+ * Where a planned value would be read as a directive (`$file`, `$template`, `$replace`, or any `$` key)
+ * once it is a patch — a top-level field's value, or a key of an object field — or undefined. `plan`
+ * resolves every directive, so its values are literal: a plan holding one was edited and sealed again,
+ * and applying it would read a local file or act on the agent's current value instead of what was
+ * reviewed.
+ */
+export function directiveInPlan(plan: AgentPlan): string | undefined {
+  for (const change of plan.changes ?? []) {
+    const depth = change.path.split('.').length;
+    if (depth > 2) continue;
+    const found = dollarKey(change.after, depth);
+    if (found !== undefined) return `${change.path}${found}`;
+  }
+  return undefined;
+}
+
+function dollarKey(value: unknown, depth: number): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    if (key.startsWith('$')) return ` (key "${key}")`;
+    if (depth === 1) {
+      const inner = dollarKey(item, 2);
+      if (inner !== undefined) return `.${key}${inner}`;
+    }
+  }
+  return undefined;
+}
+
 /** Sets a leaf, creating the objects on the way (paths were checked: no prototype keys). */
 function setPath(target: Record<string, Json>, path: readonly string[], value: Json): void {
   let node = target;
