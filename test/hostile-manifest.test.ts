@@ -43,3 +43,30 @@ describe('linear-time validators', () => {
     expect(report.issues).toEqual([{ line: 2, field: 'csv', message: 'a record longer than 8388608 bytes' }]);
   }, 30_000);
 });
+
+describe('a $template is bounded by what it renders, not by its file', () => {
+  it('a row whose vars would fill a small template past 1 MiB is refused naming its line — nothing rendered', async () => {
+    // Defect 11: one 1 MB row and a 2 KB template made a 400 MB plan and 4 GB of RSS in `run`.
+    writeFileSync(path.join(dir, 'small.md'), `Hello {{BIG}} and again {{ BIG }}, for {{NAME}}.\n${'-'.repeat(2000)}`);
+    const file = path.join(dir, 'template.ndjson');
+    writeFileSync(
+      file,
+      [
+        { org_id: 'o1', agent_id: 'fits', patch: { prompt_template: { $template: 'small.md' } }, vars: { BIG: 'x'.repeat(1000), NAME: 'Ann' } },
+        { org_id: 'o1', agent_id: 'huge', patch: { prompt_template: { $template: 'small.md' } }, vars: { BIG: 'é'.repeat(300_000), NAME: 'Bob' } },
+      ].map((row) => JSON.stringify(row)).join('\n'),
+    );
+    const report = await validateManifest(file);
+    expect(report.ok).toBe(false);
+    expect(report.issues).toHaveLength(1);
+    // 2 × 600,000 bytes of "é" (2 bytes each) + the rest.
+    expect(report.issues[0]).toMatchObject({ line: 2, field: 'prompt_template' });
+    expect(report.issues[0]!.message).toMatch(/^template "small\.md" filled from this row's vars would be 12\d{5} bytes, over 1 MiB$/);
+  });
+
+  it('renderTemplate itself refuses a result over 1 MiB before building it', async () => {
+    const { renderTemplate } = await import('../src/patch/template.js');
+    expect(() => renderTemplate('{{A}}'.repeat(2000), { A: 'x'.repeat(1000) })).toThrow('over 1048576 (1 MiB)');
+    expect(renderTemplate('{{ A }}-{{A}}', { A: 'ü' })).toBe('ü-ü');
+  });
+});

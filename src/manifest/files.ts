@@ -7,10 +7,10 @@
 import { isUtf8 } from 'node:buffer';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { placeholders } from '../patch/template.js';
+import { placeholders, placeholderUse } from '../patch/template.js';
 import { MAX_CELL_BYTES } from './types.js';
 
-export type FileCheck = { ok: true; placeholders: string[]; bytes: number } | { ok: false; message: string };
+export type FileCheck = { ok: true; placeholders: string[]; bytes: number; use: ReturnType<typeof placeholderUse> } | { ok: false; message: string };
 
 export class ManifestFiles {
   readonly #dir: string;
@@ -28,7 +28,7 @@ export class ManifestFiles {
     let check = this.#checks.get(ref);
     if (!check) {
       check = this.#load(ref).then(
-        (text) => ({ ok: true as const, placeholders: placeholders(text), bytes: Buffer.byteLength(text) }),
+        (text) => ({ ok: true as const, placeholders: placeholders(text), bytes: Buffer.byteLength(text), use: placeholderUse(text) }),
         (error: Error) => ({ ok: false as const, message: error.message }),
       );
       this.#checks.set(ref, check);

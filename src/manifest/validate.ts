@@ -4,6 +4,7 @@
  * `scanManifest` yields each valid row as it goes and returns the report; `validateManifest` only
  * wants the report.
  */
+import { MAX_RENDERED_BYTES, renderedBytes } from '../patch/template.js';
 import { replaceWarnings } from '../patch/desired.js';
 import { REGEX_TIME_LIMIT_MS } from '../patch/replace.js';
 import { openRegularFile } from '../user-files.js';
@@ -168,6 +169,12 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
           const vars = checked.row?.vars ?? {};
           for (const name of check.placeholders.filter((n) => !Object.hasOwn(vars, n))) {
             report({ line, field: ref.field, message: `template "${ref.path}" uses {{${name}}} but the row has no vars.${name}` });
+            rowIssues++;
+          }
+          // The rendered value is bounded like a cell, before anything is rendered or stored.
+          const size = renderedBytes(check.bytes, check.use, vars);
+          if (size > MAX_RENDERED_BYTES) {
+            report({ line, field: ref.field, message: `template "${ref.path}" filled from this row's vars would be ${size} bytes, over 1 MiB` });
             rowIssues++;
           }
         }
