@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { NovaClient } from '../src/api/client.js';
+import { DEFAULT_MAX_REPLY_BYTES, NovaClient } from '../src/api/client.js';
 import { NovaApiError } from '../src/api/errors.js';
 import { clientFor, firstAgent, rejection, startMock } from './helpers/mock.js';
 
@@ -228,6 +228,25 @@ describe('NovaClient errors: one typed error per failure kind', () => {
       },
     );
     expect(written).toBeLessThan(16 * 2 ** 20);
+  });
+
+  it('the default bound is an agent’s size: a 3 MiB agent is read, a 5 MiB reply is not', async () => {
+    // Defect 11: replies were read up to 256 MiB each — 16 in flight could hold 4 GB.
+    expect(DEFAULT_MAX_REPLY_BYTES).toBe(4 * 2 ** 20);
+    const api = await startMock();
+    for (const [size, ok] of [[3 * 2 ** 20, true], [5 * 2 ** 20, false]] as const) {
+      await withServer(
+        (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: 'a', organization_id: 'o', prompt_template: 'p'.repeat(size) }));
+        },
+        async (baseUrl) => {
+          const client = clientFor(api, { baseUrl });
+          if (ok) expect((await client.getAgent('o', 'a')).prompt_template).toHaveLength(size);
+          else expect(await rejection<NovaApiError>(client.getAgent('o', 'a'))).toMatchObject({ kind: 'network', code: 'ERR_REPLY_TOO_LARGE' });
+        },
+      );
+    }
   });
 
   it('follows no redirect: a 307 is an error naming its status, and its target is never asked', async () => {

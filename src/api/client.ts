@@ -36,7 +36,7 @@ export interface NovaClientOptions {
   timeoutMs?: number;
   /** Upper bound of open sockets per host; keep-alive reuses them. Default 8 (the default concurrency). */
   maxSockets?: number;
-  /** The longest reply read (bytes); a longer one fails as a network error. Default 256 MiB. */
+  /** The longest reply read (bytes); a longer one fails as a network error. Default 4 MiB. */
   maxReplyBytes?: number;
   /** Called once per HTTP exchange, with its status or its transport failure (for metrics). */
   onResponse?: (info: ResponseInfo) => void;
@@ -63,8 +63,12 @@ export interface ListOptions extends CallOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_SOCKETS = 8;
-/** Far above a page of 100 agents with long prompts; a bound on a broken or hostile server's reply. */
-const DEFAULT_MAX_REPLY_BYTES = 256 * 2 ** 20;
+/**
+ * An agent is a few KB (a long prompt tens of KB; a manifest cell is at most 1 MiB) and a page of 100
+ * list rows a few KB: 4 MiB is far above both, and bounds a broken or hostile server's reply — with 16
+ * requests in flight, 64 MiB at most (at 256 MiB a reply, 16 in flight could reach 4 GB, 8 with copies).
+ */
+export const DEFAULT_MAX_REPLY_BYTES = 4 * 2 ** 20;
 
 /**
  * One path segment, percent-encoded. `.` and `..` are refused: a URL resolves them (and their
