@@ -88,6 +88,26 @@ describe('import: the archive is checked whole before anything is written', () =
     expect(await keysUnder(redis as never, prefix)).toEqual([]);
   });
 
+  it('bounded: blank lines, more records than declared, and a gzip bomb are refused at once, nothing written', async () => {
+    // Defect 11: a 16 KB gzip of newlines took 35 s to import (read twice); a 1.4 MB archive added
+    // 458 MB to Redis.
+    const prefix = testPrefix('archive-bounds');
+    const store = new BatchStore(redis, prefix);
+    const newlines = path.join(dir, 'newlines.ndjson.gz');
+    writeFileSync(newlines, gzipSync(Buffer.alloc(16 * 1024 * 1024, 10), { level: 9 }));
+    const started = Date.now();
+    await expect(importBatch(store, newlines)).rejects.toThrow('newlines.ndjson.gz:1: a blank line');
+    expect(Date.now() - started).toBeLessThan(5000);
+    const head = { type: 'batch', version: 1, meta: baseMeta('bomb-1', { total: 2 }) };
+    await expect(importBatch(store, archive('extra.ndjson.gz', [head, agentLine('org-1/a1'), agentLine('org-1/a2'), agentLine('org-1/a3')]))).rejects.toThrow('more agent records than the 2 its batch line declares');
+    await expect(importBatch(store, archive('patches.ndjson.gz', [head, ...Array.from({ length: 3 }, (_, i) => ({ type: 'patch', digest: `d${i}`, json: '{}' }))]))).rejects.toThrow('more patches than the batch has agents');
+    // 20 patch lines of 4 MiB each: 80 MiB of text from a ~80 KB gzip.
+    const big = JSON.stringify({ name: 'x'.repeat(4 * 1024 * 1024) });
+    const bomb = archive('bomb.ndjson.gz', [baseMeta('bomb-2', { total: 100 })].map((meta) => ({ type: 'batch', version: 1, meta })).concat(Array.from({ length: 20 }, (_, i) => ({ type: 'patch', digest: `p${i}`, json: big }) as never)));
+    await expect(importBatch(store, bomb)).rejects.toThrow('times its size');
+    expect(await keysUnder(redis as never, prefix)).toEqual([]);
+  }, 30_000);
+
   it('a truncated archive imports nothing, and the whole one imports after it', async () => {
     const prefix = testPrefix('archive-cut');
     const store = new BatchStore(redis, prefix);

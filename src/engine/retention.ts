@@ -8,6 +8,7 @@
  *   {"type":"agent","key":…,"status":…,"attempts":…,"error":…,"changed":[…],"before":{…},"after":{…},"job":{…}}
  */
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -73,6 +74,9 @@ export async function exportBatch(store: BatchStore, batchId: string, file: stri
   return { agents: meta.total };
 }
 
+/** `$file`/`$template` texts an archive may carry (a manifest names a handful). */
+const MAX_ARCHIVE_FILES = 10_000;
+
 export interface ImportOptions {
   /** Keep the archive's verify command and notify URL (off: an archive is not trusted to run commands). */
   trust?: boolean;
@@ -82,13 +86,26 @@ function archiveLinesOf(file: string): AsyncGenerator<string> {
   return boundedLines(createReadStream(file).pipe(createGunzip()), MAX_LINE_BYTES, file);
 }
 
+/**
+ * How much an archive may expand: its text at most this many times its gzip size (past a floor for
+ * small archives). An export of agents with multi-KB prompts compresses ~5–30 times; a gzip bomb
+ * thousands (a 16 KB gzip of newlines, a 1.4 MB archive of repeated patches that added 458 MB to Redis).
+ */
+export const MAX_EXPANSION = 200;
+const EXPANSION_FLOOR_BYTES = 64 * 1024 * 1024;
+
 /** Reads the whole archive, checking every line; gzip errors become one clear message. */
 async function* checkedLines(file: string): AsyncGenerator<ArchiveLine> {
   let lineNo = 0;
+  const budget = Math.max(EXPANSION_FLOOR_BYTES, (await stat(file)).size * MAX_EXPANSION);
+  let expanded = 0;
   try {
     for await (const line of archiveLinesOf(file)) {
       lineNo++;
-      if (line.trim() === '') continue;
+      expanded += line.length + 1;
+      if (expanded > budget) throw new UsageError(`${file}: its text is over ${MAX_EXPANSION} times its size (${Math.round(expanded / 2 ** 20)} MB read so far): a gzip bomb, not a nova-fleet archive; nothing was imported`);
+      // An export writes no blank line: one (let alone millions of them) is not an archive of ours.
+      if (line.trim() === '') throw new UsageError(`${file}:${lineNo}: a blank line: not a nova-fleet archive; nothing was imported`);
       yield parseArchiveLine(line, `${file}:${lineNo}`);
     }
   } catch (error) {
@@ -109,6 +126,8 @@ async function* checkedLines(file: string): AsyncGenerator<ArchiveLine> {
 export async function importBatch(store: BatchStore, file: string, options: ImportOptions = {}): Promise<{ meta: BatchMeta; agents: number }> {
   let archived: ArchiveMeta | undefined;
   let agents = 0;
+  let patches = 0;
+  let files = 0;
   for await (const entry of checkedLines(file)) {
     if (!archived) {
       if (entry.type !== 'batch') throw new UsageError(`${file}:1: not a nova-fleet batch archive (version ${ARCHIVE_VERSION})`);
@@ -118,8 +137,12 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
     if (entry.type === 'batch') throw new UsageError(`${file}: a second batch line: not a nova-fleet archive`);
     if (entry.type === 'agent') {
       if (entry.job && entry.job.k !== entry.key) throw new UsageError(`${file}: agent ${entry.key}: its job names another agent (${entry.job.k})`);
-      agents++;
+      // Records bounded by what the batch line declares: an export writes each agent once.
+      if (++agents > archived.total) throw new UsageError(`${file}: more agent records than the ${archived.total} its batch line declares: not a nova-fleet archive; nothing was imported`);
     }
+    // Patches and files are stored as they are: at most one patch per agent, and a few files.
+    if (entry.type === 'patch' && ++patches > Math.max(1, archived.total)) throw new UsageError(`${file}: more patches than the batch has agents (${archived.total}): not a nova-fleet archive; nothing was imported`);
+    if (entry.type === 'file' && ++files > MAX_ARCHIVE_FILES) throw new UsageError(`${file}: more than ${MAX_ARCHIVE_FILES} files: not a nova-fleet archive; nothing was imported`);
   }
   if (!archived) throw new UsageError(`${file} is empty`);
   const meta = inertMeta(archived, options.trust ?? false);
