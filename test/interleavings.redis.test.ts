@@ -214,3 +214,42 @@ describe('--auth auto under load', () => {
     expect((await second).id).toBe(b!.agent_id);
   });
 });
+
+describe('failures at PATCH time', () => {
+  it('a 200 reply that drops one of the sent fields is not_applied — one field is enough', async () => {
+    // Issue 24 (7): not_applied seemed to need two fields missing. A server that takes the PATCH but
+    // keeps one field as it was (a read-only rule, a silently ignored key) is caught on one field.
+    let asked = '';
+    const api = await startMock({
+      agents: 2,
+      orgs: 1,
+      intercept: (request) => {
+        if (request.method !== 'PATCH' || request.agentId !== asked) return undefined;
+        const agent = api.agent(request.orgId, request.agentId)!;
+        return { status: 200, body: { ...agent, name: 'Taken' } }; // goodbye_config left as it was
+      },
+    });
+    const [a, b] = api.agentIds();
+    asked = a!.agent_id;
+    const patch = { name: 'Taken', goodbye_config: { message: 'Tschüss 👋' } };
+    const { store, counts } = await runToEnd(api, testPrefix('not-applied'), manifest('not-applied.ndjson', [{ ...a, patch }, { ...b, patch }]), 'not-applied', { rate: 100, attempts: 1, backoffMs: 20, backoffCapMs: 50 });
+    expect(counts).toMatchObject({ failed: 1, applied: 1 });
+    const record = (await store.agentRecord('not-applied', `${a!.org_id}/${a!.agent_id}`))!;
+    expect(record.error).toBe('not_applied: the reply does not carry goodbye_config');
+    // The other agent's reply carried the non-ASCII value exactly.
+    expect((api.agent(b!.org_id, b!.agent_id)!.goodbye_config as { message: string }).message).toBe('Tschüss 👋');
+  });
+
+  it('a 422 at PATCH time (the GET succeeded) fails the agent at once with the server’s message, its before snapshot kept', async () => {
+    const api = await startMock({ agents: 2, orgs: 1 });
+    const [a, b] = api.agentIds();
+    api.configure({ patchStatus: { [a!.agent_id]: 422 } });
+    const { store, counts } = await runToEnd(api, testPrefix('patch-422'), manifest('patch-422.ndjson', [a, b].map((x) => ({ ...x, patch: { name: 'Refused at write' } }))), 'patch-422', { rate: 100, attempts: 3, backoffMs: 20, backoffCapMs: 50 });
+    expect(counts).toMatchObject({ failed: 1, applied: 1 });
+    const record = (await store.agentRecord('patch-422', `${a!.org_id}/${a!.agent_id}`))!;
+    expect(record.attempts).toBe(1);
+    expect(record.error).toContain(`422 Injected 422 for agent ${a!.agent_id}`);
+    expect(record.before?.name).toBe(api.agent(a!.org_id, a!.agent_id)!.name);
+    expect(api.stats().byMethodStatus).toMatchObject({ 'PATCH 422': 1, 'PATCH 200': 1, 'GET 200': 2 });
+  });
+});
