@@ -60,6 +60,18 @@ describe('the dashboard refuses what a hostile page or process sends', () => {
     await dashboard.close();
   });
 
+  it('the token guards bull-board (/queues, its pages, its API and its assets) as it guards the overview', async () => {
+    const { dashboard, port } = await board('queues-token', { token: 'tok-queues-1' });
+    for (const path of ['/', '/api/batches', '/queues', '/queues/', '/queues/api/queues', '/queues/api/queues?activeQueue=x', '/queues/static/js/main.js', '/QUEUES/', '/queues/../queues/api/queues']) {
+      expect((await raw(port, path)).status, path).toBe(401);
+      expect((await raw(port, path, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(401);
+    }
+    const listed = await raw(port, '/queues/api/queues', { headers: { authorization: 'Bearer tok-queues-1' } });
+    expect(listed.status).toBe(200);
+    expect(listed.body).toContain('queues-token-1');
+    await dashboard.close();
+  });
+
   it('no framing; a cross-site POST (text/plain, another Origin or none) is refused', async () => {
     const { dashboard, port } = await board('csrf', { token: 'tok-123', allowActions: true });
     const page = await raw(port, '/', { headers: { authorization: 'Bearer tok-123' } });
