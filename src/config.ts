@@ -152,5 +152,5 @@ export function maskUrlPassword(url: string | undefined): string | undefined {
 /** The configuration as printed by `nova-fleet config`: secrets masked. */
 export function printableConfig(config: Config): Record<string, unknown> {
   // NOVA_API_URL may carry credentials too (https://user:secret@gateway/api): masked like REDIS_URL.
-  return { ...config, apiUrl: maskUrlPassword(config.apiUrl)!, apiKey: maskSecret(config.apiKey) ?? '(not set)', redisUrl: maskUrlPassword(config.redisUrl) ?? '(discover)' };
+  return { ...config, apiUrl: maskUrlPassword(config.apiUrl)!, apiKey: maskSecret(config.apiKey) ?? '(not set)', redisUrl: maskUrlPassword(config.redisUrl) ?? '(discover)', keysFile: config.keysFile ?? '(none: NOVA_API_KEY for every org)' };
 }

@@ -31,6 +31,11 @@ describe('nova-fleet CLI shell', () => {
     expect(config).toMatchObject({ apiKey: '****1234', prefix: 'pfx', redisUrl: 'redis://:****@127.0.0.1:6379/3', rate: 10, concurrency: 8 });
     expect(result.stdout + result.stderr).not.toContain('abcdefghijklmnop');
     expect(result.stdout + result.stderr).not.toContain('hunter2');
+    // Every line names a value: no "keysFile undefined" (issue 24).
+    const human = await runCli(['config'], { NOVA_API_KEY: 'k', NOVA_API_KEYS_FILE: '' });
+    expect(human.stdout).not.toContain('undefined');
+    expect(human.stdout).toMatch(/^keysFile +\(none: NOVA_API_KEY for every org\)$/m);
+    expect(config.keysFile).toBe('(none: NOVA_API_KEY for every org)');
   });
 
   it('mock-api serves agents that can be read, listed and patched, then stops on SIGTERM with exit 0', async () => {
