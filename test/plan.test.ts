@@ -77,7 +77,15 @@ describe('plan', () => {
     const file = manifest('auth.ndjson', api.agentIds().map((ids) => ({ ...ids, patch: { name: 'x' } })));
     const refused = await collect(spawnCli(['plan', file], { NOVA_API_URL: api.url, NOVA_API_KEY: 'wrong' }));
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toContain('the API refused the key (401)');
+    const org = api.agentIds()[0]!.org_id;
+    expect(refused.stderr).toContain(`the API refused the key of org ${org} (401: Invalid or missing API key); that key is NOVA_API_KEY`);
+    // With a keys file, the message names the file's line, not NOVA_API_KEY (issue 24).
+    const keys = path.join(path.dirname(file), 'plan-keys');
+    writeFileSync(keys, `${org}=wrong-too\n`, { mode: 0o600 });
+    const fromFile = await collect(spawnCli(['plan', file], { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_API_KEYS_FILE: keys }));
+    expect(fromFile.code).toBe(3);
+    expect(fromFile.stderr).toContain(`the API refused the key of org ${org} (401: Invalid or missing API key); that key is its line in the keys file ${keys}`);
+    expect(fromFile.stderr).not.toContain('wrong-too');
     const noKey = await collect(spawnCli(['plan', file], { NOVA_API_URL: api.url, NOVA_API_KEY: '' }));
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('NOVA_API_KEY is not set');

@@ -101,6 +101,6 @@ describe('nova-fleet select', () => {
     expect((await runCli(['select'], env)).code).toBe(2);
     const refused = await runCli(['select', '--org', api.orgIds[0]!], { ...env, NOVA_API_KEY: 'wrong' });
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toContain('the API refused the key (401)');
+    expect(refused.stderr).toContain(`the API refused the key of org ${api.orgIds[0]} (401: Invalid or missing API key); that key is NOVA_API_KEY`);
   });
 });

@@ -90,6 +90,12 @@ export class KeyRing implements Credentials {
     return [...new Set([...this.#keys.values(), ...(this.#fallback ? [this.#fallback] : [])])];
   }
 
+  /** Whether this org's key comes from the keys file (else from the fallback, NOVA_API_KEY). */
+  fromFile(orgId: string): boolean {
+    this.#refresh();
+    return this.#keys.has(orgId);
+  }
+
   /** Orgs of `orgIds` with no key at all. */
   missing(orgIds: Iterable<string>): string[] {
     return [...new Set(orgIds)].filter((org) => this.keyFor(org) === undefined);

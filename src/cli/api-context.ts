@@ -6,7 +6,8 @@
 import { NovaClient, type ResponseInfo } from '../api/client.js';
 import { KeyRing } from '../api/credentials.js';
 import type { Config } from '../config.js';
-import { UsageError } from '../errors.js';
+import { InfraError, UsageError } from '../errors.js';
+import type { NovaApiError } from '../api/errors.js';
 import type { Metrics } from '../metrics.js';
 
 /**
@@ -31,6 +32,30 @@ export function keyRing(config: Config, warn: (line: string) => void = (line) =>
   let ring = rings.get(id);
   if (!ring) rings.set(id, (ring = new KeyRing({ file: config.keysFile, fallback: config.apiKey, warn })));
   return ring;
+}
+
+/** Where an org's key comes from, for messages: its line in the keys file, or NOVA_API_KEY. */
+export function keySource(config: Config, orgId: string): string {
+  return config.keysFile && keyRing(config).fromFile(orgId) ? `its line in the keys file ${config.keysFile}` : config.keysFile ? `NOVA_API_KEY (the keys file ${config.keysFile} has no line for it)` : 'NOVA_API_KEY';
+}
+
+/** The org a request's path names (`/org/{org_id}/…`), or undefined. */
+export function orgOfPath(path: string): string | undefined {
+  const match = /^\/org\/([^/?]+)/.exec(path);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A refused key as exit 3, naming the org, the server's words and where that org's key comes from. */
+export function refusedKey(config: Config, error: NovaApiError): InfraError {
+  const org = orgOfPath(error.path);
+  const said = `${error.status ?? 'no key'}${error.serverMessage ? `: ${error.serverMessage}` : ''}`;
+  const source = org !== undefined ? keySource(config, org) : config.keysFile ? `the keys file ${config.keysFile} or NOVA_API_KEY` : 'NOVA_API_KEY';
+  return new InfraError(`the API refused the key of org ${org ?? '(unknown)'} (${said}); that key is ${source}`, `fix ${source.replace(/^its line/, 'that line')} — a key reads and writes one org only${config.auth !== 'auto' ? `; --auth ${config.auth} sends only that scheme` : ''}`);
 }
 
 /** Exit 2 naming every org of the manifest that has no key at all (nothing is created). */

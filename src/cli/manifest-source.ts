@@ -76,7 +76,7 @@ async function writeExpansion(file: string, selector: NonNullable<ValidationRepo
     for await (const agent of agents) await writer.add({ ...agent, ...(expect ? { expect } : {}) });
     complete = true;
   } catch (error) {
-    throw selectFailure(error);
+    throw selectFailure(error, config);
   } finally {
     client.close();
     await writer.close(complete);

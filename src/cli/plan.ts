@@ -8,7 +8,7 @@ import { maskUrlPassword } from '../config.js';
 import { printable } from '../printable.js';
 import { fileDigest, requireWritableTarget } from '../user-files.js';
 import { PlanFileWriter, type PlanHeader } from '../plan/plan-file.js';
-import { apiClient, requireKeysFor } from './api-context.js';
+import { apiClient, refusedKey, requireKeysFor } from './api-context.js';
 import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
 import { EXIT_CODES, UsageError } from '../errors.js';
 import { manifestFiles, scanManifest } from '../manifest/validate.js';
@@ -57,6 +57,7 @@ export async function planCommand(file: string, flags: PlanFlags, out: Output): 
       client,
       pace: pacer,
       concurrency: config.concurrency,
+      refusedKey: (error) => refusedKey(config, error),
       ...(writer ? { onAgent: (plan: AgentPlan) => writer.add(plan) } : {}),
     });
     // Sealed only when every agent was planned: a plan stopped half-way cannot be applied.

@@ -11,7 +11,8 @@ import { InfraError, UsageError } from '../errors.js';
 import { parseWhere, selectAgents } from '../select/select.js';
 import { requireWritableTarget } from '../user-files.js';
 import { printable } from '../printable.js';
-import { apiClient, requireKeysFor } from './api-context.js';
+import { apiClient, refusedKey, requireKeysFor } from './api-context.js';
+import type { Config } from '../config.js';
 import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
 import type { Output } from './output.js';
 
@@ -71,7 +72,7 @@ export async function selectCommand(flags: SelectFlags, out: Output): Promise<nu
     }
     if (jsonArray) await write(']');
   } catch (error) {
-    throw selectFailure(error);
+    throw selectFailure(error, config);
   } finally {
     client.close();
     if (sink !== process.stdout) {
@@ -91,8 +92,8 @@ function csvCell(text: string): string {
 }
 
 /** What a failed selection means to the operator: exit 3 for a refused key or an unreachable API, 2 for no such org. */
-export function selectFailure(error: unknown): unknown {
-  if (error instanceof NovaApiError && error.kind === 'auth') return new InfraError(`the API refused the key (${error.status ?? 'no key'}): ${error.serverMessage ?? error.message}`, 'check the keys file or NOVA_API_KEY: a key reads one org only');
+export function selectFailure(error: unknown, config: Config): unknown {
+  if (error instanceof NovaApiError && error.kind === 'auth') return refusedKey(config, error);
   if (error instanceof NovaApiError && error.kind === 'not_found') return new UsageError(`no such org: ${error.message}`);
   if (error instanceof NovaApiError) return new InfraError(`the Nova API could not be read: ${error.message}`, 'check NOVA_API_URL and the network');
   return error;

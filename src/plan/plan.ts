@@ -60,6 +60,8 @@ export interface PlanOptions {
   selects?: (agent: Agent) => boolean;
   /** A migration's transform: the patch for the agent as read (instead of the row's), or 'unchanged'. */
   derive?: (agent: Agent) => Promise<RowPatch | 'unchanged'>;
+  /** Where an org's key comes from (for the message when the API refuses it). */
+  refusedKey?: (error: NovaApiError) => Error;
   /** Attempts per GET for retryable failures. Default 4. */
   attempts?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -134,7 +136,7 @@ export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
       }
     } catch (error) {
       if (error instanceof NovaApiError && error.kind === 'auth') {
-        halt ??= new InfraError(`the API refused the key (${error.status}): ${error.serverMessage ?? ''}`.trim(), 'check NOVA_API_KEY and --auth');
+        halt ??= options.refusedKey?.(error) ?? new InfraError(`the API refused the key of org ${row.orgId} (${error.status}${error.serverMessage ? `: ${error.serverMessage}` : ''})`, 'check the key of that org (its keys file line, or NOVA_API_KEY) and --auth');
         return;
       }
       if (error instanceof NovaApiError && !anyRead && (error.kind === 'network' || error.kind === 'timeout')) {
