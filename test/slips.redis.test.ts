@@ -95,4 +95,17 @@ describe('everyday slips', () => {
     // A hang is caught by the test's own timeout; no wall-clock bound to flake on a loaded machine.
     expect(await exited).toBe(0);
   });
+
+  it('a migration given to run, a plan given to submit: named as what they are, with the command that takes them', async () => {
+    const migration = path.join(ROOT, 'jobs/cap-temperature.migration.mjs');
+    const ran = await runCli(['run', migration], env);
+    expectClean(ran, 2, 'is a migration module: run takes a manifest');
+    expect(ran.stderr).toContain(`nova-fleet plan ${migration} --out plan.json`);
+    expect(ran.stderr).not.toContain('.csv');
+    const plan = path.join(dir, 'reviewed.plan.json');
+    writeFileSync(plan, '{"nova_fleet_plan":1,"header":{}}\n');
+    const submitted = await runCli(['submit', plan], env);
+    expectClean(submitted, 2, 'is a plan (written by `nova-fleet plan --out`): submit takes a manifest');
+    expect(submitted.stderr).toContain(`nova-fleet apply ${plan}`);
+  });
 });

@@ -3,7 +3,8 @@
  * file is validated; any issue prints `FILE:LINE: FIELD: message` lines on stderr (up to the cap, then a
  * count) and ends the command with exit 2 — nothing read from or written to the API or Redis.
  */
-import { ExitError, EXIT_CODES } from '../errors.js';
+import { open } from 'node:fs/promises';
+import { ExitError, EXIT_CODES, UsageError } from '../errors.js';
 import { formatIssue } from '../manifest/errors.js';
 import type { ManifestFormat } from '../manifest/types.js';
 import { validateManifest, type ManifestOptions, type ValidationReport } from '../manifest/validate.js';
@@ -26,6 +27,32 @@ export function issueLines(report: ValidationReport): string[] {
   const more = report.issueCount - report.issues.length;
   if (more > 0) lines.push(`… and ${more} more problem${more === 1 ? '' : 's'}`);
   return lines;
+}
+
+/**
+ * `submit`/`run` given what is not a manifest but one of the tool's other inputs: said so, with the
+ * command that takes it (a migration is planned, a plan applied) — not a hint to rename it `.csv`.
+ */
+export async function refuseNonManifest(file: string, command: 'submit' | 'run'): Promise<void> {
+  const { isMigrationFile } = await import('../migrate/load.js');
+  if (isMigrationFile(file)) {
+    throw new UsageError(`${file} is a migration module: ${command} takes a manifest`, `plan it, then apply the reviewed plan: \`nova-fleet plan ${file} --out plan.json\`, then \`nova-fleet apply plan.json${command === 'run' ? ' --run' : ''}\``);
+  }
+  let head = '';
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(32), 0, 32, 0);
+      head = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return; // unreadable: validation says so, naming the file
+  }
+  if (/^\s*\{"nova_fleet_plan":/.test(head)) {
+    throw new UsageError(`${file} is a plan (written by \`nova-fleet plan --out\`): ${command} takes a manifest`, `apply exactly that plan: \`nova-fleet apply ${file}${command === 'run' ? ' --run' : ''}\``);
+  }
 }
 
 /** Validate or end the command with exit 2. */

@@ -25,7 +25,7 @@ import type { OnCreated, SubmitResult } from '../engine/submit.js';
  * soon as the batch exists, so its first agents are worked while the rest are still being enqueued.
  */
 export async function runBatch(ctx: StoreContext, client: NovaClient, file: string, flags: SubmitFlags, out: Output, until: Promise<unknown>, metrics?: Metrics): Promise<{ view: BatchView; interrupted: boolean }> {
-  return (await runSubmitted(ctx, client, (c, onCreated) => submitWith(c, file, flags, out, onCreated), out, until, metrics))!;
+  return (await runSubmitted(ctx, client, (c, onCreated) => submitWith(c, file, flags, out, onCreated, 'run'), out, until, metrics))!;
 }
 
 /** As runBatch, with the batch made by `submit`; undefined when it had nothing to do. */
@@ -145,7 +145,7 @@ export async function automaticRollback(ctx: StoreContext, origin: BatchMeta, un
 }
 
 export function runCommand(file: string, flags: SubmitFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
-  return runWith((ctx, onCreated) => submitWith(ctx, file, flags, out, onCreated), flags, out, until);
+  return runWith((ctx, onCreated) => submitWith(ctx, file, flags, out, onCreated, 'run'), flags, out, until);
 }
 
 /** Makes the batch with `submit`, then works it here until it ends: `run`, and `apply --run`. */

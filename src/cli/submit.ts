@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { requireFutureDeadline } from './parsers.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
-import { requireValidManifest, type ManifestFlags } from './manifest-gate.js';
+import { refuseNonManifest, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
 import { manifestSource, type ManifestSource } from './manifest-source.js';
 import type { Output } from './output.js';
 
@@ -51,7 +51,8 @@ const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback'
 /** Defaults of a batch's retry policy (SPEC §5). */
 export const RETRY_DEFAULTS = { attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 } as const;
 
-export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output, onCreated?: OnCreated): Promise<SubmitResult> {
+export async function submitWith(ctx: StoreContext, file: string, flags: SubmitFlags, out: Output, onCreated?: OnCreated, command: 'submit' | 'run' = 'submit'): Promise<SubmitResult> {
+  await refuseNonManifest(file, command);
   const checked = await requireValidManifest(file, flags, out);
   const { preflight } = await import('./preflight.js');
   // Every org has a key, or exit 2 (a selector's orgs are checked as it is expanded).
