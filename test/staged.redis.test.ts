@@ -36,7 +36,7 @@ async function stage(api: MockApi, name: string, rows: unknown[], controls: Roll
     await pool.close(2000);
     client.close();
   };
-  return { store, waitFor, stop };
+  return { store, prefix, waitFor, stop };
 }
 
 const ended = (meta: BatchMeta) => ['completed', 'completed_with_failures', 'cancelled', 'halted'].includes(meta.status);
@@ -356,4 +356,46 @@ describe('cancel and staged rollouts', () => {
     expect(await redis.exists(run.store.keys.held('cancel-waves', 1))).toBe(0);
     expect(await run.store.counts('cancel-waves')).toMatchObject({ applied: 1, skipped: 5, pending: 0 });
   });
+});
+
+describe('--notify says every end', () => {
+  /** A hook that keeps what it is sent. */
+  async function hook() {
+    const http = await import('node:http');
+    const events: Array<{ event: string; reason?: string; status: string; counts: Record<string, number> }> = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        events.push(JSON.parse(body) as (typeof events)[number]);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { events, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, close: () => server.close() };
+  }
+
+  it('a deadline that cuts the batch (agents skipped) posts a cancelled event saying so; so does `cancel`', async () => {
+    // Issue 24 (7): a window closing with 181 of 300 agents skipped was silent.
+    const { events, url, close } = await hook();
+    const api = await startMock({ agents: 12, latencyMs: 50 });
+    const rows = api.agentIds().map((a) => ({ ...a, patch: { name: 'Cut' } }));
+    const run = await stage(api, 'deadline-notify', rows, { deadline: Date.now() + 1500, notifyUrl: url }, 2, { ...FAST, rate: 4 });
+    const meta = await run.waitFor('deadline-notify', (m) => m.status === 'cancelled' && m.deadlineSkipping !== true);
+    for (let i = 0; i < 100 && !events.some((e) => e.event === 'cancelled'); i++) await new Promise((r) => setTimeout(r, 50));
+    const counts = await run.store.counts('deadline-notify');
+    expect(meta.status).toBe('cancelled');
+    expect(counts.skipped).toBeGreaterThan(0);
+    const cut = events.find((e) => e.event === 'cancelled')!;
+    expect(cut.reason).toMatch(/^deadline_passed: \d+ agents? not yet tried were skipped$/);
+    expect(cut.status).toBe('cancelled');
+
+    await submitBatch({ store: run.store, file: manifest('cancel-notify.ndjson', rows), manifestOptions: {}, batchId: 'cancel-notify', options: { ...FAST, rate: 1 }, controls: { notifyUrl: url, startAt: Date.now() + 3_600_000 } });
+    const { runCli } = await import('./helpers/cli.js');
+    const cancelled = await runCli(['cancel', 'cancel-notify'], { REDIS_URL, NOVA_FLEET_PREFIX: run.prefix });
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    await run.stop();
+    close();
+    expect(events.filter((e) => e.event === 'cancelled').map((e) => e.reason)).toEqual([cut.reason, 'cancelled by an operator: 12 agents skipped']);
+  }, 30_000);
 });

@@ -5,6 +5,7 @@
  */
 import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type ResumeOptions } from '../engine/actions.js';
 import { describeView } from '../engine/batch-view.js';
+import { flushNotifications, notify } from '../engine/hooks.js';
 import type { BatchMeta } from '../store/batch-store.js';
 import { openStore, untilSignal, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { requireFutureDeadline } from './parsers.js';
@@ -65,6 +66,8 @@ export const approveCommand = (batchId: string, flags: WorkFlags, out: Output) =
 export const cancelCommand = (batchId: string, flags: RedisFlags, out: Output) =>
   withStore(flags, async ({ store }) => {
     const { meta, skipped } = await cancelBatch(store, batchId);
+    await notify(store, meta, `cancelled:${meta.finishedAt ?? Date.now()}`, { event: 'cancelled', reason: `cancelled by an operator: ${skipped} agent${skipped === 1 ? '' : 's'} skipped` }, (error) => out.note(error.message));
+    await flushNotifications();
     out.result(`batch ${batchId} is ${meta.status}: ${skipped} agent${skipped === 1 ? '' : 's'} skipped; no request starts from now on (\`nova-fleet retry ${batchId} --skipped\` finishes them)`, { batchId, status: meta.status, skipped });
   });
 

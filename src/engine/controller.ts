@@ -71,6 +71,8 @@ export async function stepBatch(store: BatchStore, batchId: string, options: Ste
     for (const event of events) {
       if (event.kind === 'wave_done') await notify(store, meta, `wave_done:${event.wave}`, { event: 'wave_done', wave: event.wave + 1 }, onError);
       if (event.kind === 'halted') await notify(store, meta, 'halted', { event: 'halted', reason: event.reason }, onError);
+      // A window closing on its deadline skips what is left: said, as a halt is (it was silent).
+      if (event.kind === 'deadline_passed') await notify(store, meta, `cancelled:deadline:${meta.deadline ?? ''}`, { event: 'cancelled', reason: `deadline_passed: ${event.skipped} agent${event.skipped === 1 ? '' : 's'} not yet tried were skipped` }, onError);
     }
     return events;
   } finally {

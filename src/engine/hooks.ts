@@ -57,7 +57,8 @@ export async function startVerify(store: BatchStore, meta: BatchMeta, wave: numb
 }
 
 export interface NotifyEvent {
-  event: 'wave_done' | 'halted' | 'completed';
+  /** `cancelled`: by an operator, or cut by its deadline (`reason` says which, and how many were skipped). */
+  event: 'wave_done' | 'halted' | 'completed' | 'cancelled';
   batch: string;
   status: string;
   wave?: number;
