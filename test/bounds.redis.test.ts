@@ -97,3 +97,20 @@ describe('secrets in URLs', () => {
     expect(seen).toContain('gateway-user:****@');
   }, 30_000);
 });
+
+describe('states shown as they are', () => {
+  it('a batch waiting (approval, window, pause) shows no ETA; a running one does', async () => {
+    // Issue 24 (7): "ETA 46m" while the batch waited for approval.
+    const store = new BatchStore(redis, testPrefix('eta'));
+    await store.createBatch({ id: 'eta-1', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: Date.now() - 60_000, status: 'running', total: 4, enqueued: true, options: { rate: 10, attempts: 1, backoffMs: 10, backoffCapMs: 10 } });
+    await store.register('eta-1', ['o/a1', 'o/a2', 'o/a3', 'o/a4']);
+    await store.finish('eta-1', 'o/a1', 'applied', 'pending', {});
+    const { viewBatch } = await import('../src/engine/batch-view.js');
+    expect((await viewBatch(store, (await store.getBatch('eta-1'))!)).etaSeconds).toBeGreaterThan(0);
+    for (const status of ['waiting_approval', 'paused', 'waiting_window'] as const) {
+      await store.transition('eta-1', status, ['running', 'waiting_approval', 'paused', 'waiting_window']);
+      const view = await viewBatch(store, (await store.getBatch('eta-1'))!);
+      expect(view.etaSeconds, status).toBeUndefined();
+    }
+  });
+});

@@ -26,7 +26,10 @@ export const OVERVIEW_HTML = `<!doctype html>
   .status.halted, .status.cancelled { background: #fde8e8; color: var(--bad); }
   .status.running { background: #e6edff; color: var(--info); }
   .bar { width: 180px; height: 8px; background: #eef1f8; border-radius: 4px; overflow: hidden; margin-top: 4px; }
+  .bar { display: flex; }
   .bar > div { height: 100%; background: var(--ok); }
+  .bar > div.failed { background: var(--bad); }
+  .bar > div.skipped { background: var(--warn); }
   .small { color: var(--muted); font-size: 12px; }
   .failures { margin: 0; padding-left: 16px; font-size: 12px; color: var(--bad); max-width: 360px; }
   .empty { padding: 32px; text-align: center; color: var(--muted); }
@@ -59,7 +62,15 @@ export const OVERVIEW_HTML = `<!doctype html>
   const counts = (c) => Object.entries(c).filter(([, n]) => n > 0).map(([s, n]) => s + ' ' + n).join(', ') || '—';
   function row(b) {
     const pct = b.total ? Math.floor((b.done / b.total) * 100) : 0;
-    const progress = el('td', {}, [el('div', { text: b.done + ' / ' + b.total + ' (' + pct + '%)' }), el('div', { class: 'bar' }, [el('div', { style: 'width:' + pct + '%' })])]);
+    // One segment per outcome: a cancelled batch's skipped agents are not a green 100%.
+    const c = b.counts;
+    const share = (n) => (b.total ? (n / b.total) * 100 : 0).toFixed(2) + '%';
+    const segments = [
+      ['ok', (c.applied || 0) + (c.unchanged || 0) + (c.restored || 0)],
+      ['failed', (c.failed || 0) + (c.conflict || 0)],
+      ['skipped', c.skipped || 0],
+    ].filter(([, n]) => n > 0).map(([kind, n]) => el('div', { class: kind, title: kind + ' ' + n, style: 'width:' + share(n) }));
+    const progress = el('td', {}, [el('div', { text: b.done + ' / ' + b.total + ' (' + pct + '%)' + (c.skipped ? ' · ' + c.skipped + ' skipped' : '') }), el('div', { class: 'bar' }, segments)]);
     const eta = b.etaSeconds ? ' · ETA ' + b.etaSeconds + 's' : '';
     const failures = el('ul', { class: 'failures' }, b.topFailures.map((f) => el('li', { text: f.count + ' × ' + f.reason })));
     return el('tr', { 'data-batch': b.id }, [

@@ -82,7 +82,9 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
   const done = doneOf(counts);
   const now = Date.now();
   const rate = sample && now > sample.at ? ((done - sample.done) * 1000) / (now - sample.at) : (done * 1000) / Math.max(1, (meta.finishedAt ?? now) - meta.createdAt);
-  const etaSeconds = counts.pending > 0 && rate > 0 ? Math.round(counts.pending / rate) : undefined;
+  // Only while it runs: a batch waiting (for approval, its window, its start, a resume) has no ETA —
+  // its agents wait on a person or a clock, not on the rate ("ETA 46m" while waiting for approval).
+  const etaSeconds = meta.status === 'running' && counts.pending > 0 && rate > 0 ? Math.round(counts.pending / rate) : undefined;
   const unfinished = !FINAL_BATCH_STATUSES.has(meta.status);
   const attention = unfinished ? await attentionFor(store, meta, workers ?? (await liveWorkers(store))) : [];
   // A window shut since submit has no recorded next opening: it is computed here.
