@@ -50,6 +50,15 @@ describe('an API that is down', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(api.stats().total).toBe(served); // halted: nothing more is sent
 
+    // Resumed while the API is still down: the outage clock starts again — the batch gets its whole
+    // allowance (2 s of trying) before it halts once more, not a halt at the first error.
+    const resumedAt = Date.now();
+    const still = await runCli(['resume', 'outage-1', '--run'], env);
+    expect(still.code, still.stderr).toBe(3);
+    expect(Date.now() - resumedAt).toBeGreaterThan(2000);
+    expect(api.stats().total).toBeGreaterThan(served + 5);
+    expect(await store.counts('outage-1')).toMatchObject({ pending: 10, failed: 0 });
+
     api.configure({ failRate: 0 });
     const back = await runCli(['resume', 'outage-1', '--run'], env);
     expect(back.code, back.stderr).toBe(0);
