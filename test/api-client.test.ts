@@ -75,7 +75,7 @@ describe('NovaClient errors: one typed error per failure kind', () => {
     const { org, id } = firstAgent(api);
     const error = await rejection<NovaApiError>(clientFor(api).patchAgent(org, id, { llm_config: { temperature: 0.2 } }));
     expect(error).toMatchObject({ kind: 'client', status: 400, retryable: false });
-    expect(error.serverMessage).toContain('llm_config.model: required key is missing');
+    expect(error.serverMessage).toContain('llm_config.model: field required');
     expect(error.message).toBe(`PATCH /org/${org}/agents/${id}: 400 ${error.serverMessage}`);
   });
 

@@ -39,7 +39,8 @@ async function restore(prefix: string): Promise<void> {
 
 describe('a batch made by an earlier version', () => {
   it('is shown, reported, judged by its halt kind and rolled back to the originals', async () => {
-    const api = await startMock(fixture.mock);
+    // The fleet that version ran against (its before snapshots are of it).
+    const api = await startMock({ ...fixture.mock, plainText: true });
     const originals = new Map(api.agentIds().map((a) => [`${a.org_id}/${a.agent_id}`, api.agent(a.org_id, a.agent_id)!]));
     // The fleet as that version's run left it.
     const client = clientFor(api);

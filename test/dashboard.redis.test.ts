@@ -81,7 +81,7 @@ describe('dashboard', () => {
       await row.waitFor({ timeout: 10_000 });
       expect(await row.innerText()).toMatch(/completed_with_failures[\s\S]*8 \/ 8 \(100%\)[\s\S]*applied 7, failed 1[\s\S]*1 × GET/);
       // The bar has a segment per outcome: 7 of 8 green, 1 of 8 red — not one green 100% bar.
-      const widths = await row.locator('.bar > div').evaluateAll((divs) => divs.map((d) => `${d.className} ${(d as HTMLElement).style.width}`));
+      const widths = await row.locator('.bar > div').evaluateAll((divs) => divs.map((d) => `${d.className} ${(d as unknown as { style: { width: string } }).style.width}`));
       expect(widths).toEqual(['ok 87.5%', 'failed 12.5%']);
       const out = path.join(ROOT, 'test-output');
       mkdirSync(out, { recursive: true });

@@ -18,7 +18,7 @@ const replies: Record<string, { status: number; body: string }> = {
   percentLower: { status: 400, body: JSON.stringify({ detail: `bad callback ?key=${encodeURIComponent(KEY).toLowerCase()}` }) },
   basic: { status: 401, body: JSON.stringify({ detail: `refused Authorization: Basic ${Buffer.from(`user:${KEY}`).toString('base64')}` }) },
   escapes: { status: 422, body: JSON.stringify({ detail: 'bad \u001b[31mred\u001b[0m value\u0007' }) },
-  agent: { status: 200, body: JSON.stringify({ id: 'a1', name: 'Echo', precall_webhook: { method: 'POST', url: 'https://x.test', headers: { 'x-api-key': KEY } }, prompt_template: 'hello' }) },
+  agent: { status: 200, body: JSON.stringify({ id: 'agent', organization_id: 'o1', name: 'Echo', precall_webhook: { method: 'POST', url: 'https://x.test', headers: { 'x-api-key': KEY } }, prompt_template: 'hello' }) },
 };
 const server = http.createServer((req, res) => {
   const reply = replies[req.url!.split('/').at(-1)!]!;

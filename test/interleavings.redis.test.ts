@@ -12,7 +12,7 @@ import { createOutput } from '../src/cli/output.js';
 import { stepBatch } from '../src/engine/controller.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
-import { ENDED, engineFixtures, runToEnd, startBatch } from './helpers/engine.js';
+import { ENDED, engineFixtures, runToEnd, startBatch, workToEnd } from './helpers/engine.js';
 import { gate, until } from './helpers/hold.js';
 import { clientFor, startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
@@ -251,5 +251,35 @@ describe('failures at PATCH time', () => {
     expect(record.error).toContain(`422 Injected 422 for agent ${a!.agent_id}`);
     expect(record.before?.name).toBe(api.agent(a!.org_id, a!.agent_id)!.name);
     expect(api.stats().byMethodStatus).toMatchObject({ 'PATCH 422': 1, 'PATCH 200': 1, 'GET 200': 2 });
+  });
+});
+
+describe('a mock no kinder than the API: non-ASCII text and unknown keys', () => {
+  it('a merged object keeps the keys nova-fleet does not know; snapshots keep umlauts, CJK and emoji byte for byte; rollback restores them', async () => {
+    const api = await startMock({ agents: 5, orgs: 1 });
+    const ids = api.agentIds();
+    const originals = new Map(ids.map((a) => [a.agent_id, api.agent(a.org_id, a.agent_id)!]));
+    // The fleet is not ASCII, and its llm_config holds a key the field catalogue does not know.
+    expect([...originals.values()].some((a) => /[^\x00-\x7f]/.test(String(a.name)))).toBe(true);
+    expect((originals.get(ids[0]!.agent_id)!.llm_config as Record<string, unknown>).vendor_routing).toBeDefined();
+    const prefix = testPrefix('non-ascii');
+    const file = manifest('non-ascii.ndjson', ids.map((a) => ({ ...a, patch: { 'llm_config': { temperature: 0.15 }, name: `${String(originals.get(a.agent_id)!.name)} — geprüft ✓` } })));
+    const { store, counts } = await runToEnd(api, prefix, file, 'non-ascii');
+    expect(counts.applied).toBe(5);
+    for (const a of ids) {
+      const now = api.agent(a.org_id, a.agent_id)!;
+      const was = originals.get(a.agent_id)!;
+      expect(now.llm_config).toEqual({ ...(was.llm_config as object), temperature: 0.15 });
+      const record = (await store.agentRecord('non-ascii', `${a.org_id}/${a.agent_id}`))!;
+      // Decoded as UTF-8, not latin1: the snapshots equal the agents exactly.
+      expect(record.before).toEqual(was);
+      expect(record.after!.name).toBe(`${String(was.name)} — geprüft ✓`);
+      expect(record.after!.prompt_template).toBe(was.prompt_template);
+    }
+    const { createRollback } = await import('../src/engine/rollback.js');
+    const { meta } = await createRollback({ store, originId: 'non-ascii' });
+    const undone = await workToEnd(api, prefix, meta.id);
+    expect(undone.counts.restored).toBe(5);
+    for (const a of ids) expect(api.agent(a.org_id, a.agent_id)).toEqual({ ...originals.get(a.agent_id)!, updated_at: api.agent(a.org_id, a.agent_id)!.updated_at });
   });
 });

@@ -16,7 +16,7 @@ import { printable } from '../printable.js';
 import { holdsSecret, redactText, redactValue, secretForms } from './redact.js';
 import type { Agent, AgentPage, AgentSummary, AuthScheme } from './types.js';
 import { keyId, type Credentials } from './credentials.js';
-import { firstHeader, isAgent, isAgentPage, isObject, markRedacted, serverMessage } from './reply.js';
+import { firstHeader, isAgent, isAgentPage, isObject, markRedacted, otherAgent, serverMessage } from './reply.js';
 
 export { markRedacted, redactedFields } from './reply.js';
 
@@ -83,19 +83,6 @@ function seg(id: string, method: string): string {
 
 export type AuthMode = 'auto' | AuthScheme;
 
-/**
- * Why a reply to a request for `orgId/agentId` is about another agent, or undefined. Its `id` must be
- * the agent's; its `organization_id`, when the reply has one, the org's (compared as text: an API may
- * send numbers).
- */
-function otherAgent(orgId: string, agentId: string): (agent: Agent) => string | undefined {
-  return (agent) => {
-    if (agent.id !== agentId) return `the reply is for agent ${printable(String(agent.id)).slice(0, 80)}, not ${printable(agentId)}`;
-    const org = agent.organization_id;
-    if (org !== undefined && org !== null && String(org) !== orgId) return `the reply is for an agent of org ${printable(String(org)).slice(0, 80)}, not ${printable(orgId)}`;
-    return undefined;
-  };
-}
 
 /** A single key for every org. */
 function oneKey(key: string): Credentials {

@@ -2,6 +2,7 @@
  * Reading the API's replies: the server's own explanation of an error, headers, the shapes a reply must
  * have, and the hidden mark of fields in which the key was found and replaced. Pure.
  */
+import { printable } from '../printable.js';
 import type { Agent, AgentPage } from './types.js';
 
 export function firstHeader(value: string | string[] | undefined): string | undefined {
@@ -58,4 +59,18 @@ export function isAgentPage(value: unknown): value is AgentPage {
     isObject(value.meta) &&
     typeof value.meta.total_pages === 'number'
   );
+}
+
+/**
+ * Why a reply to a request for `orgId/agentId` is about another agent, or undefined. Its `id` must be
+ * the agent's; its `organization_id`, when the reply has one, the org's (compared as text: an API may
+ * send numbers).
+ */
+export function otherAgent(orgId: string, agentId: string): (agent: Agent) => string | undefined {
+  return (agent) => {
+    if (agent.id !== agentId) return `the reply is for agent ${printable(String(agent.id)).slice(0, 80)}, not ${printable(agentId)}`;
+    const org = agent.organization_id;
+    if (org !== undefined && org !== null && String(org) !== orgId) return `the reply is for an agent of org ${printable(String(org)).slice(0, 80)}, not ${printable(orgId)}`;
+    return undefined;
+  };
 }

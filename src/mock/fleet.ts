@@ -15,6 +15,12 @@ export interface FleetOptions {
   seed?: number;
   /** Approximate length of each prompt in bytes. Default 3000 (the vendor's prompts are often several KB). */
   promptBytes?: number;
+  /**
+   * The fleet as versions before issue 24 made it — ASCII only, no unknown keys — for fixtures recorded
+   * against it (test/fixtures/batch-v0.json). Default false: names and prompts carry umlauts, CJK and
+   * emoji, and llm_config a key nova-fleet does not know.
+   */
+  plainText?: boolean;
 }
 
 export interface Fleet {
@@ -31,6 +37,7 @@ const COMPANIES = ['Acme', 'Globex', 'Initech', 'Umbrella Health', 'Stark Mobili
 const ROLES = ['customer support', 'appointment booking', 'order status', 'insurance claims', 'IT helpdesk', 'sales qualification'];
 const PERSONAS = ['Ava', 'Noah', 'Mia', 'Leo', 'Zoe', 'Sam', 'Ivy', 'Max'];
 const LANGUAGES = ['en-US', 'en-GB', 'de-DE', 'fr-FR', 'es-ES'];
+const NAME_SUFFIXES = ['', ' · Müller & Söhne', ' (東京)', ' 🚀', ''];
 const RULES = [
   'Never ask for a full card number; only the last four digits are needed to find an order.',
   'If the caller sounds distressed, slow down, acknowledge the feeling and offer a human colleague.',
@@ -52,7 +59,7 @@ const FAQ = [
   ['How do I cancel my plan?', 'You can cancel at any time in your account settings; the plan runs to the end of the month.'],
 ] as const;
 
-function prompt(random: Random, persona: string, company: string, role: string, targetBytes: number): string {
+function prompt(random: Random, persona: string, company: string, role: string, targetBytes: number, plain: boolean): string {
   const parts: string[] = [
     `# Role\nYou are ${persona}, the ${role} voice agent of ${company}. You speak on the phone with ${company} customers.`,
     `# Tone\nWarm, brief and precise. Speak in plain language, avoid jargon, and never read out internal codes. ${company} values honesty over speed.`,
@@ -72,11 +79,13 @@ function prompt(random: Random, persona: string, company: string, role: string, 
     size += text.length + 2;
     i++;
   }
+  // Real prompts are not ASCII: quotes, umlauts, CJK and emoji, which every snapshot must keep exactly.
+  if (!plain) parts.push('# Languages\nGreet German callers with „Grüß Gott, schön, dass Sie anrufen“, Japanese callers with 「お電話ありがとうございます」, and never read emoji such as 👋 or 🚀 aloud.');
   parts.push(`# Closing\nThank the caller for choosing ${company} and wish them a good day.`);
   return parts.join('\n\n');
 }
 
-function makeAgent(random: Random, orgId: string, index: number, promptBytes: number, createdAt: Date): Agent {
+function makeAgent(random: Random, orgId: string, index: number, promptBytes: number, createdAt: Date, plain: boolean): Agent {
   const company = random.pick(COMPANIES);
   const role = random.pick(ROLES);
   const persona = random.pick(PERSONAS);
@@ -86,9 +95,10 @@ function makeAgent(random: Random, orgId: string, index: number, promptBytes: nu
   const agent: Record<string, Json> = {
     id: random.uuid(),
     organization_id: orgId,
-    name: `${company} ${role} ${String(index + 1).padStart(5, '0')}`,
+    // Some names carry non-ASCII text (from the index alone: the seed's random sequence is unchanged).
+    name: `${company} ${role} ${String(index + 1).padStart(5, '0')}${plain ? '' : NAME_SUFFIXES[index % NAME_SUFFIXES.length]}`,
     type,
-    prompt_template: prompt(random, persona, company, role, promptBytes),
+    prompt_template: prompt(random, persona, company, role, promptBytes, plain),
     default_functions: ['end_call', ...(random.chance(0.5) ? ['transfer_call'] : [])],
     plugins: random.chance(0.3) ? [{ name: 'sentiment', enabled: true }] : [],
     allowed_sip_trunks: random.chance(0.4) ? [`trunk-${random.int(10)}`] : [],
@@ -130,6 +140,8 @@ function makeAgent(random: Random, orgId: string, index: number, promptBytes: nu
       provider: model.startsWith('claude') ? 'anthropic' : 'openai',
       temperature: random.pick([0.2, 0.4, 0.7]),
       max_tokens: 512,
+      // A key nova-fleet does not know, in a free-form object: a merge must keep it.
+      ...(plain ? {} : { vendor_routing: { region: 'eu-central-1', labels: ['prod', 'Zürich'] } }),
     },
     voice_config: { model: 'eleven_turbo_v2', provider: 'elevenlabs', voice_id: `voice-${random.int(50)}`, speed: 1 },
     transcriber_config: { provider: random.pick(['deepgram', 'speechmatics']), model: 'nova-2', language: random.pick(LANGUAGES) },
@@ -165,7 +177,7 @@ export function generateFleet(options: FleetOptions = {}): Fleet {
   const epoch = Date.UTC(2026, 0, 1);
   for (let i = 0; i < count; i++) {
     const orgId = orgIds[i % orgCount]!;
-    const agent = makeAgent(random, orgId, i, options.promptBytes ?? 3000, new Date(epoch + i * 60_000));
+    const agent = makeAgent(random, orgId, i, options.promptBytes ?? 3000, new Date(epoch + i * 60_000), options.plainText ?? false);
     agents.set(agentKey(orgId, agent.id), agent);
     byOrg.get(orgId)!.push(agent);
   }
