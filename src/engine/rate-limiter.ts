@@ -21,7 +21,17 @@ export interface Slot {
   status: BatchStatus | undefined;
   /** How many 429s this limiter had met when the slot was reserved (see `stale`). */
   penalties: number;
+  /** The API key's id, and how many 429s this process had met on it when the slot was reserved. */
+  key?: string;
+  keyPenalties?: number;
 }
+
+/**
+ * 429s met by this process per API key, seen by every batch's limiter on that key: a 429 met by one
+ * batch makes the slots another batch on the same key reserved before it stale too (SPEC §10: a 429
+ * slows everyone on the key). Other processes' slots are pushed back through the key's schedule.
+ */
+const keyPenalties = new Map<string, { count: number; quietUntil: number }>();
 
 /** Time for the rate to climb back from a 429 to the full `--rate`. */
 export const RECOVERY_MS = 30_000;
@@ -69,11 +79,12 @@ export class RateLimiter {
     for (;;) {
       const version = this.statusVersion();
       const block = this.#blocks.get(name);
-      const at = block && block.penalties === this.#penalties && version !== undefined && block.version === version ? takeSlot(block, this.clock()) : undefined;
+      const keyCount = keyId === undefined ? 0 : (keyPenalties.get(keyId)?.count ?? 0);
+      const at = block && block.penalties === this.#penalties && block.keyPenalties === keyCount && version !== undefined && block.version === version ? takeSlot(block, this.clock()) : undefined;
       if (at !== undefined) {
         const waitMs = Math.floor(at - this.clock());
         if (waitMs > 0) await this.#wait(waitMs, signal, stop);
-        return { waitedMs: Math.max(0, waitMs), status: block!.status, penalties: block!.penalties };
+        return { waitedMs: Math.max(0, waitMs), status: block!.status, penalties: block!.penalties, ...(keyId === undefined ? {} : { key: keyId, keyPenalties: block!.keyPenalties }) };
       }
       // Another caller's block is on its way: take from it rather than reserve a block of one's own.
       const reserving = this.#reserving.get(name);
@@ -83,6 +94,7 @@ export class RateLimiter {
       }
       const count = version === undefined ? 1 : blockSize(Math.min(this.rate(), this.#rates.get(name) ?? 0));
       const penalties = this.#penalties;
+      const onKey = keyId === undefined ? {} : { key: keyId, keyPenalties: keyPenalties.get(keyId)?.count ?? 0 };
       const reservation = keyId === undefined ? this.store.reserveSlot(this.batchId, this.rate(), RECOVERY_MS, count) : this.store.reserveSlots(this.batchId, this.rate(), RECOVERY_MS, keyId, KEY_RATE_WINDOW_MS, count);
       if (count > 1) this.#reserving.set(name, reservation.catch(() => {}));
       let reply: Awaited<typeof reservation>;
@@ -96,9 +108,9 @@ export class RateLimiter {
       this.#rates.set(name, this.effectiveRate);
       // The first slot is this caller's; the others follow 1/rate apart, counted from the reply's arrival
       // (later than Redis's own clock by the round trip: never earlier than the schedule).
-      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: this.clock() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties });
+      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: this.clock() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties, keyPenalties: onKey.keyPenalties ?? 0 });
       if (waitMs > 0) await this.#wait(waitMs, signal, stop);
-      return { waitedMs: waitMs, status, penalties };
+      return { waitedMs: waitMs, status, penalties, ...onKey };
     }
   }
 
@@ -113,13 +125,19 @@ export class RateLimiter {
    * while the API asked for quiet. (429s met by other workers push back the slots reserved after them.)
    */
   stale(slot: Slot): boolean {
-    return slot.penalties !== this.#penalties && Date.now() < this.#quietUntil;
+    if (slot.penalties !== this.#penalties && Date.now() < this.#quietUntil) return true;
+    const key = slot.key === undefined ? undefined : keyPenalties.get(slot.key);
+    return key !== undefined && key.count !== slot.keyPenalties && Date.now() < key.quietUntil;
   }
 
   /** A 429: nobody in the batch starts a request for `retryAfterMs`, and the rate adapts down. */
   async penalize(retryAfterMs: number, keyId?: string): Promise<void> {
     this.#penalties++;
     this.#quietUntil = Math.max(this.#quietUntil, Date.now() + retryAfterMs);
+    if (keyId !== undefined) {
+      const key = keyPenalties.get(keyId) ?? { count: 0, quietUntil: 0 };
+      keyPenalties.set(keyId, { count: key.count + 1, quietUntil: Math.max(key.quietUntil, Date.now() + retryAfterMs) });
+    }
     this.observe.limited?.();
     await Promise.all([this.store.penalizeSlots(this.batchId, retryAfterMs, MIN_FACTOR), keyId === undefined ? undefined : this.store.penalizeKey(keyId, retryAfterMs, MIN_FACTOR)]);
   }
@@ -142,6 +160,8 @@ interface Block {
   status: BatchStatus | undefined;
   version: number;
   penalties: number;
+  /** The key's 429s in this process when it was reserved: one met since (by any batch) ends the block. */
+  keyPenalties: number;
 }
 
 /** How many slots one reservation takes at `rate` requests/s (a rate of 0, not known yet, takes 1: no block). */
