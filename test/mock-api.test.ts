@@ -165,9 +165,13 @@ describe('mock API: rate limit', () => {
     const api = await startMock({ rateLimit: 1, burst: 1, retryAfterFormat: 'date' });
     const { path } = agentPath(api);
     await call(api, 'GET', path);
+    const asked = Date.now();
     const res = await call(api, 'GET', path);
     expect(res.status).toBe(429);
-    expect(Date.parse(res.headers.get('retry-after')!)).toBeGreaterThan(Date.now() - 1000);
+    // A date in the future (at least a second after the request, to the header's whole seconds).
+    const at = Date.parse(res.headers.get('retry-after')!);
+    expect(at).toBeGreaterThan(asked);
+    expect(at).toBeLessThanOrEqual(Date.now() + 2000);
   });
 });
 

@@ -113,7 +113,8 @@ describe('runs across orgs', () => {
     const report = await runCli(['report', 'bearer-1'], env);
     const [header, ...lines] = report.stdout.trim().split('\n');
     expect(header).toBe('org_id,agent_id,status,attempts,error,changed_fields,auth');
-    expect(lines.every((line) => line.endsWith(',bearer'))).toBe(true);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.filter((line) => !line.endsWith(',bearer'))).toEqual([]);
   });
 
   it('three orgs, one wrong key: the two good orgs are applied fully, the third left untouched and pending; fixed keys and `resume` finish it', async () => {
@@ -207,7 +208,11 @@ describe("the key's budget", () => {
     const d = new RateLimiter(store, 'batch-d', () => 20);
     const apart = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? c : d).acquire()));
     expect(Math.max(...apart.map((s) => s.waitedMs))).toBeLessThan(550);
-    expect((await redis.keys(`${prefix}:keyrate:*`)).every((k) => !k.includes('shared-key'))).toBe(true);
+    // The key's schedule is named by its HMAC, never the key: it exists (the engine used the key) …
+    const schedules = await redis.keys(`${prefix}:keyrate:*`);
+    expect(schedules).toEqual([`${prefix}:keyrate:{${id}}`]);
+    // … and no name holds the key itself.
+    expect(schedules.filter((k) => k.includes('shared-key'))).toEqual([]);
   });
 
   it('--key-rate sets the key\'s budget for every batch; without it the highest recent --rate rules', async () => {

@@ -68,7 +68,7 @@ describe('plan', () => {
     expect(result.stdout).toContain('plan: 6 agents — 5 would change, 0 unchanged, 1 missing');
     const lines = (JSON.parse(readFileSync(outFile, 'utf8')) as { agents: AgentPlan[] }).agents;
     expect(lines).toHaveLength(6);
-    expect(lines.filter((l) => l.status === 'change').every((l) => l.changes![0]!.path === 'goodbye_config.message')).toBe(true);
+    expect(lines.filter((l) => l.status === 'change').map((l) => l.changes![0]!.path)).toEqual(Array(5).fill('goodbye_config.message'));
     expect(api.stats().byMethod).toEqual({ GET: 6 });
   });
 

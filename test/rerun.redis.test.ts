@@ -61,7 +61,7 @@ describe('run, Ctrl-C, run again', () => {
     for (const a of api.agentIds()) {
       expect(api.agent(a.org_id, a.agent_id)!.prompt_template, a.agent_id).toBe(originals.get(a.agent_id)!.split('Role').join('Role Role'));
     }
-    expect(Object.values(api.stats({ perAgent: true }).appliedPerAgent!).every((n) => n === 1)).toBe(true);
+    expect(Object.values(api.stats({ perAgent: true }).appliedPerAgent!)).toEqual(api.agentIds().map(() => 1));
 
     // 3. Once more: the batch has finished, so it is refused, naming it; nothing is sent.
     const before = api.stats().total;

@@ -40,6 +40,8 @@ export interface NovaClientOptions {
   maxReplyBytes?: number;
   /** Called once per HTTP exchange, with its status or its transport failure (for metrics). */
   onResponse?: (info: ResponseInfo) => void;
+  /** Called right before each request is written (tests count what was sent after a stop returned). */
+  onSend?: (method: string) => void;
 }
 
 export interface ResponseInfo {
@@ -103,6 +105,7 @@ export class NovaClient {
   /** Per key, the forms in which a reply could echo it (redact.ts); a request checks only its own key's. */
   readonly #forms = new Map<string, string[]>();
   readonly #onResponse: ((info: ResponseInfo) => void) | undefined;
+  readonly #onSend: ((method: string) => void) | undefined;
 
   constructor(options: NovaClientOptions) {
     if (options.apiKey !== undefined && (options.apiKey === '' || /[\r\n\0]/.test(options.apiKey))) {
@@ -118,6 +121,7 @@ export class NovaClient {
     this.#keys = options.keys ?? oneKey(options.apiKey!);
     this.#auth = options.auth ?? 'auto';
     this.#onResponse = options.onResponse;
+    this.#onSend = options.onSend;
     // Kept-alive sockets, at most maxSockets per host. No redirects are followed (Node's http never
     // does) and no retries made; `#timeout` bounds the whole exchange as SPEC §5 asks.
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
@@ -214,6 +218,7 @@ export class NovaClient {
           headers['content-type'] = 'application/json';
           headers['content-length'] = String(Buffer.byteLength(text));
         }
+        this.#onSend?.(method);
         const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, { timeoutMs: this.#timeout, signal: options.signal, maxBytes: this.#maxReplyBytes });
         this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
         return response;
