@@ -16,6 +16,7 @@ export default defineConfig({
       'test/core-pins.test.ts',
       'test/processor.test.ts',
       'test/pacer.test.ts',
+      'test/decisions.test.ts',
     ],
     testTimeout: 30_000,
   },

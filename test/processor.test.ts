@@ -606,6 +606,54 @@ describe('processAgentJob: errors', () => {
   });
 });
 
+describe('processAgentJob: every failure ends in an attempt spent, a halt, or success (issue 24)', () => {
+  it('a PATCH that looks down after this attempt\'s GET was answered spends an attempt, even during an outage', async () => {
+    w = world();
+    w.troubles.push('outage', 'outage');
+    w.api.faults.PATCH.push(apiError('timeout'));
+    await expect(w.run()).rejects.toMatchObject({ kind: 'timeout' });
+    expect(w.store.uncounted).toBe(0);
+    expect(w.troubles).toEqual(['outage', 'outage']); // the outage clock was not asked
+    expect(w.api.methods()).toEqual(['GET', 'PATCH']);
+    // Its last attempt fails the agent.
+    w = world();
+    w.troubles.push('outage');
+    w.job.attemptsMade = 2;
+    w.api.faults.PATCH.push(apiError('server', 503));
+    expect(await w.run()).toBe('failed');
+    expect(last().record.error).toContain('503');
+  });
+
+  it('a reply about another agent (WRONG_AGENT) is not the API being down: an attempt, not an outage wait', async () => {
+    const { WRONG_AGENT, looksDown } = await import('../src/api/errors.js');
+    const wrong = new NovaApiError({ kind: 'server', method: 'GET', path: '/org/o/agents/a', status: 200, retryable: true, code: WRONG_AGENT, serverMessage: 'the reply is for agent b, not a' });
+    expect(looksDown(wrong)).toBe(false);
+    expect(looksDown(new NovaApiError({ kind: 'server', method: 'GET', path: '/x', status: 200, retryable: true }))).toBe(true);
+    w = world();
+    w.troubles.push('outage');
+    w.api.faults.GET.push(wrong);
+    await expect(w.run()).rejects.toBe(wrong);
+    expect(w.store.uncounted).toBe(0);
+    expect(w.troubles).toEqual(['outage']);
+  });
+});
+
+describe('processAgentJob: an applied plan (issue 24)', () => {
+  it('an agent already at its planned values is unchanged, not a conflict; one that drifted elsewhere is a conflict', async () => {
+    w = world({ name: 'New name' }, { options: { rate: 10, attempts: 3, backoffMs: 100, backoffCapMs: 1000, planned: true } });
+    w.api.agent.name = 'New name';
+    w.job.data.e = { name: 'Old name' };
+    expect(await w.run()).toBe('unchanged');
+    expect(w.api.methods()).toEqual(['GET']);
+    w = world({ name: 'New name' }, { options: { rate: 10, attempts: 3, backoffMs: 100, backoffCapMs: 1000, planned: true } });
+    w.api.agent.name = 'Someone else';
+    w.job.data.e = { name: 'Old name' };
+    expect(await w.run()).toBe('conflict');
+    expect(last().record.error).toBe('changed since the plan: name is "Someone else", expected "Old name" (left alone; `nova-fleet retry b1 --force` applies anyway)');
+    expect(w.api.methods()).toEqual(['GET']);
+  });
+});
+
 describe('processAgentJob: later attempts', () => {
   it('targets from the first before snapshot, so $replace applies once', async () => {
     w = world({ prompt_template: { $replace: { find: 'Acme', with: 'Acme Corp' } } } as RowPatch);

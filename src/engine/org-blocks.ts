@@ -18,12 +18,21 @@ export const ORG_BLOCKED_WAIT_MS = 30_000;
 export async function haltIfOnlyBlockedLeft(store: BatchStore, batchId: string): Promise<boolean> {
   const meta = await store.getBatch(batchId);
   if (!meta || meta.status !== 'running' || !meta.blockedOrgs) return false;
-  const orgs = Object.keys(meta.blockedOrgs);
-  const others = await store.pendingOutside(batchId, orgs);
-  if (others === undefined || others > 0) return false;
-  const said = Object.entries(meta.blockedOrgs).slice(0, 5).map(([org, message]) => `${org}: ${message}`).join('; ');
-  const reason = halt('bad_credentials', `the API refused the key of ${orgs.length > 1 ? `orgs ${orgs.join(', ')}` : `org ${orgs[0]}`} (${said}); their agents stay pending — fix the key, then resume`);
+  const reason = blockedHalt(meta.blockedOrgs, await store.pendingOutside(batchId, Object.keys(meta.blockedOrgs)));
+  if (reason === undefined) return false;
   if (!(await store.transition(batchId, 'halted', FROM.authHalt, { halt_reason: reason }))) return false;
   await pauseQueueWhile(store, batchId, 'halted');
   return true;
+}
+
+/**
+ * The bad_credentials halt reason when nothing but the blocked orgs' agents is left (`othersPending`
+ * 0), naming them and the server's words; undefined while another org still has work (or the count is
+ * not known). Pure.
+ */
+export function blockedHalt(blockedOrgs: Readonly<Record<string, string>>, othersPending: number | undefined): string | undefined {
+  const orgs = Object.keys(blockedOrgs);
+  if (orgs.length === 0 || othersPending === undefined || othersPending > 0) return undefined;
+  const said = Object.entries(blockedOrgs).slice(0, 5).map(([org, message]) => `${org}: ${message}`).join('; ');
+  return halt('bad_credentials', `the API refused the key of ${orgs.length > 1 ? `orgs ${orgs.join(', ')}` : `org ${orgs[0]}`} (${said}); their agents stay pending — fix the key, then resume`);
 }

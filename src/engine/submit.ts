@@ -11,6 +11,7 @@ import { manifestFiles, scanManifest, type ManifestOptions } from '../manifest/v
 import { fileRefs } from '../patch/resolve.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchOptions, type BatchStore, type RolloutControls } from '../store/batch-store.js';
 import { generateBatchId } from './batch-id.js';
+import { rerunDecision } from './rerun.js';
 import { agentKey } from '../store/keys.js';
 import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
 import { waveOf } from './waves.js';
@@ -66,19 +67,11 @@ export async function chooseBatch(store: BatchStore, file: string, digest: strin
   if (options.batchId) return { batchId: options.batchId };
   const previous = options.forceNew ? undefined : await store.batchOfDigest(digest);
   const meta = previous ? await store.getBatch(previous) : undefined;
-  if (!meta) return { batchId: generateBatchId(file) };
-  if (FINAL_BATCH_STATUSES.has(meta.status)) {
-    const counts = await store.counts(meta.id);
-    const unfinished = counts.skipped + counts.failed;
-    throw new UsageError(
-      `${file} was already submitted as batch ${meta.id}, which is ${meta.status}: submitting it again would apply it a second time`,
-      unfinished > 0
-        ? `finish that batch with \`nova-fleet retry ${meta.id}${counts.skipped > 0 ? ' --skipped' : ''}\`, or give --new to make a new batch anyway`
-        : `see it with \`nova-fleet report ${meta.id}\`; give --new to apply the manifest again as a new batch`,
-    );
-  }
-  return { batchId: meta.id, attached: meta };
+  const decision = rerunDecision(file, meta, meta && FINAL_BATCH_STATUSES.has(meta.status) ? await store.counts(meta.id) : undefined);
+  if ('refuse' in decision) throw decision.refuse;
+  return decision.attach ? { batchId: decision.attach.id, attached: decision.attach } : { batchId: generateBatchId(file) };
 }
+
 
 /** A batch id named again must be for the same manifest (its digest): never two manifests in one batch. */
 export function requireSameManifest(meta: BatchMeta, digest: string): void {
