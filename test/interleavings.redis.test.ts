@@ -4,7 +4,6 @@
  * The commands run in this process (so the mock's hold can be used), against a real Redis and the real
  * HTTP stack.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../src/api/types.js';
 import { runCommand } from '../src/cli/run.js';
@@ -13,6 +12,7 @@ import { stepBatch } from '../src/engine/controller.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { ENDED, engineFixtures, runToEnd, startBatch, workToEnd } from './helpers/engine.js';
+import { capture } from './helpers/capture.js';
 import { gate, until } from './helpers/hold.js';
 import { clientFor, startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
@@ -23,14 +23,8 @@ const never = new Promise<never>(() => {});
 
 /** An Output whose words are kept for the test to read. */
 function captured() {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { out: createOutput(false, sink, sink), text: () => text };
+  const sink = capture();
+  return { out: createOutput(false, sink.stream, sink.stream), text: sink.text };
 }
 
 /** The environment a command of this process reads: this mock, this Redis, this prefix. */
@@ -38,6 +32,17 @@ function useEnv(api: MockApi, prefix: string) {
   process.env.NOVA_API_URL = api.url;
   process.env.NOVA_API_KEY = api.apiKey;
   process.env.NOVA_FLEET_PREFIX = prefix;
+}
+
+/** A mock whose `method` replies for one agent (named by `aim`) are replaced by `reply(that agent as it is)`. */
+async function tampering(method: 'GET' | 'PATCH', reply: (agent: Agent) => unknown, orgs = 1) {
+  let aimed = '';
+  const api: MockApi = await startMock({
+    agents: 2,
+    orgs,
+    intercept: (request) => (request.method === method && request.agentId === aimed ? { status: 200, body: reply(api.agent(request.orgId, request.agentId)!) } : undefined),
+  });
+  return { api, aim: (agentId: string) => void (aimed = agentId) };
 }
 
 beforeAll(() => {
@@ -165,20 +170,9 @@ describe('a reply is checked to be the agent asked for', () => {
   }, 30_000);
 
   it('a reply carrying the right id under another organization_id is refused too', async () => {
-    let asked = '';
-    const api = await startMock({
-      agents: 2,
-      orgs: 2,
-      intercept: (request) => {
-        if (request.method === 'GET' && request.agentId === asked) {
-          const body = api.agent(request.orgId, request.agentId)!;
-          return { status: 200, body: { ...body, organization_id: 'someone-else' } };
-        }
-        return undefined;
-      },
-    });
+    const { api, aim } = await tampering('GET', (agent) => ({ ...agent, organization_id: 'someone-else' }), 2);
     const [a] = api.agentIds();
-    asked = a!.agent_id;
+    aim(a!.agent_id);
     const file = manifest('other-org.ndjson', [{ ...a, patch: { name: 'Mine' } }]);
     const { store } = await runToEnd(api, testPrefix('other-org'), file, 'other-org', { rate: 100, attempts: 1, backoffMs: 20, backoffCapMs: 50 });
     const record = (await store.agentRecord('other-org', `${a!.org_id}/${a!.agent_id}`))!;
@@ -219,18 +213,9 @@ describe('failures at PATCH time', () => {
   it('a 200 reply that drops one of the sent fields is not_applied — one field is enough', async () => {
     // Issue 24 (7): not_applied seemed to need two fields missing. A server that takes the PATCH but
     // keeps one field as it was (a read-only rule, a silently ignored key) is caught on one field.
-    let asked = '';
-    const api = await startMock({
-      agents: 2,
-      orgs: 1,
-      intercept: (request) => {
-        if (request.method !== 'PATCH' || request.agentId !== asked) return undefined;
-        const agent = api.agent(request.orgId, request.agentId)!;
-        return { status: 200, body: { ...agent, name: 'Taken' } }; // goodbye_config left as it was
-      },
-    });
+    const { api, aim } = await tampering('PATCH', (agent) => ({ ...agent, name: 'Taken' })); // goodbye_config left as it was
     const [a, b] = api.agentIds();
-    asked = a!.agent_id;
+    aim(a!.agent_id);
     const patch = { name: 'Taken', goodbye_config: { message: 'Tschüss 👋' } };
     const { store, counts } = await runToEnd(api, testPrefix('not-applied'), manifest('not-applied.ndjson', [{ ...a, patch }, { ...b, patch }]), 'not-applied', { rate: 100, attempts: 1, backoffMs: 20, backoffCapMs: 50 });
     expect(counts).toMatchObject({ failed: 1, applied: 1 });

@@ -27,21 +27,33 @@ function shutWindow(): string {
   return `${two(hour)}:00-${two((hour + 1) % 24)}:00 UTC`;
 }
 
+/** A mock, a prefix, the environment for the CLI, and a manifest of every agent: a submitted, cancelled batch. */
+async function cancelledBatch(name: string, agents: number) {
+  const api = await startMock({ agents });
+  const prefix = testPrefix(name);
+  const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
+  const file = path.join(dir, `${name}.ndjson`);
+  writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: `Retried ${name}` } })).join('\n'));
+  return { api, prefix, env, file };
+}
+
+/** Submits `file` and cancels its batch (every agent skipped); its id. */
+async function submitAndCancel(file: string, env: Record<string, string>): Promise<string> {
+  const made = await runCli(['submit', file, '--json', '--no-preflight'], env);
+  const batchId = (JSON.parse(made.stdout) as { batchId: string }).batchId;
+  expect((await runCli(['cancel', batchId], env)).code).toBe(0);
+  return batchId;
+}
+
 describe('retry in another window', () => {
   it('a past --deadline is refused by submit and retry (exit 2, nothing created or reopened)', async () => {
-    const api = await startMock({ agents: 3 });
-    const prefix = testPrefix('past-deadline');
-    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    const file = path.join(dir, 'past.ndjson');
-    writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: 'Late' } })).join('\n'));
+    const { prefix, env, file } = await cancelledBatch('past-deadline', 3);
     const past = new Date(Date.now() - 60_000).toISOString();
     const submitted = await runCli(['submit', file, '--deadline', past], env);
     expect(submitted.code, submitted.stderr).toBe(2);
     expect(submitted.stderr).toContain('has already passed');
     expect(await new BatchStore(redis, prefix).listBatchIds()).toEqual([]);
-    const made = await runCli(['submit', file, '--json'], env);
-    const batchId = (JSON.parse(made.stdout) as { batchId: string }).batchId;
-    expect((await runCli(['cancel', batchId], env)).code).toBe(0);
+    const batchId = await submitAndCancel(file, env);
     const retried = await runCli(['retry', batchId, '--skipped', '--deadline', past], env);
     expect(retried.code).toBe(2);
     expect(retried.stderr).toContain('has already passed');
@@ -49,14 +61,8 @@ describe('retry in another window', () => {
   }, 30_000);
 
   it('retry --skipped --window: the skipped agents wait for the new window, sending nothing while it is shut', async () => {
-    const api = await startMock({ agents: 4 });
-    const prefix = testPrefix('new-window');
-    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    const file = path.join(dir, 'window.ndjson');
-    writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: 'Next window' } })).join('\n'));
-    const made = await runCli(['submit', file, '--json', '--no-preflight'], env);
-    const batchId = (JSON.parse(made.stdout) as { batchId: string }).batchId;
-    expect((await runCli(['cancel', batchId], env)).code).toBe(0);
+    const { api, prefix, env, file } = await cancelledBatch('new-window', 4);
+    const batchId = await submitAndCancel(file, env);
     const window = shutWindow();
     const later = new Date(Date.now() + 3 * 86_400_000).toISOString();
     const retried = await runCli(['retry', batchId, '--skipped', '--window', window, '--deadline', later], env);

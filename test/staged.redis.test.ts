@@ -39,6 +39,22 @@ async function stage(api: MockApi, name: string, rows: unknown[], controls: Roll
   return { store, prefix, waitFor, stop };
 }
 
+/** A hook that keeps what it is sent. */
+async function hook() {
+  const http = await import('node:http');
+  const events: Array<{ event: string; wave?: number; reason?: string; status: string; counts: Record<string, number> }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      events.push(JSON.parse(body) as (typeof events)[number]);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { events, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, close: () => server.close() };
+}
+
 const ended = (meta: BatchMeta) => ['completed', 'completed_with_failures', 'cancelled', 'halted'].includes(meta.status);
 const writable = (agent: Agent) => Object.fromEntries(Object.keys(WRITABLE_FIELDS).map((f) => [f, agent[f]]));
 
@@ -279,18 +295,7 @@ describe('maintenance windows, on the real clock', () => {
 
 describe('verification and notifications', () => {
   it('--verify-cmd runs after each wave with the batch and wave in its environment; --notify posts each event once', async () => {
-    const http = await import('node:http');
-    const events: Array<{ event: string; wave?: number; status: string }> = [];
-    const hook = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as (typeof events)[number]);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-    const { port } = hook.address() as { port: number };
+    const { events, url, close } = await hook();
     const { mkdtempSync, readFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const log = `${mkdtempSync(`${tmpdir()}/nova-fleet-verify-`)}/verify.log`;
@@ -306,13 +311,13 @@ describe('verification and notifications', () => {
       manifestOptions: {},
       batchId: 'verify',
       options: FAST,
-      controls: { waves: [2, 4, 6], verifyCmd: `echo "$NOVA_FLEET_BATCH wave $NOVA_FLEET_WAVE" >> ${log}`, notifyUrl: `http://127.0.0.1:${port}/hook` },
+      controls: { waves: [2, 4, 6], verifyCmd: `echo "$NOVA_FLEET_BATCH wave $NOVA_FLEET_WAVE" >> ${log}`, notifyUrl: url },
     });
     // The completion event follows the status: wait for the event itself.
     for (let i = 0; i < 200 && !events.some((e) => e.event === 'completed'); i++) await new Promise((r) => setTimeout(r, 50));
     await pool.close(2000);
     client.close();
-    hook.close();
+    close();
     expect((await store.getBatch('verify'))!.status).toBe('completed');
     expect(readFileSync(log, 'utf8')).toBe('verify wave 1\nverify wave 2\n');
     expect(events.map((e) => `${e.event}${e.wave ? ` ${e.wave}` : ''}`)).toEqual(['wave_done 1', 'wave_done 2', 'completed']);
@@ -359,22 +364,6 @@ describe('cancel and staged rollouts', () => {
 });
 
 describe('--notify says every end', () => {
-  /** A hook that keeps what it is sent. */
-  async function hook() {
-    const http = await import('node:http');
-    const events: Array<{ event: string; reason?: string; status: string; counts: Record<string, number> }> = [];
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as (typeof events)[number]);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { events, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, close: () => server.close() };
-  }
-
   it('a deadline that cuts the batch (agents skipped) posts a cancelled event saying so; so does `cancel`', async () => {
     // Issue 24 (7): a window closing with 181 of 300 agents skipped was silent.
     const { events, url, close } = await hook();
