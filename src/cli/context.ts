@@ -35,9 +35,17 @@ export interface StoreContext {
   close(): void;
 }
 
-export async function openStore(flags: RedisFlags & ApiFlags): Promise<StoreContext> {
+/** Notes of this process about its Redis, on stderr (said once per command). */
+const stderrNote = (line: string) => void process.stderr.write(`${line}\n`);
+
+/**
+ * The store a command works with. A command that writes (the default) first checks the Redis: an
+ * evicting one is refused (exit 3), one that keeps nothing on disk is named; `readOnly` commands
+ * (status, batches, report, export, the dashboard) skip the check.
+ */
+export async function openStore(flags: RedisFlags & ApiFlags, options: { readOnly?: boolean } = {}): Promise<StoreContext> {
   const config = configFrom(flags);
-  const { redis, target } = await openRedis({ url: config.redisUrl });
+  const { redis, target } = await openRedis({ url: config.redisUrl, ...(options.readOnly ? {} : { writes: { note: stderrNote } }) });
   return { config, store: new BatchStore(redis, config.prefix), target, close: () => redis.disconnect() };
 }
 

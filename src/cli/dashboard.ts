@@ -22,7 +22,7 @@ export async function dashboardCommand(flags: DashboardFlags, out: Output, until
     throw new UsageError(`the dashboard on ${host} would be open to the network without a token`, 'pass --token T (or set NOVA_FLEET_DASHBOARD_TOKEN), or keep the default --host 127.0.0.1');
   }
   if (flags.allowActions && !token) throw new UsageError("bull-board's actions change queues: --allow-actions needs a token", 'pass --token T (or set NOVA_FLEET_DASHBOARD_TOKEN)');
-  const ctx = await openStore(flags);
+  const ctx = await openStore(flags, { readOnly: true });
   try {
     const dashboard = await startDashboard({ store: ctx.store, port: flags.port ?? 8080, host, ...(token ? { token } : {}), ...(flags.allowActions ? { allowActions: true } : {}) });
     out.result(`dashboard: ${dashboard.url} (queues: ${dashboard.url}queues)${token ? ' — token required' : ''}; Ctrl-C to stop`, { url: dashboard.url, port: dashboard.port });

@@ -24,7 +24,7 @@ async function write(stream: NodeJS.WritableStream, text: string): Promise<void>
 export async function reportCommand(batchId: string, flags: ReportFlags, out: Output): Promise<void> {
   const format = flags.format ?? 'csv';
   if (flags.out) await requireWritableTarget(flags.out, 'report');
-  const ctx = await openStore(flags);
+  const ctx = await openStore(flags, { readOnly: true });
   let rows = 0;
   try {
     await requireBatch(ctx.store, batchId);

@@ -18,7 +18,7 @@ export async function pruneCommand(flags: RedisFlags & { olderThan: number }, ou
 
 export async function exportCommand(batchId: string, file: string, flags: RedisFlags, out: Output): Promise<void> {
   await requireWritableTarget(file, 'archive');
-  const ctx = await openStore(flags);
+  const ctx = await openStore(flags, { readOnly: true });
   try {
     const { agents } = await exportBatch(ctx.store, batchId, file);
     out.result(`export: batch ${batchId} (${agents} agents, snapshots included) written to ${file}`, { batchId, file, agents });

@@ -34,7 +34,7 @@ export function describeBatches(list: BatchView[]): string {
 }
 
 export async function batchesCommand(flags: RedisFlags, out: Output): Promise<void> {
-  const ctx = await openStore(flags);
+  const ctx = await openStore(flags, { readOnly: true });
   try {
     const list = await viewAllBatches(ctx.store);
     out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
@@ -44,7 +44,7 @@ export async function batchesCommand(flags: RedisFlags, out: Output): Promise<vo
 }
 
 export async function statusCommand(batchId: string | undefined, flags: StatusFlags, out: Output): Promise<void> {
-  const ctx = await openStore(flags);
+  const ctx = await openStore(flags, { readOnly: true });
   try {
     if (!batchId) {
       const list = await viewAllBatches(ctx.store);

@@ -35,7 +35,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
   const only = (flags.queue ?? []).map(checkBatchId);
   apiClient(config).close(); // no key: exit 2 before anything starts
   // Checked once with a ping (exit 3 with a hint when it is down), not found out later by every poll.
-  const { redis, target } = await openRedis({ url: config.redisUrl });
+  const { redis, target } = await openRedis({ url: config.redisUrl, writes: { note: (line) => log.warn(line) } });
   redis.disconnect();
   const served = await startMetrics(flags.metricsPort, (line) => log.info(line));
   const client = apiClient(config, served?.metrics.observeResponse);

@@ -9,6 +9,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InfraError, UsageError } from '../errors.js';
 import { ownsPort, startRedisServer, type StartedRedis } from './redis-server.js';
 import { withScripts, type ScriptClient } from './scripts.js';
+import { checkRedisDurability } from './redis-health.js';
 
 export { freePort } from './redis-server.js';
 
@@ -88,6 +89,14 @@ export interface DiscoverOptions {
   probeDefault?: boolean;
 }
 
+export interface OpenOptions extends DiscoverOptions {
+  /**
+   * The command will write: an evicting Redis is refused (exit 3) and one that keeps nothing on disk
+   * is said through `note` (redis-health.ts). Read-only commands (status, report) skip it.
+   */
+  writes?: { note: (line: string) => void };
+}
+
 /** What a Redis URL of the operator's may look like: a scheme, and a database number or none. */
 const REDIS_URL_SHAPE = /^(rediss?|rediss?\+cluster):\/\//;
 
@@ -156,7 +165,7 @@ export function connectRedis(url: string, options: { blocking?: boolean } = {}):
 }
 
 /** Discover, connect and check: the Redis a command works with, or exit 3. */
-export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis: ScriptClient; target: RedisTarget }> {
+export async function openRedis(options: OpenOptions = {}): Promise<{ redis: ScriptClient; target: RedisTarget }> {
   const target = await discoverRedis(options);
   const redis = connectRedis(target.url);
   let timer: NodeJS.Timeout | undefined;
@@ -180,6 +189,14 @@ export async function openRedis(options: DiscoverOptions = {}): Promise<{ redis:
     } catch (error) {
       redis.disconnect();
       throw new UsageError(`Redis at ${maskRedisUrl(target.url)} has no database ${db}: ${(error as Error).message}`, 'name a database the server has (its `databases` setting, 16 by default: 0 to 15)');
+    }
+  }
+  if (options.writes) {
+    try {
+      await checkRedisDurability(redis, maskRedisUrl(target.url), options.writes.note);
+    } catch (error) {
+      redis.disconnect();
+      throw error;
     }
   }
   return { redis, target };

@@ -1,0 +1,89 @@
+/**
+ * The Redis nova-fleet is given is checked before a command writes (issue 25), on private redis-server
+ * processes started and stopped by this file: an evicting maxmemory-policy is refused (exit 3, nothing
+ * written, the fix named); one that keeps nothing on disk is said once; an append-only one passes
+ * silently; read-only commands are not stopped.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { judgeDurability, infoField } from '../src/store/redis-health.js';
+import { startRedisServer } from '../src/store/redis-server.js';
+import { runCli } from './helpers/cli.js';
+import { engineFixtures } from './helpers/engine.js';
+import { startMock } from './helpers/mock.js';
+
+const { manifest } = engineFixtures('redis-health');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-redis-health-'));
+const ports: number[] = [];
+afterAll(() => {
+  for (const port of ports) spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A private redis-server with these settings; its URL. */
+async function privateRedis(name: string, args: string[]): Promise<string> {
+  const started = await startRedisServer({ binary: 'redis-server', dir, args, pidFile: () => `${name}.pid`, logFile: () => `${name}.log` });
+  ports.push(started.port);
+  return `redis://127.0.0.1:${started.port}`;
+}
+
+async function keyCount(url: string): Promise<number> {
+  const redis = new Redis(url);
+  try {
+    return await redis.dbsize();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('the Redis it is given', () => {
+  it('judges what INFO and CONFIG say (pure)', () => {
+    expect(infoField('# Memory\r\nused_memory:1\r\nmaxmemory_policy:allkeys-lru\r\n', 'maxmemory_policy')).toBe('allkeys-lru');
+    expect(infoField('aof_enabled:0\n', 'maxmemory_policy')).toBeUndefined();
+    expect(judgeDurability({ policy: 'noeviction', aof: true, save: '' })).toEqual({});
+    expect(judgeDurability({ policy: 'noeviction', aof: false, save: '3600 1' })).toEqual({});
+    expect(judgeDurability({ policy: 'noeviction', aof: false, save: '' }).note).toContain('keeps nothing on disk');
+    expect(judgeDurability({ policy: 'noeviction', aof: false, save: undefined })).toEqual({});
+    expect(judgeDurability({ policy: undefined, aof: undefined, save: undefined })).toEqual({});
+    for (const policy of ['allkeys-lru', 'volatile-lru', 'allkeys-random', 'volatile-ttl', 'allkeys-lfu', 'volatile-lfu', 'volatile-random']) {
+      expect(judgeDurability({ policy, aof: true, save: '' }).refuse, policy).toContain(`maxmemory-policy is ${policy}`);
+    }
+  });
+
+  it('an evicting Redis: submit exits 3 naming the fix and writes nothing; status still reads it', async () => {
+    const url = await privateRedis('lru', ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru', '--save', '', '--appendonly', 'yes']);
+    const api = await startMock({ agents: 3 });
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'health' };
+    const file = manifest('lru.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Evictable' } })));
+    for (const command of [['submit', file], ['run', file]]) {
+      const refused = await runCli(command, env);
+      expect(refused.code, refused.stderr).toBe(3);
+      expect(refused.stderr).toContain('is not safe for nova-fleet: its maxmemory-policy is allkeys-lru');
+      expect(refused.stderr).toContain('maxmemory-policy noeviction');
+    }
+    expect(await keyCount(url)).toBe(0);
+    expect(api.stats().total).toBe(0);
+    expect((await runCli(['batches'], env)).code).toBe(0);
+  }, 30_000);
+
+  it('a Redis that keeps nothing on disk is said once; an append-only one passes in silence', async () => {
+    const api = await startMock({ agents: 2 });
+    const file = manifest('durable.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Durable?' } })));
+    const volatile = await privateRedis('volatile', ['--save', '', '--appendonly', 'no']);
+    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'health' };
+    const said = await runCli(['submit', file, '--json'], { ...env, REDIS_URL: volatile });
+    expect(said.code, said.stderr).toBe(0);
+    expect(said.stderr.split('keeps nothing on disk')).toHaveLength(2);
+    expect(said.stderr).toContain('set `appendonly yes`');
+    const durable = await privateRedis('durable', ['--save', '', '--appendonly', 'yes']);
+    const quiet = await runCli(['submit', file, '--json'], { ...env, REDIS_URL: durable });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).not.toContain('keeps nothing on disk');
+    // Read-only commands say nothing about it.
+    expect((await runCli(['batches'], { ...env, REDIS_URL: volatile })).stderr).not.toContain('keeps nothing');
+  }, 30_000);
+});
