@@ -87,3 +87,25 @@ describe('the Redis it is given', () => {
     expect((await runCli(['batches'], { ...env, REDIS_URL: volatile })).stderr).not.toContain('keeps nothing');
   }, 30_000);
 });
+
+describe('preflight against a flaky API', () => {
+  it('a transient failure (two 503s) is asked again; only a lasting one is exit 3', async () => {
+    let failures = 0;
+    const api = await startMock({
+      agents: 4,
+      orgs: 2,
+      intercept: () => (failures-- > 0 ? { status: 503, body: { detail: 'try again' } } : undefined),
+    });
+    const { REDIS_URL, testPrefix } = await import('./helpers/redis.js');
+    const env = { REDIS_URL, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: testPrefix('preflight-flaky') };
+    const file = manifest('flaky.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Flaky' } })));
+    failures = 2; // the first two reads answer 503 (issue 25: 8 of 30 submits exited 3 against a faulty API)
+    const submitted = await runCli(['submit', file, '--json'], env);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    expect(api.stats().byStatus['503']).toBe(2);
+    failures = 1000; // lasting: exit 3 after its tries, nothing created
+    const refused = await runCli(['submit', file, '--new'], env);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('preflight: the Nova API could not be read for org');
+  }, 30_000);
+});
