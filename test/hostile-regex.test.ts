@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../src/api/types.js';
 import { validateManifest } from '../src/manifest/validate.js';
 import { desiredState } from '../src/patch/desired.js';
-import { looksCatastrophic, MAX_VALUE_BYTES, REGEX_TIME_LIMIT_MS } from '../src/patch/replace.js';
+import { applyReplace, looksCatastrophic, MAX_VALUE_BYTES, regexMatches, REGEX_TIME_LIMIT_MS } from '../src/patch/replace.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-regex-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,8 +38,19 @@ describe('a user regex is bounded in time', () => {
     }
     // 40 × 250 ms = 10 s before; one limit and 39 look-ups now. Another text pays its own limit.
     expect(Date.now() - started).toBeLessThan(10 * REGEX_TIME_LIMIT_MS);
-    const other = desiredState(agent(`${text}?`), { prompt_template: { $replace: { find: EVIL, with: 'x', regex: true } } });
-    expect(other.ok).toBe(false);
+    // Remembered for that pattern over that text only: another text is matched (at once, here).
+    const other = desiredState(agent('short words'), { prompt_template: { $replace: { find: EVIL, with: 'x', regex: true } } });
+    expect(other.ok && other.desired.prompt_template).toBe('x');
+  }, 20_000);
+
+  it('a remembered time-out is kept apart by the kind of run and the flags', () => {
+    const text = `a${PROMPT} (kinds)`;
+    // A global replace goes on past the first match into the catastrophic rest; a test stops there.
+    expect(() => applyReplace(text, { find: 'a|(\\w+\\s?)+$', with: 'x', regex: true })).toThrow(`ran longer than ${REGEX_TIME_LIMIT_MS} ms`);
+    expect(regexMatches('a|(\\w+\\s?)+$', 'g', text)).toBe(true); // the same flags as the replace's
+    // Case-sensitive, "A" is not found and the rest backtracks; with "i" it is found at once.
+    expect(() => regexMatches('A|(\\w+\\s?)+$', '', text)).toThrow(`ran longer than ${REGEX_TIME_LIMIT_MS} ms`);
+    expect(regexMatches('A|(\\w+\\s?)+$', 'i', text)).toBe(true);
   }, 20_000);
 
   it('an ordinary regex on a 100 KB prompt still works, and fast', () => {

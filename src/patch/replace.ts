@@ -37,43 +37,33 @@ const BOUNDED_REPLACE = new vm.Script(`
 const BOUNDED_TEST = new vm.Script('re.test(s)');
 
 /**
- * Outcomes of slow runs (a time-out, or a run over SLOW_MS), by script, pattern, replacement and text:
- * many rows with the same regex over the same text (a fleet-wide `$replace` on agents sharing a prompt)
- * pay the time limit once, not once per row (40 rows had taken 10 s). Bounded in entries; fast runs
- * are not kept (they cost less than the lookup's hash).
+ * Time-outs, by script, pattern, flags and text: many rows with the same regex over the same text (a
+ * fleet-wide `$replace` on agents sharing a prompt) pay the time limit once, not once per row (40 rows
+ * had taken 10 s). Only time-outs are kept — a run that ends has its answer in well under the limit —
+ * and at most MAX_REMEMBERED of them. The replacement is not part of the key: it does not change how
+ * long the matching takes. The kind of run is: a test stops at its first match, a replace does not.
  */
-const SLOW_MS = 5;
 const MAX_REMEMBERED = 64;
-const remembered = new Map<string, { value: unknown } | { error: ReplaceError }>();
+const timedOut = new Map<string, ReplaceError>();
 
 function memoKey(script: vm.Script, values: Record<string, unknown>): string {
   const re = values.re as RegExp;
-  const hash = createHash('sha256');
-  hash.update(script === BOUNDED_TEST ? 't' : 'r').update('\0').update(re.source).update('\0').update(re.flags).update('\0').update(String(values.w ?? '')).update('\0').update(String(values.s));
-  return hash.digest('base64');
+  return createHash('sha256').update(JSON.stringify([script === BOUNDED_TEST ? 'test' : 'replace', re.flags, re.source, values.s])).digest('base64');
 }
 
 function runBounded<T>(script: vm.Script, values: Record<string, unknown>): T {
   const key = memoKey(script, values);
-  const known = remembered.get(key);
-  if (known) {
-    if ('error' in known) throw known.error;
-    return known.value as T;
-  }
-  const started = performance.now();
+  const known = timedOut.get(key);
+  if (known) throw known;
   try {
-    const value = runTimed<T>(script, values);
-    if (performance.now() - started > SLOW_MS) remember(key, { value });
-    return value;
+    return runTimed<T>(script, values);
   } catch (error) {
-    if (error instanceof ReplaceError) remember(key, { error });
+    if (error instanceof ReplaceError) {
+      if (timedOut.size >= MAX_REMEMBERED) timedOut.delete(timedOut.keys().next().value!);
+      timedOut.set(key, error);
+    }
     throw error;
   }
-}
-
-function remember(key: string, outcome: { value: unknown } | { error: ReplaceError }): void {
-  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
-  remembered.set(key, outcome);
 }
 
 function runTimed<T>(script: vm.Script, values: Record<string, unknown>): T {
