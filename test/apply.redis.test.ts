@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AgentPlan } from '../src/plan/plan.js';
 import { readPlanFile } from '../src/plan/plan-file.js';
-import { plannedRow } from '../src/plan/plan-rows.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { runCli } from './helpers/cli.js';
 import { engineFixtures } from './helpers/engine.js';
@@ -26,32 +25,6 @@ function reseal(text: string): string {
   const body = lines.slice(0, -1).map((line) => `${line}\n`).join('');
   return `${body}"digest":"${createHash('sha256').update(body).digest('hex')}"}\n`;
 }
-
-describe('a planned agent as a row', () => {
-  it('sets the planned values, with the values the plan saw as its precondition (none with --force)', () => {
-    const plan: AgentPlan = {
-      line: 2,
-      org_id: 'o',
-      agent_id: 'a',
-      status: 'change',
-      changes: [
-        { path: 'llm_config.temperature', before: 0.9, after: 0.5 },
-        { path: 'llm_config.params.top_p', before: undefined, after: 0.8 },
-        { path: 'name', before: 'Old', after: 'New' },
-        { path: 'goodbye_config.message', before: 'Bye', after: undefined },
-      ],
-    };
-    expect(plannedRow(plan)).toEqual({
-      org_id: 'o',
-      agent_id: 'a',
-      patch: { llm_config: { temperature: 0.5, params: { top_p: 0.8 } }, name: 'New', goodbye_config: { message: null } },
-      expect: { 'llm_config.temperature': 0.9, name: 'Old', 'goodbye_config.message': 'Bye' },
-    });
-    expect(plannedRow(plan, { force: true })!.expect).toBeUndefined();
-    expect(plannedRow({ ...plan, status: 'unchanged', changes: [] })).toBeUndefined();
-    expect(plannedRow({ ...plan, status: 'missing' })).toBeUndefined();
-  });
-});
 
 describe('plan --out, then apply', () => {
   it('applies exactly the plan; agents edited since are conflicts left alone (exit 1); retry --force applies them', async () => {

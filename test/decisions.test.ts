@@ -11,7 +11,8 @@ import { blockedHalt } from '../src/engine/org-blocks.js';
 import { rerunDecision } from '../src/engine/rerun.js';
 import { UsageError } from '../src/errors.js';
 import { renderedBytes, placeholderUse, renderTemplate } from '../src/patch/template.js';
-import { directiveInPlan } from '../src/plan/plan-rows.js';
+import type { AgentPlan } from '../src/plan/plan.js';
+import { directiveInPlan, plannedRow } from '../src/plan/plan-rows.js';
 import { checkSelector, describeSelector, whereList } from '../src/select/selector.js';
 import type { BatchMeta } from '../src/store/batch-store.js';
 import { checkRedisUrl, maskRedisUrl } from '../src/store/connect.js';
@@ -215,5 +216,85 @@ describe('a rendered template’s size (issue 24)', () => {
     expect(renderedBytes(10, { counts: {}, bytes: 0 }, {})).toBe(10);
     expect(renderTemplate('x'.repeat(1024 * 1024), {})).toHaveLength(1024 * 1024);
     expect(() => renderTemplate(`${'x'.repeat(1024 * 1024)}{{A}}`, { A: 'yy' })).toThrow('over 1048576');
+  });
+});
+
+describe('more of the same decisions, at their edges', () => {
+  it('a Redis URL refused says what to write instead', () => {
+    const hint = (url: string) => {
+      try {
+        checkRedisUrl(url);
+      } catch (error) {
+        return (error as UsageError).hint;
+      }
+      throw new Error(`${url} was accepted`);
+    };
+    expect(hint('localhost:6379')).toBe('for example redis://localhost:6379');
+    expect(hint('http://h:1')).toBe('for example redis://h:1');
+    expect(hint('://')).toBe('for example redis://127.0.0.1:6379');
+    expect(hint('redis://h:1/x')).toBe("use redis://host:port/N, N from 0 to the server's `databases` - 1");
+    expect(() => checkRedisUrl('redis://[bad')).toThrow('REDIS_URL "redis://[bad" cannot be read as a URL');
+    expect(hint('redis://[bad')).toBe('use redis://[user:password@]host:port[/db]');
+  });
+
+  it('a template names its variables in order of first use, and a missing one is an error naming it', () => {
+    expect(placeholderUse('{{B}} {{A}} {{B}}').counts).toEqual({ B: 2, A: 1 });
+    expect(renderedBytes(11, placeholderUse('{{A}} {{B}}!'), { A: 'xy' })).toBe(11 - 10 + 2);
+    expect(() => renderTemplate('Hi {{NAME}}', {})).toThrow('template variable NAME has no value');
+  });
+
+  it('an archive agent key is org/agent, each a manifest id', () => {
+    const line = (key: string) => `{"type":"agent","key":${JSON.stringify(key)},"status":"applied","attempts":1}`;
+    for (const key of ['/a', 'o/', 'o/a/b', 'o', 'o a/b']) expect(() => parseArchiveLine(line(key), 'k.gz:1'), key).toThrow('key: not an agent key');
+    expect(parseArchiveLine(line('o.1:x/a-2_3'), 'k.gz:1')).toMatchObject({ key: 'o.1:x/a-2_3' });
+    // A time a day ahead is allowed (clocks differ); beyond, refused; and the hint says nothing was imported.
+    const soon = JSON.stringify({ type: 'batch', version: ARCHIVE_VERSION, meta: { ...meta('completed'), createdAt: Date.now() + 86_000_000 } });
+    expect(parseArchiveLine(soon, 'k.gz:1').type).toBe('batch');
+    try {
+      parseArchiveLine('{"type":"file","path":"","text":"x"}', 'k.gz:2');
+      throw new Error('accepted');
+    } catch (error) {
+      expect((error as UsageError).message).toMatch(/^k\.gz:2: path: /);
+      expect((error as UsageError).hint).toBe('the archive was edited, truncated or made by something else; nothing was imported');
+    }
+    expect(() => parseArchiveLine('{"type":"nope"}', 'k.gz:3')).toThrow(/^k\.gz:3: type: /);
+  });
+
+  it('a line split over chunks counts every chunk toward its bound', async () => {
+    const chunks = async function* (parts: string[]) {
+      for (const part of parts) yield Buffer.from(part);
+    };
+    await expect((async () => {
+      for await (const _ of boundedLines(chunks(['1234', '5678', '901']), 10, 'c.gz')) void _;
+    })()).rejects.toThrow('c.gz:1: a line longer than 10 bytes: not a nova-fleet archive');
+    const lines: string[] = [];
+    for await (const line of boundedLines(chunks(['12', '34\n56', '78\n']), 4, 'c.gz')) lines.push(line);
+    expect(lines).toEqual(['1234', '5678']);
+  });
+});
+
+describe('a planned agent as a row', () => {
+  it('sets the planned values, with the values the plan saw as its precondition (none with --force)', () => {
+    const plan: AgentPlan = {
+      line: 2,
+      org_id: 'o',
+      agent_id: 'a',
+      status: 'change',
+      changes: [
+        { path: 'llm_config.temperature', before: 0.9, after: 0.5 },
+        { path: 'llm_config.params.top_p', before: undefined, after: 0.8 },
+        { path: 'name', before: 'Old', after: 'New' },
+        { path: 'goodbye_config.message', before: 'Bye', after: undefined },
+      ],
+    };
+    expect(plannedRow(plan)).toEqual({
+      org_id: 'o',
+      agent_id: 'a',
+      patch: { llm_config: { temperature: 0.5, params: { top_p: 0.8 } }, name: 'New', goodbye_config: { message: null } },
+      expect: { 'llm_config.temperature': 0.9, name: 'Old', 'goodbye_config.message': 'Bye' },
+    });
+    expect(plannedRow(plan, { force: true })!.expect).toBeUndefined();
+    expect(plannedRow({ ...plan, status: 'unchanged', changes: [] })).toBeUndefined();
+    expect(plannedRow({ ...plan, status: 'missing' })).toBeUndefined();
   });
 });

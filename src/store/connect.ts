@@ -108,7 +108,7 @@ const REDIS_URL_SHAPE = /^(rediss?|rediss?\+cluster):\/\//;
 export function checkRedisUrl(url: string): number {
   const masked = maskRedisUrl(url);
   if (!REDIS_URL_SHAPE.test(url)) {
-    throw new UsageError(`REDIS_URL "${masked}" is not a Redis URL: it must start with redis://, rediss://, redis+cluster:// or rediss+cluster://`, `for example redis://${masked.replace(/^[a-z+]*:?\/*/i, '') || '127.0.0.1:6379'}`);
+    throw new UsageError(`REDIS_URL "${masked}" is not a Redis URL: it must start with redis://, rediss://, redis+cluster:// or rediss+cluster://`, `for example redis://${masked.replace(/^[a-z0-9+.-]*:\/\/|^\/\//i, '') || '127.0.0.1:6379'}`);
   }
   if (parseClusterUrl(url)) return 0;
   let pathname: string;
