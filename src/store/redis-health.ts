@@ -34,7 +34,7 @@ export function judgeDurability(d: RedisDurability): { refuse?: string; note?: s
     return { refuse: `its maxmemory-policy is ${d.policy}: Redis may evict keys — BullMQ's jobs and the before snapshots every rollback needs — when memory runs short` };
   }
   if (d.aof === false && d.save === '') {
-    return { note: 'it keeps nothing on disk (appendonly no, no save points): a restart loses every batch and every original taken — set `appendonly yes`' };
+    return { note: 'keeps nothing on disk (appendonly no, no save points): a restart loses every batch and every original taken — set `appendonly yes`' };
   }
   return {};
 }
