@@ -109,3 +109,26 @@ describe('preflight against a flaky API', () => {
     expect(refused.stderr).toContain('preflight: the Nova API could not be read for org');
   }, 30_000);
 });
+
+describe('a batch whose records vanish while it runs', () => {
+  it('run exits 3 saying so (not a crash, not a wait) when Redis loses the batch mid-run', async () => {
+    const url = await privateRedis('flushed', ['--save', '', '--appendonly', 'no']);
+    const api = await startMock({ agents: 12, recordRequests: true });
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'lost' };
+    const file = manifest('lost.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Lost?' } })));
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const child = spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env);
+    const done = collect(child);
+    const deadline = Date.now() + 20_000;
+    while ((api.stats().byMethod.PATCH ?? 0) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const redis = new Redis(url);
+    await redis.flushall(); // what a restart without persistence does to the batch
+    redis.disconnect();
+    const flushedAt = Date.now();
+    const result = await done;
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toContain('is gone from Redis while it ran');
+    expect(result.stderr).not.toMatch(/a bug|\n\s+at /);
+    expect(Date.now() - flushedAt).toBeLessThan(15_000);
+  }, 40_000);
+});

@@ -6,7 +6,7 @@
 import type { NovaClient } from '../api/client.js';
 import { viewBatch, type BatchView } from '../engine/batch-view.js';
 import { WorkerPool } from '../engine/worker-pool.js';
-import { EXIT_CODES, type ExitCode } from '../errors.js';
+import { EXIT_CODES, InfraError, type ExitCode } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
 import { describeView } from '../engine/batch-view.js';
 import { stepBatch } from '../engine/controller.js';
@@ -66,6 +66,20 @@ function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: 
   return pool.start().then(() => pool);
 }
 
+/**
+ * The batch, read again — or exit 3 if its records are gone from Redis while it ran (a restart without
+ * its data, a flush, an eviction): said loudly, instead of a crash or a wait for agents nobody can
+ * finish. What the API already changed is named as what to check.
+ */
+async function requireStill(ctx: StoreContext, batchId: string): Promise<BatchMeta> {
+  const meta = await ctx.store.getBatch(batchId);
+  if (meta) return meta;
+  throw new InfraError(
+    `batch ${batchId} is gone from Redis while it ran (Redis restarted without its data, was flushed, or evicted keys): its agents' records and before snapshots there are lost`,
+    'agents it had already changed stay changed: check them against your own records before running the manifest again (the API holds no earlier version); keep Redis with `appendonly yes` and `maxmemory-policy noeviction`',
+  );
+}
+
 /** Agents left when the progress loop starts to look every 20 ms instead of every 250 ms. */
 const FINISHING_AGENTS = 64;
 
@@ -89,7 +103,7 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
       // a cold run's end waited ~100 ms for its next look).
       const closing = view.meta.status === 'running' && view.meta.total - view.done <= FINISHING_AGENTS;
       await new Promise((resolve) => setTimeout(resolve, closing ? 20 : 250));
-      view = await viewBatch(ctx.store, (await ctx.store.getBatch(batchId))!, samples[0]);
+      view = await viewBatch(ctx.store, await requireStill(ctx, batchId), samples[0]);
       samples.push({ done: view.done, at: Date.now() });
       if (samples.length > 20) samples.shift();
       progress.update(view);
@@ -98,7 +112,7 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     progress.stop();
     await pool.close();
   }
-  const final = (await ctx.store.getBatch(batchId))!;
+  const final = await requireStill(ctx, batchId);
   // The pool stops with the batch; the last events (halt, completion) are sent from here.
   if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) });
   if (final.status === 'completed' || final.status === 'completed_with_failures') await notify(ctx.store, final, 'completed', { event: 'completed' }, (error) => out.note(error.message));
