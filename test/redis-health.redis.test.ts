@@ -132,3 +132,32 @@ describe('a batch whose records vanish while it runs', () => {
     expect(Date.now() - flushedAt).toBeLessThan(15_000);
   }, 40_000);
 });
+
+describe('a Redis that restarts mid-run', () => {
+  it('SIGKILLed and restarted from its AOF: run waits for it and finishes, every agent changed once', async () => {
+    const home = mkdtempSync(path.join(dir, 'aof-'));
+    const args = ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+    const started = await startRedisServer({ binary: 'redis-server', dir: home, args });
+    ports.push(started.port);
+    const url = `redis://127.0.0.1:${started.port}`;
+    const api = await startMock({ agents: 12 });
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'restart' };
+    const file = manifest('restart.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Through a restart' } })));
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const child = spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env);
+    const done = collect(child);
+    const deadline = Date.now() + 20_000;
+    while ((api.stats().byMethod.PATCH ?? 0) < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(started.pid, 'SIGKILL'); // issue 25: run never went on after this (3 of 3 tries)
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const again = spawnSync('redis-server', ['--port', String(started.port), '--bind', '127.0.0.1', '--dir', home, '--daemonize', 'yes', '--pidfile', path.join(home, 'again.pid'), '--logfile', path.join(home, 'again.log'), ...args]);
+    expect(again.status).toBe(0);
+    const result = await done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('Redis is not answering');
+    const perAgent = api.stats({ perAgent: true }).appliedPerAgent!;
+    expect(Object.keys(perAgent)).toHaveLength(12);
+    expect(Object.values(perAgent)).toEqual(api.agentIds().map(() => 1));
+    for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe('Through a restart');
+  }, 60_000);
+});

@@ -80,6 +80,12 @@ async function requireStill(ctx: StoreContext, batchId: string): Promise<BatchMe
   );
 }
 
+/** A Redis that is restarting or unreachable for now, as ioredis says it (not a refusal of a command). */
+export function redisAway(error: unknown): boolean {
+  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection is closed|max retries per request|LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|Stream isn't writeable/i.test(text);
+}
+
 /** Agents left when the progress loop starts to look every 20 ms instead of every 250 ms. */
 const FINISHING_AGENTS = 64;
 
@@ -97,13 +103,25 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
   // The rate shown is over the last few samples, not since creation.
   const samples: Array<{ done: number; at: number }> = [];
   let view = await viewBatch(ctx.store, meta);
+  let awaySaid = 0;
   try {
     while (!interrupted && (!FINAL_BATCH_STATUSES.has(view.meta.status) || view.meta.deadlineSkipping) && view.meta.status !== 'halted') {
       // The last few agents are watched closely: the command ends right after the batch does (at 250 ms
       // a cold run's end waited ~100 ms for its next look).
       const closing = view.meta.status === 'running' && view.meta.total - view.done <= FINISHING_AGENTS;
       await new Promise((resolve) => setTimeout(resolve, closing ? 20 : 250));
-      view = await viewBatch(ctx.store, await requireStill(ctx, batchId), samples[0]);
+      try {
+        view = await viewBatch(ctx.store, await requireStill(ctx, batchId), samples[0]);
+      } catch (error) {
+        // Redis restarting (refused, loading its data, a command out of retries) is waited for: the
+        // workers carry on once it is back. Anything else — a vanished batch included — ends the run.
+        if (!redisAway(error)) throw error;
+        if (Date.now() - awaySaid > 30_000) {
+          out.note(`run: Redis is not answering (${(error as Error).message.slice(0, 120)}); waiting for it — Ctrl-C stops`);
+          awaySaid = Date.now();
+        }
+        continue;
+      }
       samples.push({ done: view.done, at: Date.now() });
       if (samples.length > 20) samples.shift();
       progress.update(view);
