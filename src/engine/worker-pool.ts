@@ -148,7 +148,6 @@ export class WorkerPool {
         this.#runners.set(id, this.#startRunner(meta, origin));
       } else if (!active && runner) {
         this.#runners.delete(id);
-        // Its records vanished under it (a restart without data, a flush, an eviction): said, not silent.
         if (!meta) this.#options.onError?.(new Error(`batch ${id} is gone from Redis while this worker served it (restarted without its data, flushed, or evicted): its agents' records and before snapshots there are lost; this worker stops serving it`));
         // Before the runner stops: closing a BullMQ worker can take a while.
         if (meta && (meta.status === 'completed' || meta.status === 'completed_with_failures')) {
