@@ -110,17 +110,22 @@ describe('preflight against a flaky API', () => {
   }, 30_000);
 });
 
+/** `run` of 12 agents at 2 requests/s against `url`, under way once `patches` PATCHes have landed. */
+async function runUnderWay(url: string, name: string, patches: number) {
+  const api = await startMock({ agents: 12 });
+  const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: name };
+  const file = manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch: { name: `Through ${name}` } })));
+  const { collect, spawnCli } = await import('./helpers/cli.js');
+  const done = collect(spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env));
+  const deadline = Date.now() + 20_000;
+  while ((api.stats().byMethod.PATCH ?? 0) < patches && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return { api, done };
+}
+
 describe('a batch whose records vanish while it runs', () => {
   it('run exits 3 saying so (not a crash, not a wait) when Redis loses the batch mid-run', async () => {
     const url = await privateRedis('flushed', ['--save', '', '--appendonly', 'no']);
-    const api = await startMock({ agents: 12, recordRequests: true });
-    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'lost' };
-    const file = manifest('lost.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Lost?' } })));
-    const { collect, spawnCli } = await import('./helpers/cli.js');
-    const child = spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env);
-    const done = collect(child);
-    const deadline = Date.now() + 20_000;
-    while ((api.stats().byMethod.PATCH ?? 0) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { done } = await runUnderWay(url, 'lost', 2);
     const redis = new Redis(url);
     await redis.flushall(); // what a restart without persistence does to the batch
     redis.disconnect();
@@ -140,14 +145,7 @@ describe('a Redis that restarts mid-run', () => {
     const started = await startRedisServer({ binary: 'redis-server', dir: home, args });
     ports.push(started.port);
     const url = `redis://127.0.0.1:${started.port}`;
-    const api = await startMock({ agents: 12 });
-    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'restart' };
-    const file = manifest('restart.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Through a restart' } })));
-    const { collect, spawnCli } = await import('./helpers/cli.js');
-    const child = spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env);
-    const done = collect(child);
-    const deadline = Date.now() + 20_000;
-    while ((api.stats().byMethod.PATCH ?? 0) < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { api, done } = await runUnderWay(url, 'restart', 3);
     process.kill(started.pid, 'SIGKILL'); // issue 25: run never went on after this (3 of 3 tries)
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const again = spawnSync('redis-server', ['--port', String(started.port), '--bind', '127.0.0.1', '--dir', home, '--daemonize', 'yes', '--pidfile', path.join(home, 'again.pid'), '--logfile', path.join(home, 'again.log'), ...args]);
@@ -158,6 +156,6 @@ describe('a Redis that restarts mid-run', () => {
     const perAgent = api.stats({ perAgent: true }).appliedPerAgent!;
     expect(Object.keys(perAgent)).toHaveLength(12);
     expect(Object.values(perAgent)).toEqual(api.agentIds().map(() => 1));
-    for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe('Through a restart');
+    for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe('Through restart');
   }, 60_000);
 });
