@@ -85,8 +85,11 @@ describe('run --auto-rollback', () => {
       return undefined;
     }, 'the error budget to halt the batch');
     await held.arrival;
-    await stepBatch(store, batchId);
-    const origin = (await store.getBatch(batchId))!;
+    await stepBatch(store, batchId); // may find the lock taken by run's own pool, mid-creation: then it is that one
+    const origin = await until(async () => {
+      const meta = (await store.getBatch(batchId))!;
+      return meta.autoRollbackId && meta.autoRollbackId !== 'creating' ? meta : undefined;
+    }, 'the automatic rollback to be created');
     expect(origin.status).toBe('cancelled');
     expect(origin.autoRollbackId).toMatch(/-rollback-/);
     held.open();
