@@ -10,28 +10,12 @@ import type { Config } from '../config.js';
 import { InfraError } from '../errors.js';
 import pLimit from 'p-limit';
 import { Pacer } from '../plan/pacer.js';
+import { readAgent } from '../plan/read-agent.js';
 import { apiClient, requireKeysFor } from './api-context.js';
 import type { Output } from './output.js';
 
-/** Tries of one preflight read: a transient failure (a dropped connection, a 503, a 429) is asked again. */
+/** Tries of one preflight read: a transient failure (a dropped connection, a 503) is asked again. */
 export const PREFLIGHT_TRIES = 4;
-const PREFLIGHT_PAUSE_MS = 250;
-
-/**
- * One read, asked again after a retryable failure (doubling pauses from 250 ms, a 429's Retry-After
- * up to 5 s): one transient error gave up the whole submit with exit 3 (8 of 30 against a faulty API).
- */
-async function readOnce<T>(read: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await read();
-    } catch (error) {
-      if (!(error instanceof NovaApiError) || !error.retryable || attempt >= PREFLIGHT_TRIES) throw error;
-      const pause = error.kind === 'rate_limited' && error.retryAfterMs !== undefined ? Math.min(5000, error.retryAfterMs) : PREFLIGHT_PAUSE_MS * 2 ** (attempt - 1);
-      await new Promise((resolve) => setTimeout(resolve, pause));
-    }
-  }
-}
 
 export async function preflight(config: Config, samples: ReadonlyArray<{ org_id: string; agent_id: string }>, out: Output, options: { read?: boolean; client?: NovaClient } = {}): Promise<void> {
   requireKeysFor(config, samples.map((s) => s.org_id));
@@ -45,9 +29,10 @@ export async function preflight(config: Config, samples: ReadonlyArray<{ org_id:
     await Promise.all(
       samples.map(({ org_id: org, agent_id: agent }) =>
         limit(async () => {
-          await pacer.take();
           try {
-            await readOnce(() => client.getAgent(org, agent));
+            // Asked again after a transient failure, as plan's reads are: one 503 gave up the whole
+            // submit with exit 3 (issue 25: 8 of 30 against a faulty API).
+            await readAgent(client, org, agent, pacer, PREFLIGHT_TRIES);
           } catch (error) {
             if (!(error instanceof NovaApiError)) throw error;
             // A missing agent still shows the key was taken; a refusal is what preflight is for.

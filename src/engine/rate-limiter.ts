@@ -94,7 +94,8 @@ export class RateLimiter {
       }
       const count = version === undefined ? 1 : blockSize(Math.min(this.rate(), this.#rates.get(name) ?? 0));
       const penalties = this.#penalties;
-      const onKey = keyId === undefined ? {} : { key: keyId, keyPenalties: keyPenalties.get(keyId)?.count ?? 0 };
+      // The key's 429 count read above: nothing was awaited since.
+      const onKey = keyId === undefined ? {} : { key: keyId, keyPenalties: keyCount };
       const reservation = keyId === undefined ? this.store.reserveSlot(this.batchId, this.rate(), RECOVERY_MS, count) : this.store.reserveSlots(this.batchId, this.rate(), RECOVERY_MS, keyId, KEY_RATE_WINDOW_MS, count);
       if (count > 1) this.#reserving.set(name, reservation.catch(() => {}));
       let reply: Awaited<typeof reservation>;
@@ -108,7 +109,7 @@ export class RateLimiter {
       this.#rates.set(name, this.effectiveRate);
       // The first slot is this caller's; the others follow 1/rate apart, counted from the reply's arrival
       // (later than Redis's own clock by the round trip: never earlier than the schedule).
-      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: this.clock() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties, keyPenalties: onKey.keyPenalties ?? 0 });
+      if (count > 1 && version !== undefined) this.#blocks.set(name, { start: this.clock() + waitMs, spacing: 1e6 / rateMilli, next: 1, count, status, version, penalties, keyPenalties: keyCount });
       if (waitMs > 0) await this.#wait(waitMs, signal, stop);
       return { waitedMs: waitMs, status, penalties, ...onKey };
     }

@@ -5,7 +5,7 @@
  */
 import pLimit from 'p-limit';
 import type { NovaClient } from '../api/client.js';
-import { MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
+import { NovaApiError } from '../api/errors.js';
 import type { Agent, Json } from '../api/types.js';
 import { InfraError } from '../errors.js';
 import type { ManifestFiles } from '../manifest/files.js';
@@ -16,6 +16,7 @@ import { checkRowPatch } from '../patch/row-patch.js';
 import type { RowPatch } from '../patch/types.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import { Pacer } from './pacer.js';
+import { readAgent } from './read-agent.js';
 
 export type PlanStatus =
   | 'change' // the agent differs from the desired state: a PATCH would be sent
@@ -85,26 +86,8 @@ export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
   let halt: Error | undefined;
   let anyRead = false;
 
-  async function read(row: ManifestRow): Promise<Agent> {
-    const attempts = options.attempts ?? 4;
-    // A 429 is the API asking for a slower pace, not the agent failing: it costs no attempt (the pace
-    // halves instead), up to as many waits as the engine allows one request.
-    for (let failures = 0, waits = 0; ; ) {
-      await pacer.take();
-      try {
-        const agent = await client.getAgent(row.orgId, row.agentId);
-        pacer.recover();
-        return agent;
-      } catch (error) {
-        if (error instanceof NovaApiError && error.kind === 'rate_limited' && waits++ < MAX_RATE_LIMIT_WAITS) {
-          pacer.delay(error.retryAfterMs ?? 1000);
-          continue;
-        }
-        if (!(error instanceof NovaApiError) || !error.retryable || ++failures >= attempts) throw error;
-        await sleep(Math.min(10_000, error.retryAfterMs ?? 500 * 2 ** (failures - 1)));
-      }
-    }
-  }
+  const read = (row: ManifestRow) => readAgent(client, row.orgId, row.agentId, pacer, options.attempts ?? 4, sleep);
+
 
   async function planOne(row: ManifestRow): Promise<void> {
     if (halt) return;
