@@ -159,3 +159,114 @@ describe('a Redis that restarts mid-run', () => {
     for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe('Through restart');
   }, 60_000);
 });
+
+/** The batch `run` made under `env`'s prefix (the only one there). */
+async function onlyBatch(env: NodeJS.ProcessEnv): Promise<{ id: string; status: string; counts: Record<string, number> }> {
+  const listed = await runCli(['batches', '--json'], env);
+  const [batch] = JSON.parse(listed.stdout) as Array<{ id: string; status: string; counts: Record<string, number> }>;
+  return batch!;
+}
+
+async function setMaxmemory(url: string, value: string): Promise<number> {
+  const redis = new Redis(url);
+  try {
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+    await redis.config('SET', 'maxmemory', value);
+    return used;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('a Redis that runs out of memory (noeviction)', () => {
+  /**
+   * Once memory is back: resumed, a worker finishes it, and every agent was changed exactly once. (A job
+   * whose write Redis refused is given back by BullMQ's stalled check: the worker's short lock makes
+   * that seconds, not the default minute.)
+   */
+  async function finishesOnce(url: string, env: NodeJS.ProcessEnv, api: Awaited<ReturnType<typeof startMock>>, name: string) {
+    await setMaxmemory(url, '0');
+    const { id } = await onlyBatch(env);
+    const resumed = await runCli(['resume', id], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const worker = spawnCli(['worker', '--queue', id, '--lock-duration', '1000'], env);
+    const stopped = collect(worker);
+    // Refused mid-job, a job keeps its lock until that lapses (30 s, the run's default lock), then is given back.
+    const deadline = Date.now() + 75_000;
+    while ((await onlyBatch(env)).status !== 'completed' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    worker.kill('SIGTERM');
+    await stopped;
+    expect((await onlyBatch(env)).status).toBe('completed');
+    expect(Object.values(api.stats({ perAgent: true }).appliedPerAgent!)).toEqual(api.agentIds().map(() => 1));
+    for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe(name);
+  }
+
+  it('nearly full: submit warns, run halts redis_full (exit 3) before a write is refused, no attempt spent; resumed, every agent once', async () => {
+    const url = await privateRedis('nearly-full', ['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
+    const api = await startMock({ agents: 150 });
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'full' };
+    const file = manifest('nearly-full.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Roomy' } })));
+    await setMaxmemory(url, '64mb');
+    const submitted = await runCli(['submit', file], env);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    expect(submitted.stderr).not.toContain('may not fit');
+    const started = Date.now();
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const running = collect(spawnCli(['run', file, '--rate', '20'], env)); // carries on with the submitted batch
+    const until = Date.now() + 20_000;
+    while ((api.stats().byMethod.PATCH ?? 0) < 10 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Room left for about 25 more agents' snapshots past the headroom kept free.
+    const used = await setMaxmemory(url, '64mb');
+    await setMaxmemory(url, String(used + 256 * 1024 + 25 * 4500));
+    const ran = await running;
+    const said = ran.stdout + ran.stderr;
+    expect(ran.code, said).toBe(3);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(said).toContain('redis_full: Redis is out of memory: ');
+    expect(said).toMatch(/\d+ agents × ~[\d.]+ KiB = ~[\d.]+ (KiB|MiB) needed; Redis has [\d.]+ (B|KiB) left of its maxmemory/);
+    expect(said).not.toMatch(/OOM|a bug/);
+    const halted = await onlyBatch(env);
+    expect(halted.status).toBe('halted');
+    expect(halted.counts.failed).toBe(0);
+    expect(halted.counts.applied).toBeGreaterThan(0);
+    expect(halted.counts.pending).toBeGreaterThan(0);
+    // What the API changed is what was recorded: nothing changed and left pending.
+    expect(api.stats().byMethod.PATCH).toBe(halted.counts.applied);
+    await finishesOnce(url, env, api, 'Roomy');
+    // A batch that cannot fit is warned of before anything is enqueued; the write Redis refuses is exit 3.
+    await setMaxmemory(url, String((await setMaxmemory(url, '0')) + 100 * 1024));
+    const crammed = await runCli(['submit', file], { ...env, NOVA_FLEET_PREFIX: 'crammed' });
+    expect(crammed.code, crammed.stderr).toBe(3);
+    expect(crammed.stderr).toMatch(/may not fit in Redis \(150 agents × ~4\.5 KiB = ~675\.0 KiB needed; Redis has [\d.]+ KiB left/);
+    expect(crammed.stderr).toContain('redis_full: Redis refused a write, out of memory');
+    expect(crammed.stderr).not.toContain('a bug');
+  }, 90_000);
+
+  it('full at once (maxmemory cut under use mid-run): every write refused, yet the halt is recorded, nothing fails, nothing is lost', async () => {
+    const url = await privateRedis('full', ['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
+    const api = await startMock({ agents: 40 });
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'full' };
+    const file = manifest('full.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Cramped' } })));
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const done = collect(spawnCli(['run', file, '--rate', '10', '--concurrency', '4'], env));
+    const deadline = Date.now() + 20_000;
+    while ((api.stats().byMethod.PATCH ?? 0) < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await setMaxmemory(url, '1'); // issue 25: the batch stayed running for 7 min, OOM errors spent attempts
+    const cutAt = Date.now();
+    const ran = await done;
+    const said = ran.stdout + ran.stderr;
+    expect(ran.code, said).toBe(3);
+    expect(Date.now() - cutAt).toBeLessThan(60_000);
+    expect(said).toContain('redis_full: Redis is out of memory');
+    expect(said).not.toContain('a bug');
+    expect(said.split('OOM command not allowed').length).toBeLessThanOrEqual(3);
+    const halted = await onlyBatch(env);
+    expect(halted.status).toBe('halted');
+    expect(halted.counts.failed).toBe(0);
+    // Agents the API changed while Redis refused their outcome stay pending (not failed, not lost):
+    // the resumed batch finds them changed and records them applied, against their first snapshot.
+    await finishesOnce(url, env, api, 'Cramped');
+    expect((await onlyBatch(env)).counts.applied).toBe(40);
+  }, 120_000);
+});

@@ -13,7 +13,7 @@ import { WRITABLE_FIELDS } from '../src/patch/fields.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey } from '../src/store/keys.js';
 import { runCli } from './helpers/cli.js';
-import { engineFixtures, runToEnd, workToEnd } from './helpers/engine.js';
+import { engineFixtures, FAST, runToEnd, workToEnd } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
 import { REDIS_URL, keysUnder, testPrefix } from './helpers/redis.js';
 
@@ -97,6 +97,31 @@ describe('rollback', () => {
     expect(third.attached).toBe(false);
     expect(third.meta.id).not.toBe(first.meta.id);
   });
+
+  it('checks, does not trust: agents recorded failed whose PATCH landed are restored; refused ones are unchanged, checked; a later hand edit is a conflict', async () => {
+    // Issue 25: agents the API really changed were recorded failed, and rollback left them changed, exit 0.
+    const api = await startMock({ agents: 8 });
+    const ids = api.agentIds();
+    const [landed, landedToo, edited, refused] = ids.map((a) => a.agent_id);
+    api.configure({ patchAppliedStatus: { [landed!]: 504, [landedToo!]: 422, [edited!]: 504 }, patchStatus: { [refused!]: 422 } });
+    const prefix = testPrefix('rb-check');
+    const originals = snapshotFleet(api);
+    const file = manifest('check.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Checked rollout', vad_config: { sample_rate: 44100 } } })));
+    const rollout = await runToEnd(api, prefix, file, 'check', { ...FAST, attempts: 1 });
+    expect(rollout.counts).toMatchObject({ applied: 4, failed: 4 });
+    api.configure({ patchAppliedStatus: {}, patchStatus: {} });
+    // Someone edits, after the rollout, a field the failed-but-landed PATCH had set.
+    await fetch(`${api.url}/org/${ids[2]!.org_id}/agents/${edited}`, { method: 'PATCH', headers: { 'x-api-key': api.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Edited by hand' }) });
+    const store = new BatchStore(redis, prefix);
+    const { meta } = await createRollback({ store, originId: 'check' });
+    const result = await workToEnd(api, prefix, meta.id);
+    expect(result.counts).toMatchObject({ restored: 6, unchanged: 1, conflict: 1, failed: 0 });
+    const untouched = new Set([...originals.keys()].filter((k) => k !== agentKey(ids[2]!.org_id, edited!)));
+    expectFleetEquals(api, originals, untouched);
+    expect(api.agent(ids[2]!.org_id, edited!)!.name).toBe('Edited by hand');
+    expect((await store.agentRecord(meta.id, agentKey(ids[3]!.org_id, refused!)))!.error).toContain('checked: as before batch check (recorded failed there)');
+    expect((await store.agentRecord(meta.id, agentKey(ids[2]!.org_id, edited!)))!.error).toContain('recorded failed by batch check, yet name differs from its before snapshot and not as it asked');
+  }, 30_000);
 
   it('leaves agents changed by someone else since the batch alone (conflict), and --force restores them', async () => {
     const api = await startMock({ agents: 6 });

@@ -3,7 +3,7 @@
  * Redis as the text `kind: detail` (as every earlier version wrote it), so a batch halted before this
  * type existed reads back with its kind. Pure.
  */
-export const HALT_KINDS = ['error_budget', 'verify_failed', 'bad_credentials', 'api_unreachable', 'deadline_passed', 'imported', 'other'] as const;
+export const HALT_KINDS = ['error_budget', 'verify_failed', 'bad_credentials', 'api_unreachable', 'deadline_passed', 'imported', 'redis_full', 'other'] as const;
 export type HaltKind = (typeof HALT_KINDS)[number];
 
 export interface HaltReason {
@@ -12,7 +12,7 @@ export interface HaltReason {
 }
 
 /** Halts that are the infrastructure's, not the work's: `run` exits 3 for them (SPEC §6). */
-export const INFRA_HALTS: ReadonlySet<HaltKind> = new Set(['bad_credentials', 'api_unreachable']);
+export const INFRA_HALTS: ReadonlySet<HaltKind> = new Set(['bad_credentials', 'api_unreachable', 'redis_full']);
 /** Halts a plain `resume` may lift (an error budget needs a higher one; verification, --override). */
 export const GATE_HALTS: ReadonlySet<HaltKind> = new Set(['error_budget', 'verify_failed']);
 

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_CODES, ExitError } from '../errors.js';
+import { redisFailure } from './redis-errors.js';
 import { VERSION } from '../package-info.js';
 import { CONFIG_FILE, ENV_NAME, LOG_LEVELS } from '../names.js';
 import { parseBudget, parseDuration, parseWaves } from '../engine/waves.js';
@@ -305,10 +306,11 @@ export async function main(argv: string[], stderr: NodeJS.WritableStream = proce
         ? EXIT_CODES.ok
         : EXIT_CODES.usage;
     }
-    if (error instanceof ExitError) {
-      stderr.write(`nova-fleet: ${error.message}\n`);
-      if (error.hint) stderr.write(`hint: ${error.hint}\n`);
-      return error.exitCode;
+    const known = error instanceof ExitError ? error : redisFailure(error);
+    if (known) {
+      stderr.write(`nova-fleet: ${known.message}\n`);
+      if (known.hint) stderr.write(`hint: ${known.hint}\n`);
+      return known.exitCode;
     }
     stderr.write(`nova-fleet: unexpected error (a bug; please report it): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     return EXIT_CODES.failed;

@@ -19,6 +19,8 @@ import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
 import type { OnCreated, SubmitResult } from '../engine/submit.js';
+import { redisAway } from './redis-errors.js';
+import { isRedisFull } from '../store/redis-memory.js';
 
 /**
  * Submit and work the batch in this process until it ends (or `until` resolves). The worker starts as
@@ -63,7 +65,14 @@ function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: 
     ...(metrics ? { metrics } : {}),
     onError: (error) => out.note(`worker: ${error.message}`),
   });
-  return pool.start().then(() => pool);
+  // A start that fails (Redis full or away at its first poll) closes what it opened: nothing lingers.
+  return pool.start().then(
+    () => pool,
+    async (error: unknown) => {
+      await pool.close();
+      throw error;
+    },
+  );
 }
 
 /**
@@ -78,12 +87,6 @@ async function requireStill(ctx: StoreContext, batchId: string): Promise<BatchMe
     `batch ${batchId} is gone from Redis while it ran (Redis restarted without its data, was flushed, or evicted keys): its agents' records and before snapshots there are lost`,
     'agents it had already changed stay changed: check them against your own records before running the manifest again (the API holds no earlier version); keep Redis with `appendonly yes` and `maxmemory-policy noeviction`',
   );
-}
-
-/** A Redis that is restarting or unreachable for now, as ioredis says it (not a refusal of a command). */
-export function redisAway(error: unknown): boolean {
-  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection is closed|max retries per request|LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|Stream isn't writeable/i.test(text);
 }
 
 /** Agents left when the progress loop starts to look every 20 ms instead of every 250 ms. */
@@ -132,7 +135,10 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
   }
   const final = await requireStill(ctx, batchId);
   // The pool stops with the batch; the last events (halt, completion) are sent from here.
-  if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) });
+  // A full Redis may refuse the halt's queue pause: the halt itself is recorded (redis-full.ts).
+  if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) }).catch((error: unknown) => {
+    if (!isRedisFull(error)) throw error;
+  });
   if (final.status === 'completed' || final.status === 'completed_with_failures') await notify(ctx.store, final, 'completed', { event: 'completed' }, (error) => out.note(error.message));
   await flushNotifications();
   return { view: await viewBatch(ctx.store, final), interrupted };

@@ -9,6 +9,7 @@ import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreat
 import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
 import { UsageError } from '../errors.js';
+import { fitWarning } from '../engine/redis-full.js';
 import { requireFutureDeadline } from './parsers.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
@@ -132,6 +133,10 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     out.note(`submit: requests ${controls.startAt !== undefined ? `from ${new Date(controls.startAt).toISOString()} ` : ''}${controls.window ? `inside "${controls.window}" ` : ''}${controls.deadline !== undefined ? `until ${new Date(controls.deadline).toISOString()} (then the rest is skipped)` : ''}`.trim());
   }
   if (controls.maxFailures !== undefined) out.note(`submit: error budget ${controls.maxFailures} failed agent${controls.maxFailures === 1 ? '' : 's'}${controls.autoRollback ? ', then automatic rollback' : ''}`);
+  if (!attached) {
+    const warning = await fitWarning(ctx.store, total);
+    if (warning) out.note(`submit: ${warning}`);
+  }
   const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}) });
   return settle(ctx, batchId, flags, out, result);
 }

@@ -10,12 +10,13 @@ import type { Metrics } from '../metrics.js';
 import type { RowPatch } from '../patch/types.js';
 import { DEFAULT_OUTAGE_HALT_MS, type BatchMeta, type BatchStatus, type BatchStore } from '../store/batch-store.js';
 import { cutByDeadline } from './controller.js';
-import { pauseQueueWhile, wakeJobs } from './jobs.js';
+import { pauseQueueWhile, wakeJobs, type AgentJobData } from './jobs.js';
 import type { ProcessorDeps } from './processor.js';
 import { RateLimiter } from './rate-limiter.js';
 import { changedStatus } from './rollback.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from './window.js';
+import { atMostEvery, haltRedisFull } from './redis-full.js';
 
 export { AUTH_FAILURES_TO_HALT } from './org-blocks.js';
 
@@ -76,7 +77,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
     const files = new Map<string, string>();
     const deps = {
       // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
-      ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false } } : {}),
+      ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false, origin: originLoaders(store, meta.rollbackOf) } } : {}),
       store,
       client: input.client,
       keyId: (orgId: string) => input.client.keyIdFor(orgId),
@@ -129,6 +130,10 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         await haltIfOnlyBlockedLeft(store, batchId);
         return true;
       },
+      // The halt stops the others' requests at their gate (the status is read fresh after it).
+      onRedisFull: atMostEvery(5000, async () => {
+        if (await haltRedisFull(store, batchId)) cached = undefined;
+      }),
       orgBlocked: (orgId: string) => blocked.has(orgId) || latest.blockedOrgs?.[orgId] !== undefined,
       patch: async (digest: string) => {
         let patch = patches.get(digest);
@@ -159,5 +164,18 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       latest = next;
       blocked.clear(); // the poll's metadata is the truth now (a resume lifts blocks)
     },
+  };
+}
+
+/** A rollback's view of its origin's kept jobs, patches and files (ProcessorDeps.rollback.origin). */
+function originLoaders(store: BatchStore, originId: string) {
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} of batch ${originId} is missing from Redis`);
+    return value;
+  };
+  return {
+    job: (key: string) => store.recordedJob<AgentJobData>(originId, key),
+    patch: async (digest: string) => JSON.parse(need(await store.loadPatch(originId, digest), `patch ${digest}`)) as RowPatch,
+    file: async (path: string) => need(await store.loadFile(originId, path), `file ${path}`),
   };
 }

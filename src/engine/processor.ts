@@ -27,11 +27,21 @@ import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleState } from './window.js';
 import { backoffDelay } from './backoff.js';
 import { restoration } from './rollback.js';
-import { rollbackTarget, rolloutTarget } from './targets.js';
+import { checkTarget, rollbackTarget, rolloutTarget } from './targets.js';
 import { unmetExpectation, type Expectation } from '../patch/expect.js';
 import { ORG_BLOCKED_WAIT_MS } from './org-blocks.js';
 import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped } from './job-signals.js';
 import { apiCalls } from './api-calls.js';
+import { isRedisFull } from '../store/redis-memory.js';
+
+/**
+ * A write refused because Redis is full: the batch halts; the job, no attempt spent, stays until its
+ * lock lapses and BullMQ's stalled check gives it back to the queue (never lost).
+ */
+async function redisFull(deps: ProcessorDeps): Promise<never> {
+  await deps.onRedisFull?.();
+  throw new DelayedError();
+}
 
 /**
  * Final outcomes may replace `skipped`: a cancel marks pending agents skipped, and one whose request was
@@ -102,8 +112,16 @@ export interface ProcessorDeps {
   statusVersion?: () => number | undefined;
   /** Aborted when this worker stops taking work (a signal, close): no request starts after it. */
   stop?: AbortSignal;
+  /** Redis refused a write for memory: the batch is halted `redis_full` (redis-full.ts), at most once a while. */
+  onRedisFull?: () => Promise<void>;
   /** Set for a rollback batch: the batch it undoes, the status its changed agents carry, --force. */
-  rollback?: { of: string; changed: AgentStatus; force: boolean };
+  rollback?: {
+    of: string;
+    changed: AgentStatus;
+    force: boolean;
+    /** The origin's kept jobs, patches and files: what it asked of an agent it did not record as changed. */
+    origin?: { job: (key: string) => Promise<AgentJobData | undefined>; patch: (digest: string) => Promise<RowPatch>; file: (path: string) => Promise<string> };
+  };
 }
 
 export type JobOutcome = AgentStatus | 'already_done';
@@ -117,7 +135,14 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
   // One round trip for two independent steps: the GET's slot (always needed unless the agent is done),
   // and the job's status (an attempt counted) with the agent's lease (one change at a time per agent).
   const firstSlot = quiet(acquire());
-  const { status, holder } = await store.beginWithLease(batchId, key, LEASE_MS);
+  let begun;
+  try {
+    begun = await store.beginWithLease(batchId, key, LEASE_MS);
+  } catch (error) {
+    if (isRedisFull(error)) return redisFull(deps);
+    throw error;
+  }
+  const { status, holder } = begun;
   // Released once: with the agent's outcome (one Lua step), or on any other way out.
   let released: Promise<void> | undefined;
   // Batches whose job for this agent waited meanwhile are woken; a wake that fails costs them only time.
@@ -148,13 +173,13 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     // A rollback knows from the origin's record alone whether there is anything to restore: an agent
     // the origin never changed costs no request at all.
     const plan = deps.rollback ? restoration(deps.rollback.of, deps.rollback.changed, await store.agentRecord(deps.rollback.of, key)) : undefined;
-    if (plan && plan.kind !== 'restore') {
+    if (plan && (plan.kind === 'nothing' || plan.kind === 'impossible')) {
       const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
       return await end(outcome, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     answered = true;
-    const targetFrom = async (before: Agent) => (plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
+    const targetFrom = async (before: Agent) => (plan?.kind === 'check' ? checkTarget(deps, plan, key, before) : plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
     // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
     const guess = await targetFrom(current);
@@ -229,12 +254,22 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
      * rejected while nothing holds the promise yet, is an unhandled rejection that kills the worker.
      */
     const putBack = async (delayMs: number): Promise<never> => {
-      await store.uncountAttempt(batchId, key);
-      await job.moveToDelayed(Date.now() + delayMs, token);
+      try {
+        await store.uncountAttempt(batchId, key);
+        await job.moveToDelayed(Date.now() + delayMs, token);
+      } catch (refused) {
+        if (isRedisFull(refused)) return redisFull(deps);
+        throw refused;
+      }
       // Released between the take and the sleep, its release found the job not yet asleep: wake it here.
       if (error instanceof LeaseWait && !(await store.leasedElsewhere(batchId, key))) await job.promote().catch(() => {});
       throw new DelayedError();
     };
+    // Not the agent's fault and not worth an attempt: the batch halts, the agent stays pending.
+    if (isRedisFull(error)) {
+      await deps.onRedisFull?.();
+      return await putBack(DEFER_MS);
+    }
     if (error instanceof Deferred || error instanceof Stopped) return await putBack(error instanceof Stopped ? 0 : error instanceof LeaseWait ? LEASE_WAIT_MS : error instanceof OrgBlocked ? ORG_BLOCKED_WAIT_MS : DEFER_MS);
     // A refused key is the org's, not the agent's: the agent stays pending; repeated, the org is blocked.
     if (error instanceof NovaApiError && error.kind === 'auth') return await putBack((await deps.onAuthRefused(orgId, error)) ? ORG_BLOCKED_WAIT_MS : DEFER_MS);
@@ -257,6 +292,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const before = await store.loadBefore(batchId, key);
     return await end('failed', { ...(before ? { before } : {}), error: reason(error), job: job.data });
   } finally {
-    await release();
+    // A full Redis may refuse even this: the lease then lapses on its own (LEASE_MS).
+    await release().catch((refused: unknown) => {
+      if (!isRedisFull(refused)) throw refused;
+    });
   }
 }

@@ -23,14 +23,25 @@ export function changedStatus(origin: BatchMeta): AgentStatus {
 
 export type Restoration =
   | { kind: 'restore'; desired: Record<string, Json>; expected: Record<string, Json>; fields: string[] }
+  /** Not recorded as changed, but a PATCH may have reached the API: compared with the agent as it is now. */
+  | { kind: 'check'; before: Agent; status: AgentStatus }
   | { kind: 'nothing'; reason: string }
   | { kind: 'impossible'; reason: string };
+
+/**
+ * Statuses whose agent may have been changed although the record does not say so: a PATCH sent and its
+ * reply lost or refused (failed), an attempt cut by a halt, a full or restarted Redis (pending), a
+ * later attempt's conflict or skip after an earlier attempt's PATCH. Every one with a before snapshot
+ * — taken before any PATCH — is checked against the agent as it is, never trusted (issue 25).
+ */
+export const MAYBE_CHANGED: ReadonlySet<AgentStatus> = new Set(['failed', 'pending', 'skipped', 'conflict']);
 
 /** What restoring one agent means, from the origin's record of it (pure). */
 export function restoration(originId: string, changed: AgentStatus, record: AgentRecord | undefined): Restoration {
   // Enqueued because the origin's record said it changed the agent: a record gone since (the origin
   // pruned or lost from Redis) is a failure to restore, never an `unchanged` agent.
   if (!record) return { kind: 'impossible', reason: `batch ${originId} has no record of this agent any more (pruned, or lost from Redis): no before snapshot to restore it from` };
+  if (record.status !== changed && MAYBE_CHANGED.has(record.status) && record.before) return { kind: 'check', before: record.before, status: record.status };
   if (record.status !== changed || !record.before || !record.after || !record.changed?.length) {
     return { kind: 'nothing', reason: `not changed by batch ${originId} (${record.status}): nothing to roll back` };
   }
@@ -84,7 +95,7 @@ export async function createRollback(input: RollbackInput): Promise<RollbackResu
       );
     }
     // Its enqueue was cut short: the rest is enqueued now (job ids dedupe what is there).
-    const enqueued = open.enqueued ? 0 : await enqueueRollback(store, origin, open, input.agents, false);
+    const enqueued = open.enqueued ? 0 : await enqueueRollback(store, origin, open, input.agents);
     return { meta: (await store.getBatch(open.id))!, enqueued, cancelledOrigin: false, attached: true };
   }
   // Rolling back a batch that is still going: first stop what has not started.
@@ -112,16 +123,18 @@ export async function createRollback(input: RollbackInput): Promise<RollbackResu
     rollbackOf: originId,
     force: input.force ?? false,
   });
-  const enqueued = await enqueueRollback(store, origin, meta, input.agents, cancelledOrigin);
+  const enqueued = await enqueueRollback(store, origin, meta, input.agents);
   return { meta: (await store.getBatch(id))!, enqueued, cancelledOrigin, attached: false };
 }
 
 /** Enqueues the rollback `meta` of `origin`'s changed agents (or those of `agents`), and marks it enqueued. */
-async function enqueueRollback(store: BatchStore, origin: BatchMeta, meta: BatchMeta, agents: ReadonlySet<string> | undefined, cancelledOrigin: boolean): Promise<number> {
+async function enqueueRollback(store: BatchStore, origin: BatchMeta, meta: BatchMeta, agents: ReadonlySet<string> | undefined): Promise<number> {
   const changed = changedStatus(origin);
-  // A cancelled origin's `skipped` agents may still turn out applied (their PATCH was in flight):
-  // they are included, and the processor decides from the record it finds when it runs.
-  const candidates = new Set<AgentStatus>([changed, ...(origin.status === 'cancelled' || cancelledOrigin ? (['skipped'] as const) : [])]);
+  // A cancelled origin's `skipped` agents may still turn out applied (their PATCH was in flight): the
+  // processor decides from the record it finds when it runs.
+  // Also every agent a PATCH may have reached whatever its record says (MAYBE_CHANGED): the processor
+  // compares it with its before snapshot — one GET — and restores only what differs.
+  const candidates = new Set<AgentStatus>([changed, ...MAYBE_CHANGED]);
   const queue = store.queue(meta.id);
   let enqueued = 0;
   try {

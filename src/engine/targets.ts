@@ -11,6 +11,7 @@ import { checkRowPatch } from '../patch/row-patch.js';
 import type { AgentStatus } from '../store/batch-store.js';
 import type { AgentJob, ProcessorDeps } from './processor.js';
 import { conflictingFields, type Restoration } from './rollback.js';
+import { isWritableField } from '../patch/fields.js';
 
 /** What the job must bring the agent to — or a final status decided without any request. */
 export type Target = { desired: Record<string, Json>; changed: string[] } | { done: { status: AgentStatus; error?: string } };
@@ -47,4 +48,28 @@ export function rollbackTarget(deps: ProcessorDeps, plan: Extract<Restoration, {
     if (conflicts.length > 0) return { done: { status: 'conflict', error: `changed since batch ${of}: ${conflicts.join(', ')} (left alone; --force restores anyway)` } };
   }
   return { desired: plan.desired, changed };
+}
+
+/**
+ * A rollback of an agent its origin did not record as changed, though a PATCH may have reached the API
+ * (rollback.ts MAYBE_CHANGED): the fields in which the agent, as this rollback first read it (`seen`),
+ * differs from the origin's before snapshot. Those the origin asked for (its job, kept with the record)
+ * go back; one that is neither as before nor as asked is someone else's edit — a conflict, unless
+ * forced. None differs: `unchanged`, checked.
+ */
+export async function checkTarget(deps: ProcessorDeps, plan: Extract<Restoration, { kind: 'check' }>, key: string, seen: Agent): Promise<Target> {
+  const { of, force, origin } = deps.rollback!;
+  const { before } = plan;
+  const job = await origin?.job(key);
+  const asked = job && origin ? await rolloutTarget({ ...deps, patch: origin.patch, file: origin.file }, { data: job } as AgentJob, before) : undefined;
+  const wanted = asked && !('done' in asked) ? asked.desired : undefined;
+  const fields = [...new Set([...Object.keys(before), ...Object.keys(seen)])].filter((field) => isWritableField(field) && !isDeepStrictEqual(seen[field], before[field]) && (!wanted || Object.hasOwn(wanted, field)));
+  if (fields.length === 0) return { done: { status: 'unchanged', error: `checked: as before batch ${of} (recorded ${plan.status} there)` } };
+  const others = fields.filter((field) => !wanted || !isDeepStrictEqual(seen[field], wanted[field]));
+  if (others.length > 0 && !force) {
+    return { done: { status: 'conflict', error: `recorded ${plan.status} by batch ${of}, yet ${others.join(', ')} differ${others.length === 1 ? 's' : ''} from its before snapshot${wanted ? ' and not as it asked' : ''} (left alone; --force restores)` } };
+  }
+  const absent = fields.filter((field) => !Object.hasOwn(before, field));
+  if (absent.length > 0) return { done: { status: 'failed', error: `the agent had no ${absent.join(', ')} before batch ${of}, and a PATCH cannot remove a field` } };
+  return { desired: Object.fromEntries(fields.map((field) => [field, before[field] as Json])), changed: fields };
 }

@@ -25,6 +25,7 @@ import { processAgentJob } from './processor.js';
 import { stepBatch } from './controller.js';
 import { flushNotifications, notify } from './hooks.js';
 import { batchDeps } from './batch-deps.js';
+import { haltIfNearlyFull, isRedisFull, quietRepeats } from './redis-full.js';
 
 /** A worker whose heartbeat is older than this is taken for gone (heartbeats come every poll, ~1 s). */
 export const HEARTBEAT_TTL_MS = 15_000;
@@ -95,7 +96,9 @@ export class WorkerPool {
   readonly #id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   constructor(options: WorkerPoolOptions) {
-    this.#options = options;
+    // A full Redis refuses every write of every job and poll: said once a while, not once a write.
+    const said = (error: Error) => (options.log?.error({ error: error.message }, 'worker error'), options.onError?.(error));
+    this.#options = { ...options, onError: quietRepeats(said, isRedisFull, 30_000) };
     this.#command = connectRedis(options.redisUrl);
     this.store = new BatchStore(this.#command, options.prefix);
     this.#gateConnection = connectRedis(options.redisUrl);
@@ -123,14 +126,16 @@ export class WorkerPool {
   }
 
   async #poll(): Promise<void> {
+    // Before the heartbeat (a write): a Redis nearly full halts the batches served, while it still can.
+    for (const { batchId, reason } of await haltIfNearlyFull(this.store, [...this.#runners.keys()])) this.#options.log?.error({ batch: batchId, reason }, 'batch halted: Redis is out of memory');
     const now = await this.store.now();
     this.#clockOffset = now - Date.now();
     // The heartbeat: `status` tells a batch nobody serves (SPEC §13). It outlives a few missed polls.
-    await this.store.beat(
-      { id: this.#id, host: hostname(), pid: process.pid, ...(this.#options.batchIds?.length ? { batches: [...this.#options.batchIds] } : {}), runVerify: this.#options.runVerify ?? false },
-      now,
-      HEARTBEAT_TTL_MS,
-    );
+    await this.store
+      .beat({ id: this.#id, host: hostname(), pid: process.pid, ...(this.#options.batchIds?.length ? { batches: [...this.#options.batchIds] } : {}), runVerify: this.#options.runVerify ?? false }, now, HEARTBEAT_TTL_MS)
+      .catch((error: unknown) => {
+        if (!isRedisFull(error)) throw error; // a full Redis: the poll goes on to read (and halt) its batches
+      });
     // Only the batches listed active (and the ones this pool runs, which another worker may have
     // dropped from that list already): an idle worker's poll does not grow with the batch history.
     const ids = this.#options.batchIds?.length ? this.#options.batchIds : [...new Set([...(await this.store.listActiveBatchIds()), ...this.#runners.keys()])];
@@ -153,7 +158,7 @@ export class WorkerPool {
         if (meta && (meta.status === 'completed' || meta.status === 'completed_with_failures')) {
           await notify(this.store, meta, 'completed', { event: 'completed' }, (error) => this.#options.onError?.(error));
         }
-        await this.#stopRunner(runner);
+        await runner.worker.close().finally(() => runner.connection.disconnect());
       } else if (runner && meta) runner.update(meta);
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
@@ -234,10 +239,7 @@ export class WorkerPool {
       if (!job || !final) return;
       void store.finish(batchId, job.data.k, 'failed', ['pending', 'skipped'], { error: error.message, job: job.data }).catch(() => {});
     });
-    worker.on('error', (error) => {
-      this.#options.log?.error({ batch: batchId, error: error.message }, 'worker error');
-      this.#options.onError?.(error);
-    });
+    worker.on('error', (error) => this.#options.onError?.(error));
     // Connected now, looking for jobs once the first are there (as BullMQ's autorun; not once closing).
     void firstJobs?.then(() => (this.#closed ? undefined : worker.run().catch((error: Error) => worker.emit('error', error))));
     return {
@@ -250,11 +252,6 @@ export class WorkerPool {
         if (worker.concurrency > jobs) worker.concurrency = jobs;
       },
     };
-  }
-
-  async #stopRunner(runner: Runner): Promise<void> {
-    await runner.worker.close();
-    runner.connection.disconnect();
   }
 
   /**

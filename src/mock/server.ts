@@ -215,6 +215,8 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     const problems = bodyProblems(parsed);
     if (problems.length > 0) return reply(res, 400, { detail: problems.join('; ') });
     applyPatch(agent, key, parsed as Record<string, unknown>);
+    const late = faults.patchAppliedStatus?.[r.agentId];
+    if (late !== undefined) return reply(res, late, { detail: `Injected ${late} for agent ${r.agentId}, after applying the change` });
     if (dice.chance(faults.dropAfterRate ?? 0)) {
       req.socket.destroy(); // applied, but the client never hears so: the idempotency test case
       return 'dropped';

@@ -23,6 +23,11 @@ export const MockFaultsSchema = z.strictObject({
    * write time only (a read-only field, a server-side rule, a write outage).
    */
   patchStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
+  /**
+   * Agent id → HTTP status its PATCHes answer *after* applying the change: a write that landed while the
+   * client hears a failure (a gateway timeout in front of the API) — recorded failed, yet changed.
+   */
+  patchAppliedStatus: z.record(z.string(), z.number().int().min(100).max(599)).optional(),
   /** Requests per second allowed (token bucket); 0 = unlimited. */
   rateLimit: z.number().min(0).optional(),
   /** Bucket capacity (burst). Default: max(1, rateLimit), i.e. one second's worth. */

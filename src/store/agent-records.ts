@@ -146,6 +146,16 @@ export class AgentRecords extends Coordination {
     };
   }
 
+  /** The job kept with a failed, skipped or conflicting agent's record (untrusted: parsed, not checked). */
+  async recordedJob<T>(batchId: string, key: string): Promise<T | undefined> {
+    const job = await this.redis.hget(this.keys.agent(batchId, key), 'job');
+    try {
+      return job ? (JSON.parse(job) as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Moves a failed (or skipped) agent back to pending for `retry`; returns the job to enqueue again, or
    * undefined if it was no longer in `from` (or has no job recorded: skipped by an older version).
@@ -180,6 +190,23 @@ export class AgentRecords extends Coordination {
       .hincrby(this.keys.counts(batchId), record.status, 1)
       .hset(this.keys.agent(batchId, record.key), ...fields)
       .exec();
+  }
+
+  /**
+   * What a finished agent's record takes in Redis (MEMORY USAGE), averaged over up to `sample` finished
+   * agents; undefined before any agent finished. For the `redis_full` figures (redis-memory.ts).
+   */
+  async finishedAgentBytes(batchId: string, sample = 8): Promise<number | undefined> {
+    const sizes: number[] = [];
+    for await (const pairs of this.scanStatuses(batchId, 200)) {
+      for (const [key, status] of pairs) {
+        if (status === 'pending' || sizes.length >= sample) continue;
+        const bytes = Number(await this.redis.call('MEMORY', 'USAGE', this.keys.agent(batchId, key)));
+        if (bytes > 0) sizes.push(bytes);
+      }
+      if (sizes.length >= sample) break;
+    }
+    return sizes.length > 0 ? Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length) : undefined;
   }
 
   /** Every agent of the batch with its status, in chunks (HSCAN: no full load into memory). */

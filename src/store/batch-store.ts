@@ -10,6 +10,7 @@ import { AgentRecords } from './agent-records.js';
 import { decodeMeta, encodeMeta } from './meta-codec.js';
 import type { BatchMeta, BatchOptions, BatchStatus, Counts } from './types.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
+import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 
 export * from './types.js';
 export { ENV_NAME } from '../names.js';
@@ -103,7 +104,6 @@ export class BatchStore extends AgentRecords {
     return Object.fromEntries(AGENT_STATUSES.map((s) => [s, Number(raw[s] ?? 0)])) as Counts;
   }
 
-  /** Changes the batch status only from one of `from`; returns the previous status or undefined. */
   /**
    * Changes the batch's status if it is one of `from`, writing `fields` (a halt's reason) in the same
    * step. Returns the previous status, or undefined if it was not changed.
@@ -111,6 +111,26 @@ export class BatchStore extends AgentRecords {
   async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
     const pairs = Object.entries(fields).flat();
     return ((await this.redis.nfTransition(this.keys.meta(batchId), this.keys.statusChannel(), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
+  }
+
+  /**
+   * `transition` written even when Redis is out of memory (a script flagged `allow-oom`, Redis 7+): the
+   * `redis_full` halt must be recorded exactly when no other write is taken. A Redis without script
+   * flags (6.x) gets the plain transition.
+   */
+  async transitionWhenFull(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
+    const pairs = Object.entries(fields).flat();
+    try {
+      return ((await this.redis.nfTransitionOom(this.keys.meta(batchId), this.keys.statusChannel(), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
+    } catch (error) {
+      if (!/compil|shebang|Unexpected flag|unknown/i.test((error as Error).message)) throw error;
+      return this.transition(batchId, to, from, fields);
+    }
+  }
+
+  /** How full Redis is (INFO memory; a read, answered when Redis is full); undefined if it does not say. */
+  async memoryRoom(): Promise<MemoryRoom | undefined> {
+    return memoryRoom(this.redis);
   }
 
   /** Changes the batch's --rate (an operator re-running it with another rate); workers read it each poll. */

@@ -47,6 +47,7 @@ interface ScriptCommands {
   nfReserveKey(schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number, count: number): Promise<[number, number]>;
   nfReserveBoth(rate: string, meta: string, schedule: string, requestsPerSecond: number, recoveryMs: number, windowMs: number, count: number): Promise<[number, number, string]>;
   nfTransition(meta: string, channel: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
+  nfTransitionOom(meta: string, channel: string, to: string, fromCount: number, ...fromThenFields: (string | number)[]): Promise<string | null>;
 }
 
 export type ScriptClient = Client & ScriptCommands;
@@ -73,5 +74,7 @@ export function withScripts(client: Client): ScriptClient {
   client.defineCommand('nfReserveKey', { numberOfKeys: 1, lua: luaScript('reserve-key') });
   client.defineCommand('nfReserveBoth', { numberOfKeys: 3, lua: luaScript('reserve-both') });
   client.defineCommand('nfTransition', { numberOfKeys: 1, lua: luaScript('transition') });
+  // The same, allowed to write when Redis is out of memory: only the `redis_full` halt uses it.
+  client.defineCommand('nfTransitionOom', { numberOfKeys: 1, lua: `#!lua flags=allow-oom\n${luaScript('transition')}` });
   return c;
 }
