@@ -179,7 +179,16 @@ describe('rollback planning (pure)', () => {
       const plan = restoration('b1', 'applied', record(extra));
       expect(plan.kind, JSON.stringify(extra)).toBe('nothing');
     }
-    expect(restoration('b1', 'applied', record({ status: 'failed' }))).toEqual({ kind: 'nothing', reason: 'not changed by batch b1 (failed): nothing to roll back' });
+    expect(restoration('b1', 'applied', record({ status: 'failed', before: undefined }))).toEqual({ kind: 'nothing', reason: 'not changed by batch b1 (failed): nothing to roll back' });
+    expect(restoration('b1', 'applied', record({ status: 'unchanged' })).kind).toBe('nothing');
+  });
+  it('checked, not trusted: an agent recorded failed, pending, skipped or conflict with a before snapshot (issue 25)', () => {
+    for (const status of ['failed', 'pending', 'skipped', 'conflict'] as const) {
+      const plan = restoration('b1', 'applied', record({ status }));
+      expect(plan.kind, status).toBe('check');
+      expect(plan, status).toMatchObject({ status, before: record({}).before });
+    }
+    expect(restoration('b1', 'restored', record({ status: 'applied' })).kind).toBe('nothing');
     expect(restoration('b1', 'restored', record({ status: 'restored' })).kind).toBe('restore');
   });
   it('impossible when a touched field was absent before (a PATCH cannot remove it)', () => {

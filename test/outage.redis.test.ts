@@ -56,7 +56,8 @@ describe('an API that is down', () => {
     const still = await runCli(['resume', 'outage-1', '--run'], env);
     expect(still.code, still.stderr).toBe(3);
     expect(Date.now() - resumedAt).toBeGreaterThan(2000);
-    expect(api.stats().total).toBeGreaterThan(served + 5);
+    // It went on trying — backed off to about a request a second while the API looks down.
+    expect(api.stats().total).toBeGreaterThan(served + 1);
     expect(await store.counts('outage-1')).toMatchObject({ pending: 10, failed: 0 });
 
     api.configure({ failRate: 0 });
@@ -64,6 +65,23 @@ describe('an API that is down', () => {
     expect(back.code, back.stderr).toBe(0);
     expect(await store.counts('outage-1')).toMatchObject({ applied: 10, pending: 0, failed: 0 });
   }, 60_000);
+
+  it('backs off while the API answers 503: about one request a second, not its --rate (issue 25: 6,003 requests in 60 s)', async () => {
+    const api = await startMock({ agents: 200, failRate: 1 });
+    const prefix = testPrefix('outage-backoff');
+    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
+    const file = path.join(dir, 'backoff.ndjson');
+    writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: 'Backed off' } })).join('\n'));
+    const started = Date.now();
+    const down = await runCli(['run', file, '--rate', '50', '--concurrency', '8', '--outage-halt', '6', '--no-preflight'], env);
+    const seconds = (Date.now() - started) / 1000;
+    expect(down.code, down.stderr).toBe(3);
+    expect(down.stdout).toContain('api_unreachable');
+    // At --rate 50 the outage would have met ~300 requests before its halt; backed off, a few per second.
+    const sent = api.stats().total;
+    expect(sent).toBeGreaterThan(3);
+    expect(sent / seconds).toBeLessThan(5);
+  }, 30_000);
 
   it('one agent that always answers 503 among healthy ones still fails: the API itself is reachable', async () => {
     const api = await startMock({ agents: 8 });

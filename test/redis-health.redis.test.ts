@@ -111,15 +111,16 @@ describe('preflight against a flaky API', () => {
 });
 
 /** `run` of 12 agents at 2 requests/s against `url`, under way once `patches` PATCHes have landed. */
-async function runUnderWay(url: string, name: string, patches: number) {
+async function runUnderWay(url: string, name: string, patches: number, patch: Record<string, unknown> = { name: `Through ${name}` }) {
   const api = await startMock({ agents: 12 });
   const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: name };
-  const file = manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch: { name: `Through ${name}` } })));
+  const file = manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch })));
   const { collect, spawnCli } = await import('./helpers/cli.js');
-  const done = collect(spawnCli(['run', file, '--rate', '2', '--concurrency', '2'], env));
+  const args = ['run', file, '--rate', '2', '--concurrency', '2'];
+  const done = collect(spawnCli(args, env));
   const deadline = Date.now() + 20_000;
   while ((api.stats().byMethod.PATCH ?? 0) < patches && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  return { api, done };
+  return { api, done, again: () => runCli(args.map((arg) => (arg === '2' ? '20' : arg)), env) };
 }
 
 describe('a batch whose records vanish while it runs', () => {
@@ -136,6 +137,53 @@ describe('a batch whose records vanish while it runs', () => {
     expect(result.stderr).not.toMatch(/a bug|\n\s+at /);
     expect(Date.now() - flushedAt).toBeLessThan(15_000);
   }, 40_000);
+
+  it('restarted empty mid-run: run halts, and the same run again rebuilds the batch from the journal — no agent changed twice', async () => {
+    const url = await privateRedis('emptied', ['--save', '', '--appendonly', 'no']);
+    // Not idempotent: applied twice, a prompt would read "(v2) (v2)" (issue 25: 1,038 of 3,000 agents).
+    const { api, done, again } = await runUnderWay(url, 'emptied', 4, { prompt_template: { $replace: { find: 'Role', with: 'Role (v2)' } } });
+    const redis = new Redis(url);
+    await redis.flushall(); // what a restart without persistence does to the batch
+    redis.disconnect();
+    const halted = await done;
+    expect(halted.code, halted.stderr).toBe(3);
+    expect(halted.stderr).toContain('is gone from Redis while it ran');
+    const changedBefore = Object.keys(api.stats({ perAgent: true }).appliedPerAgent!).length;
+    expect(changedBefore).toBeGreaterThanOrEqual(4);
+    const rerun = await again();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stderr).toMatch(new RegExp(`journal: batch \\S+ was gone from Redis — rebuilt from \\S+: \\d+ originals, ${changedBefore} agents already changed`));
+    expect(Object.values(api.stats({ perAgent: true }).appliedPerAgent!)).toEqual(api.agentIds().map(() => 1));
+    for (const a of api.agentIds()) {
+      const prompt = String(api.agent(a.org_id, a.agent_id)!.prompt_template);
+      expect(prompt, a.agent_id).toContain('Role (v2)');
+      expect(prompt, a.agent_id).not.toContain('(v2) (v2)');
+    }
+  }, 60_000);
+});
+
+describe('the journal of originals', () => {
+  it('rollback --journal FILE restores every agent of a batch Redis lost', async () => {
+    const url = await privateRedis('journal-rollback', ['--save', '', '--appendonly', 'no']);
+    const api = await startMock({ agents: 6 });
+    const names = new Map(api.agentIds().map((a) => [a.agent_id, api.agent(a.org_id, a.agent_id)!.name]));
+    const env = { REDIS_URL: url, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'journal' };
+    const file = manifest('journal.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Journaled' } })));
+    const journal = path.join(dir, 'worker.journal.ndjson');
+    const ran = await runCli(['run', file, '--journal', journal], env);
+    expect(ran.code, ran.stderr).toBe(0);
+    const { id } = await onlyBatch(env);
+    const redis = new Redis(url);
+    await redis.flushall();
+    redis.disconnect();
+    const lost = await runCli(['rollback', id], env);
+    expect(lost.code).toBe(2); // without the journal there is nothing to restore from
+    const restored = await runCli(['rollback', id, '--journal', journal, '--run'], env);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).toContain(`journal: batch ${id} was gone from Redis — rebuilt from ${journal}: 6 originals, 6 agents already changed`);
+    for (const a of api.agentIds()) expect(api.agent(a.org_id, a.agent_id)!.name).toBe(names.get(a.agent_id));
+    expect(api.stats().byMethod.PATCH).toBe(12);
+  }, 30_000);
 });
 
 describe('a Redis that restarts mid-run', () => {
@@ -234,13 +282,17 @@ describe('a Redis that runs out of memory (noeviction)', () => {
     // What the API changed is what was recorded: nothing changed and left pending.
     expect(api.stats().byMethod.PATCH).toBe(halted.counts.applied);
     await finishesOnce(url, env, api, 'Roomy');
-    // A batch that cannot fit is warned of before anything is enqueued; the write Redis refuses is exit 3.
-    await setMaxmemory(url, String((await setMaxmemory(url, '0')) + 100 * 1024));
-    const crammed = await runCli(['submit', file], { ...env, NOVA_FLEET_PREFIX: 'crammed' });
-    expect(crammed.code, crammed.stderr).toBe(3);
-    expect(crammed.stderr).toMatch(/may not fit in Redis \(150 agents × ~4\.5 KiB = ~675\.0 KiB needed; Redis has [\d.]+ KiB left/);
-    expect(crammed.stderr).toContain('redis_full: Redis refused a write, out of memory');
-    expect(crammed.stderr).not.toContain('a bug');
+    // A batch that may not fit is warned of before anything is enqueued.
+    await setMaxmemory(url, String((await setMaxmemory(url, '0')) + 400 * 1024));
+    const tight = await runCli(['submit', file, '--new'], env);
+    expect(tight.stderr).toMatch(/may not fit in Redis \(150 agents × ~4\.5 KiB = ~675\.0 KiB needed; Redis has [\d.]+ KiB left/);
+    // A write Redis refuses for memory, wherever it comes, is exit 3 with the fix — never "a bug".
+    await setMaxmemory(url, '1');
+    const refused = await runCli(['submit', file, '--new'], { ...env, NOVA_FLEET_PREFIX: 'crammed' });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain('redis_full: Redis refused a write, out of memory');
+    expect(refused.stderr).toContain('hint: raise maxmemory');
+    expect(refused.stderr).not.toContain('a bug');
   }, 90_000);
 
   it('full at once (maxmemory cut under use mid-run): every write refused, yet the halt is recorded, nothing fails, nothing is lost', async () => {

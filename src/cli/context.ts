@@ -8,6 +8,11 @@ export interface RedisFlags {
   prefix?: string;
   /** A config file other than ./nova-fleet.config.json. */
   config?: string;
+  /**
+   * The local journal of originals (journal.ts) of a command that works a batch: a file, or false
+   * (`--no-journal`); default `.nova-fleet/BATCH.journal.ndjson` for run, apply and the `--run` commands.
+   */
+  journal?: string | false;
 }
 
 export interface ApiFlags {
@@ -29,6 +34,8 @@ export function configFrom(flags: RedisFlags & ApiFlags): Config {
 }
 
 export interface StoreContext {
+  /** Where this command's worker journals originals (RedisFlags.journal). */
+  journal?: string | false;
   config: Config;
   store: BatchStore;
   target: RedisTarget;
@@ -46,7 +53,7 @@ const stderrNote = (line: string) => void process.stderr.write(`${line}\n`);
 export async function openStore(flags: RedisFlags & ApiFlags, options: { readOnly?: boolean } = {}): Promise<StoreContext> {
   const config = configFrom(flags);
   const { redis, target } = await openRedis({ url: config.redisUrl, ...(options.readOnly ? {} : { writes: { note: stderrNote } }) });
-  return { config, store: new BatchStore(redis, config.prefix), target, close: () => redis.disconnect() };
+  return { config, store: new BatchStore(redis, config.prefix), target, close: () => redis.disconnect(), ...(flags.journal !== undefined ? { journal: flags.journal } : {}) };
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

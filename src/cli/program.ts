@@ -127,6 +127,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     prefixFlag(manifestFlags(cmd.argument(...argument)))
       .option('--batch <id>', 'batch id (default: generated, e.g. 2026-11-29-prompt-v2-7k2f); the same id twice enqueues nothing new')
       .option('--new', 'a new batch even if this manifest (same content) already has one; without it a re-run attaches to its unfinished batch, and a finished one is refused')
+      .option('--journal <file>', 'the local journal of originals (default .nova-fleet/BATCH.journal.ndjson); a batch Redis lost is rebuilt from it on a re-run')
+      .option('--no-journal', 'keep originals in Redis only')
       .option('--no-preflight', 'skip the one GET per org that checks its key before the batch is created')
       .option('--key-rate <n>', 'requests per second for each API key used, shared by every batch on it (default: the highest --rate of its running batches)', positiveNumber)
       .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', positiveNumber)
@@ -178,6 +180,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--metrics-port <n>', 'serve Prometheus metrics on http://127.0.0.1:N/metrics', wholeNumber(0, 65535))
     .option('--run-verify', "this worker may run batches' --verify-cmd commands (read from Redis: opt in only where that is safe)")
     .option('--lock-duration <ms>', "a dead worker's jobs are picked up by another after about this long (default 30000)", wholeNumber(1000))
+    .option('--journal <file>', 'also append every before snapshot (and change) to this local file: `rollback --journal FILE` restores from it if Redis loses a batch')
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & WorkerFlags, out) => (await import('./worker.js')).workerCommand(o, out)));
 
@@ -220,6 +223,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--agents <file>', 'only these agents (CSV with org_id,agent_id columns)')
     .option('--force', 'restore agents changed by someone else since the batch too (otherwise: conflict)')
     .option('--run', 'apply it here with progress (otherwise workers apply it)')
+    .option('--journal <file>', 'if Redis lost the batch, rebuild it from this local journal first (run/apply: .nova-fleet/BATCH.journal.ndjson; a worker: its --journal)')
     .option('--rate <n>', 'API requests per second (default: the batch\'s)', positiveNumber)
     .option('--concurrency <n>', 'in-flight requests with --run (default 8)', wholeNumber(1, 1000))
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)

@@ -47,9 +47,12 @@ export async function readAgentList(file: string): Promise<Set<string>> {
 
 export async function rollbackCommand(batchId: string, flags: RollbackFlags, out: Output, until: Promise<unknown> = untilSignal()): Promise<number> {
   const agents = flags.agents ? await readAgentList(flags.agents) : undefined;
-  const ctx = await openStore(flags);
+  // --journal names the journal to restore from; the rollback's own --run journals to its default.
+  const { journal: source, ...rest } = flags;
+  const ctx = await openStore(rest);
   try {
     const client = flags.run ? apiClient(ctx.config) : undefined; // checked before anything is created
+    if (typeof source === 'string') await (await import('./journal-recovery.js')).recoverForRollback(ctx.store, batchId, source, out);
     const { meta, enqueued, cancelledOrigin, attached } = await createRollback({
       store: ctx.store,
       originId: batchId,

@@ -20,6 +20,7 @@ import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
 import type { OnCreated, SubmitResult } from '../engine/submit.js';
 import { redisAway } from './redis-errors.js';
+import { defaultJournalPath, Journal } from '../journal/journal.js';
 import { isRedisFull } from '../store/redis-memory.js';
 
 /**
@@ -64,6 +65,8 @@ function startPool(ctx: StoreContext, client: NovaClient, meta: BatchMeta, out: 
     runVerify: true,
     ...(metrics ? { metrics } : {}),
     onError: (error) => out.note(`worker: ${error.message}`),
+    // Every original also lands in a local file (issue 25): Redis losing the batch loses none of them.
+    ...(ctx.journal === false ? {} : { journal: new Journal(ctx.journal ?? defaultJournalPath(meta.id), ctx.config.prefix) }),
   });
   // A start that fails (Redis full or away at its first poll) closes what it opened: nothing lingers.
   return pool.start().then(

@@ -10,6 +10,7 @@ import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-st
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
 import { UsageError } from '../errors.js';
 import { fitWarning } from '../engine/redis-full.js';
+import { recoverLostBatch } from './journal-recovery.js';
 import { requireFutureDeadline } from './parsers.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
@@ -59,6 +60,8 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
   // Every org has a key, or exit 2 (a selector's orgs are checked as it is expanded).
   await preflight(ctx.config, checked.summary.orgSamples, out, { read: false });
   const digest = await fileDigest(file);
+  // A batch of this manifest that Redis lost comes back from the journal first: the re-run attaches to it.
+  await recoverLostBatch(ctx.store, digest, flags.journal, out);
   const { batchId, attached } = await chooseBatch(ctx.store, file, digest, { ...(flags.batch ? { batchId: checkBatchId(flags.batch) } : {}), ...(flags.new ? { forceNew: true } : {}) });
   // A selector's batch is frozen to the agents it found: a re-run (attached, or named by --batch) carries
   // on with them and never selects again.

@@ -5,6 +5,7 @@
  */
 import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../engine/worker-pool.js';
+import { Journal } from '../journal/journal.js';
 import { checkBatchId } from '../engine/batch-id.js';
 import { configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient, startMetrics } from './api-context.js';
@@ -49,6 +50,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
     ...(flags.lockDuration ? { lockDurationMs: flags.lockDuration, stalledIntervalMs: Math.max(500, Math.floor(flags.lockDuration / 2)) } : {}),
     runVerify: Boolean(flags.runVerify),
     log,
+    ...(typeof flags.journal === 'string' ? { journal: new Journal(flags.journal, config.prefix) } : {}),
     ...(served ? { metrics: served.metrics } : {}),
   });
   try {

@@ -23,7 +23,7 @@ const MAX_TEXT = 5 * 1024 * 1024;
 const BATCH_STATUSES = ['scheduled', 'waiting_window', 'running', 'paused', 'waiting_approval', 'halted', 'cancelled', 'completed', 'completed_with_failures'] as const satisfies readonly BatchStatus[];
 /** Manifest ids (SPEC §3); an agent key is `org/agent`. */
 const ID = /^[A-Za-z0-9._:-]{1,200}$/;
-const agentKey = z.string().refine((key) => {
+export const agentKeySchema = z.string().refine((key) => {
   const slash = key.indexOf('/');
   return slash > 0 && ID.test(key.slice(0, slash)) && ID.test(key.slice(slash + 1));
 }, 'not an agent key org_id/agent_id');
@@ -33,7 +33,7 @@ const count = z.number().int().min(0).max(1e9);
 const text = (max: number) => z.string().max(max);
 const agentObject = z.record(z.string(), z.unknown());
 
-const OptionsSchema = z.object({
+export const OptionsSchema = z.object({
   rate: z.number().positive().max(100_000),
   attempts: z.number().int().min(1).max(100),
   backoffMs: z.number().int().min(0).max(3_600_000),
@@ -75,7 +75,7 @@ const MetaSchema = z.object({
 });
 
 const JobSchema = z.object({
-  k: agentKey,
+  k: agentKeySchema,
   l: z.number().int().min(0),
   p: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   i: agentObject.optional(),
@@ -89,7 +89,7 @@ const LineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('file'), path: text(4096).min(1), text: text(MAX_TEXT) }),
   z.object({
     type: z.literal('agent'),
-    key: agentKey,
+    key: agentKeySchema,
     status: z.enum(AGENT_STATUSES),
     attempts: count,
     error: text(10_000).optional(),

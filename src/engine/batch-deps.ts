@@ -17,8 +17,13 @@ import { changedStatus } from './rollback.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from './window.js';
 import { atMostEvery, haltRedisFull } from './redis-full.js';
+import type { Journal } from '../journal/journal.js';
+import { journaling } from '../journal/journaling-store.js';
 
 export { AUTH_FAILURES_TO_HALT } from './org-blocks.js';
+
+/** While an outage is suspected, each failure that says so keeps the batch's requests back this long. */
+export const OUTAGE_QUIET_MS = 1000;
 
 export interface BatchDepsInput {
   store: BatchStore;
@@ -37,6 +42,8 @@ export interface BatchDepsInput {
   /** Redis clock minus this machine's, as of the latest poll. */
   clockOffset: () => number;
   metrics?: Metrics;
+  /** The local journal of originals this process appends to (journal.ts), if any. */
+  journal?: Journal;
 }
 
 export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter: RateLimiter; latest: () => BatchMeta; update: (meta: BatchMeta) => void } {
@@ -75,10 +82,12 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
     const schemes = new Map<string, string>();
     const patches = new Map<string, RowPatch>();
     const files = new Map<string, string>();
+    // The journal beside Redis (a second home for every original) when this process keeps one.
+    const journaled = input.journal ? journaling(store, input.journal, () => latest) : store;
     const deps = {
       // A rollback whose origin was pruned finds no record of any agent: it changes nothing.
       ...(meta.rollbackOf ? { rollback: { of: meta.rollbackOf, changed: origin ? changedStatus(origin) : ('applied' as const), force: meta.force ?? false, origin: originLoaders(store, meta.rollbackOf) } } : {}),
-      store,
+      store: journaled,
       client: input.client,
       keyId: (orgId: string) => input.client.keyIdFor(orgId),
       batchId,
@@ -120,6 +129,9 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         const reason = halt('api_unreachable', `no request succeeded for ${Math.round(outageMs / 1000)} s (last: ${error.message.slice(0, 200)})`);
         const state = await store.noteApiTrouble(batchId, outageMs, recentMs, reason);
         if (state === 'halted') await pauseQueueWhile(store, batchId, 'halted');
+        // An outage suspected: the batch backs off as for a 429 (its rate halved, down to a tenth, and
+        // nobody starts a request for a second) instead of probing a down API at its full --rate.
+        if (state !== 'reachable') await limiter.penalize(OUTAGE_QUIET_MS);
         return state;
       },
       onAuthRefused: async (orgId: string, error: NovaApiError) => {

@@ -26,6 +26,7 @@ import { stepBatch } from './controller.js';
 import { flushNotifications, notify } from './hooks.js';
 import { batchDeps } from './batch-deps.js';
 import { haltIfNearlyFull, isRedisFull, quietRepeats } from './redis-full.js';
+import type { Journal } from '../journal/journal.js';
 
 /** A worker whose heartbeat is older than this is taken for gone (heartbeats come every poll, ~1 s). */
 export const HEARTBEAT_TTL_MS = 15_000;
@@ -60,6 +61,8 @@ export interface WorkerPoolOptions {
   /** Prometheus metrics to feed (the client's own requests are observed by the caller's client). */
   metrics?: Metrics;
   onError?: (error: Error) => void;
+  /** Append every before snapshot (and change) to this local journal too (journal.ts). */
+  journal?: Journal;
 }
 
 interface Runner {
@@ -183,7 +186,7 @@ export class WorkerPool {
     const batchId = meta.id;
     const metrics = this.#options.metrics;
     const limit = this.#limit;
-    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
+    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, ...(this.#options.journal ? { journal: this.#options.journal } : {}), clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     /**
      * The batch's jobs run at once (jobs-in-flight.ts), reached one job at a time: BullMQ's loop fetches

@@ -55,6 +55,13 @@ function createClient(url: string, options: RedisOptions): Redis | Cluster {
     ...(options.lazyConnect ? { lazyConnect: true } : {}),
     ...(options.enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
     clusterRetryStrategy: options.retryStrategy === undefined ? (times) => Math.min(100 * times, 2000) : () => null,
+    // A failover (a master down until its replica is promoted: cluster-node-timeout and an election) is
+    // waited through by each command — 32 redirections 300 ms apart, ~10 s — rather than failed at once
+    // ("Too many Cluster redirections" after ~1.6 s with ioredis' defaults).
+    maxRedirections: 32,
+    retryDelayOnFailover: 300,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 300,
   });
 }
 
