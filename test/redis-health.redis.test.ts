@@ -117,10 +117,11 @@ async function runUnderWay(url: string, name: string, patches: number, patch: Re
   const file = manifest(`${name}.ndjson`, api.agentIds().map((a) => ({ ...a, patch })));
   const { collect, spawnCli } = await import('./helpers/cli.js');
   const args = ['run', file, '--rate', '2', '--concurrency', '2'];
-  const done = collect(spawnCli(args, env));
+  const child = spawnCli(args, env);
+  const done = collect(child);
   const deadline = Date.now() + 20_000;
   while ((api.stats().byMethod.PATCH ?? 0) < patches && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  return { api, done, again: () => runCli(args.map((arg) => (arg === '2' ? '20' : arg)), env) };
+  return { api, child, done, again: () => runCli(args.map((arg) => (arg === '2' ? '20' : arg)), env) };
 }
 
 describe('a batch whose records vanish while it runs', () => {
@@ -187,6 +188,41 @@ describe('the journal of originals', () => {
 });
 
 describe('a Redis that restarts mid-run', () => {
+  it('gone for good under a worker: SIGTERM ends it within its grace and seconds (issue 25: ignored for 60 s)', async () => {
+    const started = await startRedisServer({ binary: 'redis-server', dir: mkdtempSync(path.join(dir, 'gone-worker-')), args: ['--save', '', '--appendonly', 'no'] });
+    ports.push(started.port);
+    const api = await startMock({ agents: 12 });
+    const env = { REDIS_URL: `redis://127.0.0.1:${started.port}`, NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: 'gone-worker' };
+    const file = manifest('gone-worker.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Worked' } })));
+    expect((await runCli(['submit', file, '--rate', '2'], env)).code).toBe(0);
+    const { collect, spawnCli } = await import('./helpers/cli.js');
+    const worker = spawnCli(['worker', '--grace', '1'], env);
+    const done = collect(worker);
+    const deadline = Date.now() + 20_000;
+    while ((api.stats().byMethod.PATCH ?? 0) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(started.pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const signalledAt = Date.now();
+    worker.kill('SIGTERM');
+    const result = await done;
+    expect(Date.now() - signalledAt).toBeLessThan(10_000);
+    expect(result.stderr).not.toMatch(/a bug/);
+  }, 40_000);
+
+  it('gone for good mid-run: the first Ctrl-C ends run within seconds, saying what stays', async () => {
+    const started = await startRedisServer({ binary: 'redis-server', dir: mkdtempSync(path.join(dir, 'gone-')), args: ['--save', '', '--appendonly', 'no'] });
+    ports.push(started.port);
+    const { child, done } = await runUnderWay(`redis://127.0.0.1:${started.port}`, 'gone', 2);
+    process.kill(started.pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // run is waiting for Redis now
+    const interruptedAt = Date.now();
+    child.kill('SIGINT'); // issue 25: the first Ctrl-C was ignored, closing the pool waited for ever
+    const result = await done;
+    expect(Date.now() - interruptedAt).toBeLessThan(10_000);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).not.toMatch(/a bug|\n\s+at /);
+  }, 40_000);
+
   it('SIGKILLed and restarted from its AOF: run waits for it and finishes, every agent changed once', async () => {
     const home = mkdtempSync(path.join(dir, 'aof-'));
     const args = ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];

@@ -1,4 +1,5 @@
 /** What commands that touch Redis or the API share: the resolved config, the store, the client. */
+import type { WorkerPool } from '../engine/worker-pool.js';
 import type { AuthMode } from '../api/client.js';
 import { loadConfigFile, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import { BatchStore } from '../store/batch-store.js';
@@ -67,4 +68,17 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
   });
+}
+
+/**
+ * Closes a worker pool (`run`'s in-process one, a `worker`'s): in-flight requests get their grace
+ * (`run`: 30 s, 1 s when Redis is not answering — their outcome could not be recorded anyway; `worker`:
+ * --grace), and the close is not waited for past that plus `extraMs`: with Redis gone, BullMQ's close
+ * queues behind commands that never come back, and the first Ctrl-C was ignored for ever (issue 25).
+ * A close cut short leaves its jobs to BullMQ's stalled check; they are retried safely.
+ */
+export async function closePool(pool: WorkerPool, graceMs: number, extraMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([pool.close(graceMs), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + extraMs)))]);
+  clearTimeout(timer);
 }

@@ -11,4 +11,8 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+process.exitCode = code;
+// A finished command is not kept alive by what it left behind (a Redis connection still reconnecting
+// after a close cut short, issue 25): if the process has not ended on its own a second later, it ends.
+setTimeout(() => process.exit(code), 1000).unref();

@@ -13,7 +13,7 @@ import { stepBatch } from '../engine/controller.js';
 import { flushNotifications, notify } from '../engine/hooks.js';
 import type { Metrics } from '../metrics.js';
 import { GATE_HALTS, haltKind, INFRA_HALTS } from '../batch/halt.js';
-import { openStore, untilSignal, type StoreContext } from './context.js';
+import { closePool, openStore, untilSignal, type StoreContext } from './context.js';
 import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -92,6 +92,8 @@ async function requireStill(ctx: StoreContext, batchId: string): Promise<BatchMe
   );
 }
 
+const STOPPED = Symbol('stopped');
+
 /** Agents left when the progress loop starts to look every 20 ms instead of every 250 ms. */
 const FINISHING_AGENTS = 64;
 
@@ -106,10 +108,13 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     interrupted = true;
     pool.stop();
   });
+  const stopped = until.then(() => STOPPED);
   // The rate shown is over the last few samples, not since creation.
   const samples: Array<{ done: number; at: number }> = [];
   let view = await viewBatch(ctx.store, meta);
   let awaySaid = 0;
+  /** The last read met a Redis that is not answering. */
+  let redisDown = false;
   try {
     while (!interrupted && (!FINAL_BATCH_STATUSES.has(view.meta.status) || view.meta.deadlineSkipping) && view.meta.status !== 'halted') {
       // The last few agents are watched closely: the command ends right after the batch does (at 250 ms
@@ -117,11 +122,16 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
       const closing = view.meta.status === 'running' && view.meta.total - view.done <= FINISHING_AGENTS;
       await new Promise((resolve) => setTimeout(resolve, closing ? 20 : 250));
       try {
-        view = await viewBatch(ctx.store, await requireStill(ctx, batchId), samples[0]);
+        // Raced with Ctrl-C: with Redis away a read takes seconds to give up, and Ctrl-C ends the wait.
+        const read = await Promise.race([(async () => viewBatch(ctx.store, await requireStill(ctx, batchId), samples[0]))(), stopped]);
+        if (read === STOPPED) break;
+        view = read as BatchView;
+        redisDown = false;
       } catch (error) {
         // Redis restarting (refused, loading its data, a command out of retries) is waited for: the
         // workers carry on once it is back. Anything else — a vanished batch included — ends the run.
         if (!redisAway(error)) throw error;
+        redisDown = true;
         if (Date.now() - awaySaid > 30_000) {
           out.note(`run: Redis is not answering (${(error as Error).message.slice(0, 120)}); waiting for it — Ctrl-C stops`);
           awaySaid = Date.now();
@@ -134,9 +144,14 @@ export async function workBatch(ctx: StoreContext, client: NovaClient, meta: Bat
     }
   } finally {
     progress.stop();
-    await pool.close();
+    await closePool(pool, redisDown ? 1_000 : 30_000, redisDown ? 1_000 : 3_000);
   }
-  const final = await requireStill(ctx, batchId);
+  // Interrupted while Redis does not answer: said, and the last view stands (the batch stays as it is).
+  const final = interrupted && redisDown ? await Promise.race([requireStill(ctx, batchId).catch(() => undefined), new Promise<undefined>((resolve) => void setTimeout(() => resolve(undefined), 2000).unref())]) : await requireStill(ctx, batchId);
+  if (!final) {
+    out.note(`run: Redis is not answering: what follows is batch ${batchId} as last read`);
+    return { view, interrupted };
+  }
   // The pool stops with the batch; the last events (halt, completion) are sent from here.
   // A full Redis may refuse the halt's queue pause: the halt itself is recorded (redis-full.ts).
   if (final.status === 'halted') await stepBatch(ctx.store, batchId, { onError: (error) => out.note(error.message) }).catch((error: unknown) => {

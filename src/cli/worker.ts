@@ -7,7 +7,7 @@ import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../engine/worker-pool.js';
 import { Journal } from '../journal/journal.js';
 import { checkBatchId } from '../engine/batch-id.js';
-import { configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
+import { closePool, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
 import { openRedis } from '../store/connect.js';
@@ -59,7 +59,8 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
     const signal = await until;
     log.info({ signal: String(signal) }, 'finishing in-flight requests…');
   } finally {
-    await pool.close((flags.grace ?? 30) * 1000);
+    // Not waited for past the grace and 5 s: with Redis gone, BullMQ's close waits for ever (issue 25).
+    await closePool(pool, (flags.grace ?? 30) * 1000, 5_000);
     client.close();
     await served?.close();
   }
