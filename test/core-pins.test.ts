@@ -175,7 +175,7 @@ describe('rollback planning (pure)', () => {
     expect(restoration('b1', 'applied', record({ changed: ['id', 'tools'] })).kind).toBe('nothing');
   });
   it('nothing to do: another status, no snapshots, no changed fields', () => {
-    for (const extra of [{ status: 'unchanged' as const }, { before: undefined }, { after: undefined }, { changed: [] }, { changed: undefined }]) {
+    for (const extra of [{ status: 'unchanged' as const }, { after: undefined }, { changed: [] }, { changed: undefined }]) {
       const plan = restoration('b1', 'applied', record(extra));
       expect(plan.kind, JSON.stringify(extra)).toBe('nothing');
     }
@@ -190,6 +190,10 @@ describe('rollback planning (pure)', () => {
     }
     expect(restoration('b1', 'restored', record({ status: 'applied' })).kind).toBe('nothing');
     expect(restoration('b1', 'restored', record({ status: 'restored' })).kind).toBe('restore');
+  });
+  it('impossible when an agent recorded changed has lost its before snapshot (evicted): never "nothing"', () => {
+    expect(restoration('b1', 'applied', record({ before: undefined }))).toEqual({ kind: 'impossible', reason: 'batch b1 recorded this agent applied, but its before snapshot is missing (evicted or lost from Redis): nothing to restore it from' });
+    expect(restoration('b1', 'restored', record({ status: 'restored', before: undefined })).kind).toBe('impossible');
   });
   it('impossible when a touched field was absent before (a PATCH cannot remove it)', () => {
     expect(restoration('b1', 'applied', record({ changed: ['name', 'llm_config', 'voice_config'] }))).toEqual({

@@ -42,6 +42,9 @@ export function restoration(originId: string, changed: AgentStatus, record: Agen
   // pruned or lost from Redis) is a failure to restore, never an `unchanged` agent.
   if (!record) return { kind: 'impossible', reason: `batch ${originId} has no record of this agent any more (pruned, or lost from Redis): no before snapshot to restore it from` };
   if (record.status !== changed && MAYBE_CHANGED.has(record.status) && record.before) return { kind: 'check', before: record.before, status: record.status };
+  // Recorded as changed, its original gone (evicted, lost, an archive without it): a failure, never
+  // "nothing to roll back" (issue 25: allkeys-lru made a rollback call 3,296 changed agents unchanged).
+  if (record.status === changed && !record.before) return { kind: 'impossible', reason: `batch ${originId} recorded this agent ${changed}, but its before snapshot is missing (evicted or lost from Redis): nothing to restore it from` };
   if (record.status !== changed || !record.before || !record.after || !record.changed?.length) {
     return { kind: 'nothing', reason: `not changed by batch ${originId} (${record.status}): nothing to roll back` };
   }
