@@ -17,6 +17,7 @@ import { changedStatus } from './rollback.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from './window.js';
 import { atMostEvery, haltRedisFull } from './redis-full.js';
+import { Unrecoverable } from './job-signals.js';
 import type { Journal } from '../journal/journal.js';
 import { journaling } from '../journal/journaling-store.js';
 
@@ -151,7 +152,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         let patch = patches.get(digest);
         if (!patch) {
           const json = await store.loadPatch(batchId, digest);
-          if (json === undefined) throw new Error(`patch ${digest} of batch ${batchId} is missing from Redis`);
+          if (json === undefined) throw new Unrecoverable(`patch ${digest} of batch ${batchId} is missing from Redis`);
           patch = JSON.parse(json) as RowPatch;
           if (patches.size > 1000) patches.clear();
           patches.set(digest, patch);
@@ -162,7 +163,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
         let text = files.get(file);
         if (text === undefined) {
           text = await store.loadFile(batchId, file);
-          if (text === undefined) throw new Error(`file ${file} of batch ${batchId} is missing from Redis`);
+          if (text === undefined) throw new Unrecoverable(`file ${file} of batch ${batchId} is missing from Redis`);
           files.set(file, text);
         }
         return text;
@@ -182,7 +183,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
 /** A rollback's view of its origin's kept jobs, patches and files (ProcessorDeps.rollback.origin). */
 function originLoaders(store: BatchStore, originId: string) {
   const need = <T>(value: T | undefined, what: string): T => {
-    if (value === undefined) throw new Error(`${what} of batch ${originId} is missing from Redis`);
+    if (value === undefined) throw new Unrecoverable(`${what} of batch ${originId} is missing from Redis`);
     return value;
   };
   return {

@@ -19,6 +19,7 @@ import { skipRemaining } from './actions.js';
 import { FROM } from '../batch/lifecycle.js';
 import { GATE_HALTS, halt, haltKind } from '../batch/halt.js';
 import { haltIfOnlyBlockedLeft } from './org-blocks.js';
+import { recordFailedJobs } from './lost-jobs.js';
 
 
 /** The controller's lock: long enough for one step, short enough that a dead worker's is soon gone. */
@@ -59,6 +60,7 @@ export async function stepBatch(store: BatchStore, batchId: string, options: Ste
     const meta = await store.getBatch(batchId);
     if (!meta) return [];
     const onError = options.onError ?? (() => {});
+    await recordFailedJobs(store, batchId);
     let events: ControllerEvent[] = [];
     if (meta.status === 'halted') events = await onHalted(store, meta);
     else if (meta.blockedOrgs && (await haltIfOnlyBlockedLeft(store, batchId))) {

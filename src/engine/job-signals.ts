@@ -14,6 +14,8 @@ export class OrgBlocked extends Deferred {}
 export class Stopped extends Error {}
 /** The batch no longer wants the agent (cancelled, past its deadline): `skipped`, with the reason. */
 export class Skip extends Error {}
+/** What no retry can mend (the batch's stored patch or file gone from Redis): `failed` at once. */
+export class Unrecoverable extends Error {}
 
 /** Why the agent failed, in one line: the server's words where it gave any. */
 export function reason(error: unknown): string {

@@ -81,13 +81,17 @@ export async function pauseQueueWhile(store: BatchStore, batchId: string, status
   });
 }
 
-/** Completed and failed job records are removed: the batch's own keys hold the results (SPEC §7). */
+/**
+ * Completed job records are removed: the batch's own keys hold the results (SPEC §7). Failed ones are
+ * kept until the controller has recorded their agents (lost-jobs.ts): the processor ends every job it
+ * runs as completed, so a failed job is one BullMQ failed by itself (stalled past the limit).
+ */
 export function jobOptions(agentKey: string, options: BatchOptions): JobsOptions {
   return {
     jobId: jobId(agentKey),
     attempts: options.attempts,
     backoff: { type: 'nova' },
     removeOnComplete: true,
-    removeOnFail: true,
+    removeOnFail: false,
   };
 }

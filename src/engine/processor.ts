@@ -30,7 +30,7 @@ import { restoration } from './rollback.js';
 import { checkTarget, rollbackTarget, rolloutTarget } from './targets.js';
 import { unmetExpectation, type Expectation } from '../patch/expect.js';
 import { ORG_BLOCKED_WAIT_MS } from './org-blocks.js';
-import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped } from './job-signals.js';
+import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped, Unrecoverable } from './job-signals.js';
 import { apiCalls } from './api-calls.js';
 import { isRedisFull } from '../store/redis-memory.js';
 
@@ -284,7 +284,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
       return await putBack(backoffDelay(attempt, error, deps.options));
     }
     // Anything that is not the API's verdict (Redis briefly away, our own shutdown) is worth another attempt.
-    const retryable = error instanceof NovaApiError ? error.retryable : true;
+    const retryable = error instanceof NovaApiError ? error.retryable : !(error instanceof Unrecoverable);
     if (retryable && attempt < (job.opts.attempts ?? deps.options.attempts)) {
       await store.noteError(batchId, key, reason(error));
       throw error; // BullMQ retries it after the backoff (backoff.ts), as a new attempt

@@ -236,12 +236,7 @@ export class WorkerPool {
         settings: { backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => backoffDelay(attemptsMade, error, meta.options) },
       },
     );
-    worker.on('failed', (job, error) => {
-      // Final failures the processor could not record itself: a job stalled too often.
-      const final = job !== undefined && (job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(error.message));
-      if (!job || !final) return;
-      void store.finish(batchId, job.data.k, 'failed', ['pending', 'skipped'], { error: error.message, job: job.data }).catch(() => {});
-    });
+    // Jobs BullMQ fails by itself (a stall past the limit) are recorded by the controller (lost-jobs.ts).
     worker.on('error', (error) => this.#options.onError?.(error));
     // Connected now, looking for jobs once the first are there (as BullMQ's autorun; not once closing).
     void firstJobs?.then(() => (this.#closed ? undefined : worker.run().catch((error: Error) => worker.emit('error', error))));
