@@ -10,7 +10,7 @@ import { BatchStore } from '../src/store/batch-store.js';
 import { connectRedis } from '../src/store/connect.js';
 import { agentKey } from '../src/store/keys.js';
 import type { MockApi } from '../src/mock/server.js';
-import { collect, firstJson, runCli, spawnCli } from './helpers/cli.js';
+import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { startMock } from './helpers/mock.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';
 

@@ -16,7 +16,6 @@ import { UsageError } from '../errors.js';
 import { PlanFileError, readPlanFile, type PlanHeader } from '../plan/plan-file.js';
 import { directiveInPlan, plannedRow } from '../plan/plan-rows.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
-import type { BatchMeta } from '../store/batch-store.js';
 import { fileDigest } from '../user-files.js';
 import type { StoreContext } from './context.js';
 import { manifestOptions, requireValidManifest } from './manifest-gate.js';

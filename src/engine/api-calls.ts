@@ -5,7 +5,7 @@
  */
 import { looksDown, MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
 import type { BatchStatus } from '../store/batch-store.js';
-import type { ProcessorDeps } from './processor.js';
+import type { ProcessorDeps } from './job-ports.js';
 import type { Slot } from './rate-limiter.js';
 import { Deferred, Skip, Stopped } from './job-signals.js';
 

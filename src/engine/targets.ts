@@ -9,8 +9,8 @@ import { carriesDesired, desiredState } from '../patch/desired.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import { checkRowPatch } from '../patch/row-patch.js';
 import type { AgentStatus } from '../store/batch-store.js';
-import type { AgentJob, ProcessorDeps } from './processor.js';
-import { conflictingFields, type Restoration } from './rollback.js';
+import type { AgentJob, ProcessorDeps } from './job-ports.js';
+import { conflictingFields, type Restoration } from '../batch/restore-plan.js';
 import { isWritableField } from '../patch/fields.js';
 
 /** What the job must bring the agent to — or a final status decided without any request. */

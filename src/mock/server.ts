@@ -27,7 +27,7 @@ import { agentKey, generateFleet, type Fleet } from './fleet.js';
 import { Random } from './random.js';
 import { TokenBucket } from './token-bucket.js';
 import { BodyTooLarge, emptyStats, readBody, route, type Route } from './routes.js';
-import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type MockStats, type RequestRecord } from './types.js';
+import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type RequestRecord } from './types.js';
 
 export { MockFaultsSchema, type InterceptedRequest, type MockApi, type MockApiOptions, type MockFaults, type MockReply, type MockStats, type RequestRecord } from './types.js';
 
