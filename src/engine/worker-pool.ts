@@ -27,6 +27,7 @@ import { flushNotifications, notify } from './hooks.js';
 import { batchDeps } from './batch-deps.js';
 import { haltIfNearlyFull, isRedisFull, quietRepeats } from './redis-full.js';
 import type { Journal } from '../journal/journal.js';
+import { parseHalt } from '../batch/halt.js';
 
 /** A worker whose heartbeat is older than this is taken for gone (heartbeats come every poll, ~1 s). */
 export const HEARTBEAT_TTL_MS = 15_000;
@@ -168,7 +169,7 @@ export class WorkerPool {
         const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, onError: (error) => this.#options.onError?.(error) });
         for (const event of events) {
           this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
-          if (event.kind === 'halted') this.#options.metrics?.halts.inc({ batch: id, reason: event.reason.split(':')[0]! });
+          if (event.kind === 'halted') this.#options.metrics?.halts.inc({ batch: id, reason: parseHalt(event.reason).kind });
         }
       }
     }
