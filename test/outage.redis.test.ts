@@ -21,13 +21,19 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A mock API answering only 5xx, a prefix, the CLI's environment and a manifest renaming every agent. */
+async function downApi(name: string, agents: number, newName: string) {
+  const api = await startMock({ agents, failRate: 1 });
+  const prefix = testPrefix(name);
+  const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
+  const file = path.join(dir, `${name}.ndjson`);
+  writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: newName } })).join('\n'));
+  return { api, prefix, env, file };
+}
+
 describe('an API that is down', () => {
   it('halts the batch (api_unreachable, exit 3) with every agent pending; resume --run finishes it', async () => {
-    const api = await startMock({ agents: 10, failRate: 1 });
-    const prefix = testPrefix('outage');
-    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    const file = path.join(dir, 'outage.ndjson');
-    writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: 'After the outage' } })).join('\n'));
+    const { api, prefix, env, file } = await downApi('outage', 10, 'After the outage');
     // Preflight refuses to start against an API that is down: exit 3, nothing created.
     const refused = await runCli(['run', file, '--rate', '10', '--batch', 'outage-1'], env);
     expect(refused.code).toBe(3);
@@ -67,11 +73,7 @@ describe('an API that is down', () => {
   }, 60_000);
 
   it('backs off while the API answers 503: about one request a second, not its --rate (issue 25: 6,003 requests in 60 s)', async () => {
-    const api = await startMock({ agents: 200, failRate: 1 });
-    const prefix = testPrefix('outage-backoff');
-    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
-    const file = path.join(dir, 'backoff.ndjson');
-    writeFileSync(file, api.agentIds().map((a) => JSON.stringify({ ...a, patch: { name: 'Backed off' } })).join('\n'));
+    const { api, env, file } = await downApi('outage-backoff', 200, 'Backed off');
     const started = Date.now();
     const down = await runCli(['run', file, '--rate', '50', '--concurrency', '8', '--outage-halt', '6', '--no-preflight'], env);
     const seconds = (Date.now() - started) / 1000;

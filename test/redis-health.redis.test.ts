@@ -31,6 +31,12 @@ async function privateRedis(name: string, args: string[]): Promise<string> {
   return `redis://127.0.0.1:${started.port}`;
 }
 
+/** Starts redis-server again on `port`, in `home`, with `args` (after a test killed it). */
+function restartRedis(port: number, home: string, args: string[]): void {
+  const again = spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', home, '--daemonize', 'yes', '--pidfile', path.join(home, 'again.pid'), '--logfile', path.join(home, 'again.log'), ...args]);
+  expect(again.status).toBe(0);
+}
+
 async function keyCount(url: string): Promise<number> {
   const redis = new Redis(url);
   try {
@@ -149,8 +155,7 @@ describe('a batch whose records vanish while it runs', () => {
     const { api, done, again } = await runUnderWay(url, 'emptied', 4, { prompt_template: { $replace: { find: 'Role', with: 'Role (v2)' } } });
     process.kill(started.pid, 'SIGKILL'); // and back without its data: no AOF, no RDB
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const back = spawnSync('redis-server', ['--port', String(started.port), '--bind', '127.0.0.1', '--dir', home, '--daemonize', 'yes', '--pidfile', path.join(home, 'again.pid'), '--logfile', path.join(home, 'again.log'), ...args]);
-    expect(back.status).toBe(0);
+    restartRedis(started.port, home, args);
     const halted = await done;
     expect(halted.code, halted.stderr).toBe(3);
     expect(halted.stderr).toContain('is gone from Redis while it ran');
@@ -239,8 +244,7 @@ describe('a Redis that restarts mid-run', () => {
     const { api, done } = await runUnderWay(url, 'restart', 3);
     process.kill(started.pid, 'SIGKILL'); // issue 25: run never went on after this (3 of 3 tries)
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const again = spawnSync('redis-server', ['--port', String(started.port), '--bind', '127.0.0.1', '--dir', home, '--daemonize', 'yes', '--pidfile', path.join(home, 'again.pid'), '--logfile', path.join(home, 'again.log'), ...args]);
-    expect(again.status).toBe(0);
+    restartRedis(started.port, home, args);
     const result = await done;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('Redis is not answering');
