@@ -1,7 +1,8 @@
 /**
  * The walls that carry load (issue 15): only src/store touches Redis keys and the connection; no halt
- * reason is parsed by prefix; no source file grows past ~300 lines without saying why at its top; zod
- * is imported so that the bundled CLI carries only what it uses.
+ * reason is parsed by prefix; no batch metadata field is named outside src/store (issue 26); no source
+ * file grows past ~300 lines without saying why at its top; zod is imported so that the bundled CLI
+ * carries only what it uses.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -38,6 +39,16 @@ describe('boundaries', () => {
     const whole = linesMatching(files, /import\s*\{[^}]*\bz\b[^}]*\}\s*from\s*'zod'/);
     expect(whole).toEqual([]);
     expect(files.filter((f) => f.text.includes("import * as z from 'zod';")).length).toBeGreaterThan(2);
+  });
+
+  it("no batch metadata field is named outside src/store: changes go through MetaChange's properties", () => {
+    // The Redis field names of meta-codec.ts (those that read like nothing else; `deadline_passed` is a
+    // halt kind as well, `created_at` an agent field of the API).
+    const field = /\b(halt_reason|finished_at|max_failures|approved_wave|window_next|auto_rollback_id|rollback_id|wave_done_at|auth_failures|outage_since|rollback_of|bake_ms|auto_rollback|start_at|verify_cmd|verify_env|notify_url)\b/;
+    const named = linesMatching(files.filter((f) => !f.file.startsWith(path.join('src', 'store'))), field);
+    expect(named).toEqual([]);
+    // The codec itself names them (the check looks where it should).
+    expect(linesMatching(files.filter((f) => f.file.endsWith('meta-codec.ts')), field).length).toBeGreaterThan(10);
   });
 
   it('no halt reason is parsed by its prefix', () => {

@@ -2,6 +2,7 @@
  * Pins on the pure core, written from what `npm run mutate` (StrykerJS) showed surviving: boundaries,
  * exact messages, trimming, and the helpers no other test called directly.
  */
+import { encodeChange } from '../src/store/meta-codec.js';
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter } from '../src/api/retry-after.js';
 import { parseBudget, parseDuration, parseWaves, resolveBudget, waveOf } from '../src/engine/waves.js';
@@ -210,3 +211,22 @@ describe('rollback planning (pure)', () => {
     expect(changedStatus({ kind: 'rollback' } as never)).toBe('restored');
   });
 });
+
+describe('meta changes (pure)', () => {
+  it('MetaChange properties become the hash fields: null clears, flags are 1/0, numbers stay numbers', () => {
+    expect(encodeChange({ haltReason: null, finishedAt: 5, force: true, enqueued: false, wave: 2, waveDoneAt: null, deadlinePassed: 'done', authFailures: 0, outageSince: null, maxFailures: null })).toEqual({
+      halt_reason: '',
+      finished_at: 5,
+      force: '1',
+      enqueued: '0',
+      wave: 2,
+      wave_done_at: '',
+      deadline_passed: 'done',
+      auth_failures: 0,
+      outage_since: '',
+      max_failures: '',
+    });
+    expect(encodeChange({ haltReason: undefined })).toEqual({});
+  });
+});
+

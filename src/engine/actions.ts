@@ -3,7 +3,7 @@
  * (so every worker on every machine obeys it) plus the matching action on the batch's queue.
  */
 import { UsageError } from '../errors.js';
-import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore, type MetaChange } from '../store/batch-store.js';
 import { jobOptions, pauseQueueWhile, type AgentJobData } from './jobs.js';
 import { requireBatch } from './require-batch.js';
 import { FROM } from '../batch/lifecycle.js';
@@ -49,12 +49,12 @@ export async function resumeBatch(store: BatchStore, batchId: string, options: R
     if (!options.overrideBudget && (options.maxFailures === undefined || options.maxFailures < failed)) {
       throw new UsageError(`batch ${batchId} was halted by its error budget (${reason})`, `resume with --override-budget, or --max-failures N with N ≥ ${failed}`);
     }
-    await store.setMeta(batchId, { max_failures: options.overrideBudget ? '' : options.maxFailures! });
+    await store.setMeta(batchId, { maxFailures: options.overrideBudget ? null : options.maxFailures! });
   } else if (meta.status !== 'paused' && !(meta.status === 'halted' && INFRA_HALTS.has(haltKind(meta) ?? 'other'))) {
     refuse(meta, 'resumed');
   }
   // The auth count and the outage clock start again: a resumed batch gets the full allowance.
-  if (!(await store.transition(batchId, 'running', [meta.status], { auth_failures: 0, halt_reason: '', outage_since: '' }))) refuse(meta, 'resumed');
+  if (!(await store.transition(batchId, 'running', [meta.status], { authFailures: 0, haltReason: null, outageSince: null }))) refuse(meta, 'resumed');
   await store.withQueue(batchId, (queue) => queue.resume());
   await unblock(store, batchId);
   await store.completeIfDone(batchId);
@@ -75,7 +75,7 @@ export async function cancelBatch(store: BatchStore, batchId: string): Promise<{
   const meta = await requireBatch(store, batchId);
   if (FINAL_BATCH_STATUSES.has(meta.status)) refuse(meta, 'cancelled');
   if (!(await store.transition(batchId, 'cancelled', [meta.status]))) refuse(meta, 'cancelled');
-  await store.setMeta(batchId, { finished_at: Date.now() });
+  await store.setMeta(batchId, { finishedAt: Date.now() });
   const queue = store.queue(batchId);
   try {
     await queue.pause();
@@ -128,7 +128,7 @@ export async function approveBatch(store: BatchStore, batchId: string): Promise<
   const meta = await requireBatch(store, batchId);
   if (!meta.waves || !meta.approve) throw new UsageError(`batch ${batchId} was not submitted with --approve`);
   if (meta.status !== 'waiting_approval') refuse(meta, 'approved (it is not waiting for approval)');
-  await store.setMeta(batchId, { approved_wave: meta.wave ?? 0 });
+  await store.setMeta(batchId, { approvedWave: meta.wave ?? 0 });
   return (await store.getBatch(batchId))!;
 }
 
@@ -155,12 +155,12 @@ export async function retryBatch(store: BatchStore, batchId: string, options: Re
   if (meta.deadlineSkipping) throw new UsageError(`batch ${batchId} is still skipping the agents its deadline cut`, 'try again in a moment (`nova-fleet status` shows when it is cancelled and done)');
   // --force: the conflicts too, and from now on later attempts overwrite what others changed since.
   const statuses: ReadonlyArray<'failed' | 'skipped' | 'conflict'> = ['failed', ...(options.skipped ? (['skipped'] as const) : []), ...(options.force ? (['conflict'] as const) : [])];
-  if (options.force && meta.kind === 'rollout') await store.setMeta(batchId, { force: '1' });
+  if (options.force && meta.kind === 'rollout') await store.setMeta(batchId, { force: true });
   // Another window, another deadline: written with the reopening (or now, for a batch still going), so
   // that the agents wait for the new window, not the old one; the controller's next step follows it.
-  const reschedule: Record<string, string | number> = {
-    ...(options.window !== undefined ? { window: options.window, window_next: '' } : {}),
-    ...(options.deadline !== undefined ? { deadline: options.deadline, deadline_passed: '' } : {}),
+  const reschedule: MetaChange = {
+    ...(options.window !== undefined ? { window: options.window, windowNext: null } : {}),
+    ...(options.deadline !== undefined ? { deadline: options.deadline, deadlinePassed: null } : {}),
   };
   if (Object.keys(reschedule).length > 0 && !reopenable.includes(meta.status)) await store.setMeta(batchId, reschedule);
   const queue = store.queue(batchId);
@@ -174,8 +174,8 @@ export async function retryBatch(store: BatchStore, batchId: string, options: Re
     // one of another worker) may complete the batch over agents not yet moved back.
     if (reopenable.includes(meta.status)) {
       // A deadline that cut the batch would cut it again at once: finishing it lifts the deadline.
-      const lift: Record<string, string> = meta.status === 'cancelled' && meta.deadline !== undefined ? { deadline: '', deadline_passed: '' } : {};
-      reopened = (await store.transition(batchId, 'running', reopenable, { halt_reason: '', finished_at: '', enqueued: '0', ...lift, ...reschedule })) !== undefined;
+      const lift: MetaChange = meta.status === 'cancelled' && meta.deadline !== undefined ? { deadline: null, deadlinePassed: null } : {};
+      reopened = (await store.transition(batchId, 'running', reopenable, { haltReason: null, finishedAt: null, enqueued: false, ...lift, ...reschedule })) !== undefined;
       if (reopened) await store.markActive(batchId, meta.createdAt);
       if (meta.status === 'cancelled') await queue.resume(); // cancel paused the queue
     }

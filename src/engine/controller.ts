@@ -43,7 +43,7 @@ export type ControllerEvent =
  */
 export async function cutByDeadline(store: BatchStore, batchId: string, deadline: number, now: number): Promise<void> {
   await store.claim(batchId, 'deadline_passed');
-  await store.transition(batchId, 'cancelled', FROM.deadline, { halt_reason: halt('deadline_passed', `${new Date(deadline).toISOString()}; agents not yet tried were skipped`), finished_at: now });
+  await store.transition(batchId, 'cancelled', FROM.deadline, { haltReason: halt('deadline_passed', `${new Date(deadline).toISOString()}; agents not yet tried were skipped`), finishedAt: now });
 }
 
 export interface StepOptions {
@@ -98,20 +98,20 @@ async function followSchedule(store: BatchStore, meta: BatchMeta, now: number): 
     // once the skip is done ('deadline_passed' goes from 1 to done).
     await cutByDeadline(store, meta.id, meta.deadline ?? now, now);
     const skipped = await skipRemaining(store, meta, 'deadline passed');
-    await store.setMeta(meta.id, { deadline_passed: 'done' });
+    await store.setMeta(meta.id, { deadlinePassed: 'done' });
     return [{ kind: 'deadline_passed', skipped }];
   }
   const waiting = meta.status === 'scheduled' || meta.status === 'waiting_window';
   if (state === 'open' && waiting) {
     // The outage clock starts again with the window: no request was meant to succeed while it was shut.
-    if (await store.transition(meta.id, 'running', [meta.status], { outage_since: '' })) {
+    if (await store.transition(meta.id, 'running', [meta.status], { outageSince: null })) {
       await store.withQueue(meta.id, (queue) => queue.resume());
       return [{ kind: 'window_opened' }];
     }
   } else if (state === 'closed' && (meta.status === 'running' || meta.status === 'scheduled')) {
     if (await store.transition(meta.id, 'waiting_window', [meta.status])) {
       const next = meta.window ? nextChange(windowSpec(meta.window), now) : undefined;
-      if (next !== undefined) await store.setMeta(meta.id, { window_next: next });
+      if (next !== undefined) await store.setMeta(meta.id, { windowNext: next });
       await pauseQueueWhile(store, meta.id, 'waiting_window');
       return [{ kind: 'window_closed', ...(next !== undefined ? { nextOpening: next } : {}) }];
     }
@@ -129,9 +129,9 @@ async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerE
   const byGate = GATE_HALTS.has(haltKind(meta) ?? 'other');
   if (!meta.autoRollback || meta.autoRollbackId || !byGate) return halted;
   // Once: the field is claimed before the rollback is created.
-  if (!(await store.claim(meta.id, 'auto_rollback_id', 'creating'))) return halted;
+  if (!(await store.claimAutoRollback(meta.id))) return halted;
   const { meta: rollback } = await createRollback({ store, originId: meta.id, attachAny: true });
-  await store.setMeta(meta.id, { auto_rollback_id: rollback.id });
+  await store.setMeta(meta.id, { autoRollbackId: rollback.id });
   return [{ kind: 'halted', reason, rollbackId: rollback.id }];
 }
 
@@ -146,7 +146,7 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
   let doneAt = meta.waveDoneAt;
   if (doneAt === undefined) {
     doneAt = now;
-    await store.setMeta(meta.id, { wave_done_at: doneAt });
+    await store.setMeta(meta.id, { waveDoneAt: doneAt });
     events.push({ kind: 'wave_done', wave });
   }
   if (meta.bakeMs && now < doneAt + meta.bakeMs) return events;
@@ -159,7 +159,7 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
     if (state === 'running') return events;
     if (state !== 'passed') {
       const reason = halt('verify_failed', `after wave ${wave + 1}, ${state.failed}`);
-      if (await store.transition(meta.id, 'halted', FROM.gateHalt, { halt_reason: reason })) {
+      if (await store.transition(meta.id, 'halted', FROM.gateHalt, { haltReason: reason })) {
         events.push({ kind: 'halted', reason });
       }
       return events;
@@ -170,7 +170,7 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
     return events;
   }
   await releaseWave(store, meta, wave + 1);
-  await store.setMeta(meta.id, { wave: wave + 1, wave_done_at: '' });
+  await store.setMeta(meta.id, { wave: wave + 1, waveDoneAt: null });
   if (meta.status === 'waiting_approval') await store.transition(meta.id, 'running', FROM.approve);
   events.push({ kind: 'wave_started', wave: wave + 1 });
   return events;

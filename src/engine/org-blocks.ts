@@ -20,7 +20,7 @@ export async function haltIfOnlyBlockedLeft(store: BatchStore, batchId: string):
   if (!meta || meta.status !== 'running' || !meta.blockedOrgs) return false;
   const reason = blockedHalt(meta.blockedOrgs, await store.pendingOutside(batchId, Object.keys(meta.blockedOrgs)));
   if (reason === undefined) return false;
-  if (!(await store.transition(batchId, 'halted', FROM.authHalt, { halt_reason: reason }))) return false;
+  if (!(await store.transition(batchId, 'halted', FROM.authHalt, { haltReason: reason }))) return false;
   await pauseQueueWhile(store, batchId, 'halted');
   return true;
 }

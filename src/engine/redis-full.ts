@@ -16,7 +16,7 @@ export async function haltRedisFull(store: BatchStore, batchId: string, known?: 
   const perAgent = (await store.finishedAgentBytes(batchId)) ?? AGENT_BYTES_ESTIMATE;
   const figures = room ? `: ${describeNeed(pending, perAgent, room)}` : '';
   const reason = halt('redis_full', `Redis is out of memory${figures}`);
-  const was = await store.transitionWhenFull(batchId, 'halted', ['running'], { halt_reason: reason });
+  const was = await store.transitionWhenFull(batchId, 'halted', ['running'], { haltReason: reason });
   return was ? reason : undefined;
 }
 

@@ -64,7 +64,7 @@ export async function createRollback(input: RollbackInput): Promise<RollbackResu
   const options: BatchOptions = { ...origin.options, ...(input.rate ? { rate: input.rate } : {}) };
   // Named on the origin first: a command cut short between the two lines leaves a name without a batch
   // (the next rollback makes a new one), never a rollback nobody finds.
-  await store.setMeta(originId, { rollback_id: id });
+  await store.setMeta(originId, { rollbackId: id });
   const { meta } = await store.createBatch({
     id,
     kind: 'rollback',

@@ -7,12 +7,13 @@
 import { BATCH_ID, escapeGlob } from './keys.js';
 import { scanKeys } from './connect.js';
 import { AgentRecords } from './agent-records.js';
-import { decodeMeta, encodeMeta } from './meta-codec.js';
+import { decodeMeta, encodeChange, encodeMeta, type MetaChange } from './meta-codec.js';
 import type { BatchMeta, BatchOptions, BatchStatus, Counts } from './types.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 
 export * from './types.js';
+export type { MetaChange } from './meta-codec.js';
 export { ENV_NAME } from '../names.js';
 
 
@@ -108,8 +109,8 @@ export class BatchStore extends AgentRecords {
    * Changes the batch's status if it is one of `from`, writing `fields` (a halt's reason) in the same
    * step. Returns the previous status, or undefined if it was not changed.
    */
-  async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
-    const pairs = Object.entries(fields).flat();
+  async transition(batchId: string, to: BatchStatus, from: readonly BatchStatus[], change: MetaChange = {}): Promise<BatchStatus | undefined> {
+    const pairs = Object.entries(encodeChange(change)).flat();
     return ((await this.redis.nfTransition(this.keys.meta(batchId), this.keys.statusChannel(), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
   }
 
@@ -118,13 +119,13 @@ export class BatchStore extends AgentRecords {
    * `redis_full` halt must be recorded exactly when no other write is taken. A Redis without script
    * flags (6.x) gets the plain transition.
    */
-  async transitionWhenFull(batchId: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<BatchStatus | undefined> {
-    const pairs = Object.entries(fields).flat();
+  async transitionWhenFull(batchId: string, to: BatchStatus, from: readonly BatchStatus[], change: MetaChange = {}): Promise<BatchStatus | undefined> {
+    const pairs = Object.entries(encodeChange(change)).flat();
     try {
       return ((await this.redis.nfTransitionOom(this.keys.meta(batchId), this.keys.statusChannel(), to, from.length, ...from, ...pairs)) as BatchStatus | null) ?? undefined;
     } catch (error) {
       if (!/compil|shebang|Unexpected flag|unknown/i.test((error as Error).message)) throw error;
-      return this.transition(batchId, to, from, fields);
+      return this.transition(batchId, to, from, change);
     }
   }
 
@@ -140,8 +141,8 @@ export class BatchStore extends AgentRecords {
     await this.redis.hset(this.keys.meta(batchId), 'options', JSON.stringify(options));
   }
 
-  async setMeta(batchId: string, fields: Record<string, string | number>): Promise<void> {
-    await this.redis.hset(this.keys.meta(batchId), fields);
+  async setMeta(batchId: string, change: MetaChange): Promise<void> {
+    await this.redis.hset(this.keys.meta(batchId), encodeChange(change));
   }
 
   /** Counts a 401/403 met by the batch; returns how many so far. */

@@ -18,7 +18,7 @@ import type { AgentJobData, BatchStatus, WorkerInfo } from './types.js';
 export const EVENTS_MAX_LEN = 1000;
 
 /** One-time claims in a batch's metadata: the first caller wins, later ones learn they lost. */
-export type Claim = 'deadline_passed' | 'auto_rollback_id' | `notified:${string}`;
+export type Claim = 'deadline_passed' | `notified:${string}`;
 
 export class Coordination {
   /** Store-internal (src/store only): the connection and the key names. */
@@ -76,6 +76,11 @@ export class Coordination {
   /** Claims `what` for the batch (HSETNX on its metadata); true for the one caller that got it. */
   async claim(batchId: string, what: Claim, value = '1'): Promise<boolean> {
     return (await this.redis.hsetnx(this.keys.meta(batchId), what, value)) === 1;
+  }
+
+  /** The automatic rollback's creation, claimed once per batch (its id reads `creating` until made). */
+  async claimAutoRollback(batchId: string): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.meta(batchId), 'auto_rollback_id', 'creating')) === 1;
   }
 
   /** A wave's verification: undefined (not started), 'running', 'passed' or 'failed: …'. */

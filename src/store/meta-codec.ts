@@ -105,3 +105,49 @@ export function encodeMeta(meta: BatchMeta): Record<string, string | number> {
   }
   return out;
 }
+
+/** The properties a step may change after the batch was created. */
+type Changeable = 'haltReason' | 'finishedAt' | 'maxFailures' | 'approvedWave' | 'force' | 'window' | 'windowNext' | 'deadline' | 'enqueued' | 'autoRollbackId' | 'rollbackId' | 'waveDoneAt' | 'wave';
+
+/**
+ * A change to a batch's metadata: the one way code outside the store names what it changes (the Redis
+ * field names stay in this file). BatchMeta's changeable properties — null clears one — and the fields
+ * of steps that BatchMeta shows otherwise.
+ */
+export type MetaChange = { [K in Changeable]?: NonNullable<BatchMeta[K]> | null } & {
+  /** The key refusals counted toward the auth halt (0: the count starts again). */
+  authFailures?: 0;
+  /** The outage clock (null: stopped). */
+  outageSince?: null;
+  /** The deadline's cut: its agents all skipped (`done`), or none (null). */
+  deadlinePassed?: 'done' | null;
+};
+
+const CHANGE_FIELDS = {
+  haltReason: 'halt_reason',
+  finishedAt: 'finished_at',
+  maxFailures: 'max_failures',
+  approvedWave: 'approved_wave',
+  force: 'force',
+  window: 'window',
+  windowNext: 'window_next',
+  deadline: 'deadline',
+  enqueued: 'enqueued',
+  autoRollbackId: 'auto_rollback_id',
+  rollbackId: 'rollback_id',
+  waveDoneAt: 'wave_done_at',
+  wave: 'wave',
+  authFailures: 'auth_failures',
+  outageSince: 'outage_since',
+  deadlinePassed: 'deadline_passed',
+} as const satisfies Record<keyof MetaChange, string>;
+
+/** A change as the hash's fields: null → '' (cleared), a flag → '1'/'0'. Pure. */
+export function encodeChange(change: MetaChange): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const [prop, value] of Object.entries(change) as Array<[keyof MetaChange, string | number | boolean | null | undefined]>) {
+    if (value === undefined) continue;
+    out[CHANGE_FIELDS[prop]] = value === null ? '' : typeof value === 'boolean' ? (value ? '1' : '0') : value;
+  }
+  return out;
+}
