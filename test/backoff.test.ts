@@ -1,7 +1,7 @@
 /** backoffDelay (SPEC §5): a pure function, pinned — exponential, capped, jittered, Retry-After honoured. */
 import { describe, expect, it } from 'vitest';
 import { NovaApiError } from '../src/api/errors.js';
-import { backoffDelay } from '../src/engine/backoff.js';
+import { backoffDelay } from '../src/batch/backoff.js';
 
 const OPTIONS = { rate: 10, attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 };
 const low = () => 0;

@@ -5,8 +5,8 @@
 import { encodeChange } from '../src/store/meta-codec.js';
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter } from '../src/api/retry-after.js';
-import { parseBudget, parseDuration, parseWaves, resolveBudget, waveOf } from '../src/engine/waves.js';
-import { parseWindow, scheduleState } from '../src/engine/window.js';
+import { parseBudget, parseDuration, parseWaves, resolveBudget, waveOf } from '../src/batch/waves.js';
+import { parseWindow, scheduleState } from '../src/batch/window.js';
 import { carriesDesired, diffValues, replaceWarnings } from '../src/patch/desired.js';
 import { setOwn } from '../src/patch/merge.js';
 import { applyReplace, looksCatastrophic, MAX_VALUE_BYTES, regexMatches } from '../src/patch/replace.js';

@@ -13,7 +13,7 @@ import type { AgentJobData } from '../src/engine/jobs.js';
 import { ORG_BLOCKED_WAIT_MS } from '../src/engine/org-blocks.js';
 import { DEFER_MS, LEASE_WAIT_MS, processAgentJob, type AgentJob, type ProcessorDeps, type ProcessorStore } from '../src/engine/processor.js';
 import type { Slot } from '../src/engine/rate-limiter.js';
-import type { ScheduleState } from '../src/engine/window.js';
+import type { ScheduleState } from '../src/batch/window.js';
 import { generateFleet } from '../src/mock/fleet.js';
 import type { RowPatch } from '../src/patch/types.js';
 import type { AgentRecord, AgentStatus, BatchStatus } from '../src/store/batch-store.js';

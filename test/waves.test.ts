@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBudget, parseDuration, parseWaves, resolveBudget, resolveWaves, waveOf } from '../src/engine/waves.js';
+import { parseBudget, parseDuration, parseWaves, resolveBudget, resolveWaves, waveOf } from '../src/batch/waves.js';
 
 describe('waves', () => {
   it('resolves cumulative targets, counts and percentages, for the batch size', () => {

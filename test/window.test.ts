@@ -1,6 +1,6 @@
 /** Maintenance windows on a fake clock: zones, days, midnight, DST. */
 import { describe, expect, it } from 'vitest';
-import { isOpen, nextChange, parseWindow } from '../src/engine/window.js';
+import { isOpen, nextChange, parseWindow } from '../src/batch/window.js';
 
 const at = (iso: string) => Date.parse(iso);
 

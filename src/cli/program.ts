@@ -9,8 +9,8 @@ import { EXIT_CODES, ExitError } from '../errors.js';
 import { redisFailure } from './redis-errors.js';
 import { VERSION } from '../package-info.js';
 import { CONFIG_FILE, ENV_NAME, LOG_LEVELS } from '../names.js';
-import { parseBudget, parseDuration, parseWaves } from '../engine/waves.js';
-import { parseWindow } from '../engine/window.js';
+import { parseBudget, parseDuration, parseWaves } from '../batch/waves.js';
+import { parseWindow } from '../batch/window.js';
 import { createOutput, type Output } from './output.js';
 import { agentStatuses, flagParser, parseInstant, positiveNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
 // Types only: each command's module (and what it pulls in — BullMQ, ioredis, got, express, pino, zod)

@@ -4,10 +4,10 @@
  * nothing new; workers (`nova-fleet worker`, on any machine) do the work.
  */
 import { DEFAULTS } from '../config.js';
-import { checkBatchId } from '../engine/batch-id.js';
+import { checkBatchId } from '../batch/batch-id.js';
 import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
 import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
-import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../engine/waves.js';
+import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../batch/waves.js';
 import { UsageError } from '../errors.js';
 import { fitWarning } from '../engine/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';

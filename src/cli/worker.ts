@@ -6,7 +6,7 @@
 import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../engine/worker-pool.js';
 import { Journal } from '../journal/journal.js';
-import { checkBatchId } from '../engine/batch-id.js';
+import { checkBatchId } from '../batch/batch-id.js';
 import { closePool, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';

@@ -15,7 +15,7 @@ import type { ProcessorDeps } from './job-ports.js';
 import { RateLimiter } from './rate-limiter.js';
 import { changedStatus } from '../batch/restore-plan.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
-import { scheduleState } from './window.js';
+import { scheduleState } from '../batch/window.js';
 import { atMostEvery, haltRedisFull } from './redis-full.js';
 import { Unrecoverable } from './job-signals.js';
 import type { Journal } from '../journal/journal.js';

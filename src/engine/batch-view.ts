@@ -3,7 +3,7 @@
  * shared by `status`, `batches`, `run` and the demo.
  */
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore, type Counts, type WorkerInfo } from '../store/batch-store.js';
-import { nextChange, windowSpec } from './window.js';
+import { nextChange, windowSpec } from '../batch/window.js';
 import { maskUrl, verifyState } from './hooks.js';
 
 /** A heartbeat older than this means the worker is gone (a few missed polls of ~1 s). */

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/batch-store.js';
-import { nextChange, scheduleState, windowSpec } from './window.js';
+import { nextChange, scheduleState, windowSpec } from '../batch/window.js';
 import { notify, startVerify, verifyState } from './hooks.js';
 import { doneOf } from './batch-view.js';
 import { jobOptions, pauseQueueWhile } from './jobs.js';

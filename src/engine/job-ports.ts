@@ -11,7 +11,7 @@ import type { RowPatch } from '../patch/types.js';
 import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
 import type { AgentJobData } from './jobs.js';
 import type { RateLimiter } from './rate-limiter.js';
-import type { ScheduleState } from './window.js';
+import type { ScheduleState } from '../batch/window.js';
 
 /** The store commands one agent's job uses (a narrow door: tests give a fake, see test/processor.test.ts). */
 export type ProcessorStore = Pick<BatchStore, 'beginWithLease' | 'releaseLease' | 'leasedElsewhere' | 'agentRecord' | 'finish' | 'finishAndRelease' | 'saveBefore' | 'uncountAttempt' | 'noteError' | 'loadBefore'>;

@@ -22,7 +22,7 @@ import { carriesDesired } from '../patch/desired.js';
 import type { AgentStatus } from '../store/batch-store.js';
 import type { FinishRecord } from '../store/agent-records.js';
 import { splitAgentKey } from '../store/keys.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../batch/backoff.js';
 import { restoration } from '../batch/restore-plan.js';
 import { checkTarget, rollbackTarget, rolloutTarget } from './targets.js';
 import { unmetExpectation, type Expectation } from '../patch/expect.js';

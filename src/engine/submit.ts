@@ -10,12 +10,12 @@ import type { ManifestRow } from '../manifest/types.js';
 import { manifestFiles, scanManifest, type ManifestOptions } from '../manifest/validate.js';
 import { fileRefs } from '../patch/resolve.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchOptions, type BatchStore, type RolloutControls } from '../store/batch-store.js';
-import { generateBatchId } from './batch-id.js';
-import { rerunDecision } from './rerun.js';
+import { generateBatchId } from '../batch/batch-id.js';
+import { rerunDecision } from '../batch/rerun.js';
 import { agentKey } from '../store/keys.js';
 import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
-import { waveOf } from './waves.js';
-import { scheduleState } from './window.js';
+import { waveOf } from '../batch/waves.js';
+import { scheduleState } from '../batch/window.js';
 
 export interface SubmitInput {
   store: BatchStore;

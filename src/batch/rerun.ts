@@ -1,6 +1,6 @@
 /** Whether a re-run of a manifest attaches to its batch or is refused (SPEC §13). Pure. */
 import { UsageError } from '../errors.js';
-import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
+import { FINAL_BATCH_STATUSES } from './lifecycle.js';
 import type { BatchMeta, Counts } from '../store/types.js';
 
 /**
