@@ -3,6 +3,7 @@
  * exact messages, trimming, and the helpers no other test called directly.
  */
 import { encodeChange } from '../src/store/meta-codec.js';
+import { GATE_HALTS, HALT_KINDS, HALT_POLICY, INFRA_HALTS } from '../src/batch/halt.js';
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter } from '../src/api/retry-after.js';
 import { parseBudget, parseDuration, parseWaves, resolveBudget, waveOf } from '../src/batch/waves.js';
@@ -227,6 +228,14 @@ describe('meta changes (pure)', () => {
       max_failures: '',
     });
     expect(encodeChange({ haltReason: undefined })).toEqual({});
+  });
+});
+
+describe('halt policy (pure)', () => {
+  it('infrastructure halts exit 3 and resume plainly; gate halts are what --auto-rollback undoes', () => {
+    expect([...INFRA_HALTS].sort()).toEqual(['api_unreachable', 'bad_credentials', 'redis_full']);
+    expect([...GATE_HALTS].sort()).toEqual(['error_budget', 'verify_failed']);
+    for (const kind of HALT_KINDS) expect(HALT_POLICY[kind].infra && HALT_POLICY[kind].gate, kind).toBe(false);
   });
 });
 

@@ -11,10 +11,30 @@ export interface HaltReason {
   detail: string;
 }
 
-/** Halts that are the infrastructure's, not the work's: `run` exits 3 for them (SPEC §6). */
-export const INFRA_HALTS: ReadonlySet<HaltKind> = new Set(['bad_credentials', 'api_unreachable', 'redis_full']);
-/** Halts a plain `resume` may lift (an error budget needs a higher one; verification, --override). */
-export const GATE_HALTS: ReadonlySet<HaltKind> = new Set(['error_budget', 'verify_failed']);
+/**
+ * What each halt means, in one table (a new kind is a row here and its detector):
+ *   - `infra`: the infrastructure's, not the work's — `run` exits 3 (SPEC §6), and a plain `resume`
+ *     lifts it once the key, the API or Redis is fixed;
+ *   - `gate`: a gate of a staged rollout (the error budget, a failed verification) — `--auto-rollback`
+ *     undoes what was applied; `resume` needs a higher budget or an override.
+ * The others (a deadline's cut, an imported batch, text of another version) are neither.
+ */
+export const HALT_POLICY: Readonly<Record<HaltKind, { infra: boolean; gate: boolean }>> = {
+  error_budget: { infra: false, gate: true },
+  verify_failed: { infra: false, gate: true },
+  bad_credentials: { infra: true, gate: false },
+  api_unreachable: { infra: true, gate: false },
+  redis_full: { infra: true, gate: false },
+  deadline_passed: { infra: false, gate: false },
+  imported: { infra: false, gate: false },
+  other: { infra: false, gate: false },
+};
+
+const kindsWhere = (rule: 'infra' | 'gate'): ReadonlySet<HaltKind> => new Set(HALT_KINDS.filter((kind) => HALT_POLICY[kind][rule]));
+/** Halts that are the infrastructure's, not the work's: `run` exits 3, a plain `resume` lifts them. */
+export const INFRA_HALTS = kindsWhere('infra');
+/** Halts of a rollout's gates: `--auto-rollback` acts on them. */
+export const GATE_HALTS = kindsWhere('gate');
 
 export function formatHalt(reason: HaltReason): string {
   return reason.kind === 'other' ? reason.detail : `${reason.kind}: ${reason.detail}`;
