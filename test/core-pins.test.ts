@@ -3,6 +3,7 @@
  * exact messages, trimming, and the helpers no other test called directly.
  */
 import { encodeChange } from '../src/store/meta-codec.js';
+import { rolloutControls } from '../src/batch/controls.js';
 import { GATE_HALTS, HALT_KINDS, HALT_POLICY, INFRA_HALTS } from '../src/batch/halt.js';
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter } from '../src/api/retry-after.js';
@@ -236,6 +237,17 @@ describe('halt policy (pure)', () => {
     expect([...INFRA_HALTS].sort()).toEqual(['api_unreachable', 'bad_credentials', 'redis_full']);
     expect([...GATE_HALTS].sort()).toEqual(['error_budget', 'verify_failed']);
     for (const kind of HALT_KINDS) expect(HALT_POLICY[kind].infra && HALT_POLICY[kind].gate, kind).toBe(false);
+  });
+});
+
+describe('a rollout\'s controls (pure)', () => {
+  it('refuses a flag that needs another, naming both; resolves waves and the budget for the batch size', () => {
+    expect(() => rolloutControls({ bake: 60_000 }, 10)).toThrow('--bake and --approve act between waves: give --waves too');
+    expect(() => rolloutControls({ autoRollback: true }, 10)).toThrow('--auto-rollback acts when the error budget is exceeded: give --max-failures too');
+    expect(() => rolloutControls({ verifyEnv: ['TOKEN'] }, 10)).toThrow('--verify-env names variables for --verify-cmd');
+    expect(() => rolloutControls({ deadline: 1_000, startAt: 2_000 }, 10, 0)).toThrow('--deadline must come after --start-at');
+    expect(() => rolloutControls({ deadline: 1_000 }, 10, 5_000)).toThrow('has already passed');
+    expect(rolloutControls({ waves: parseWaves('1,50%'), maxFailures: parseBudget('10%'), autoRollback: true, notify: 'https://hooks.example/x' }, 20)).toEqual({ waves: [1, 10, 20], maxFailures: 2, autoRollback: true, notifyUrl: 'https://hooks.example/x' });
   });
 });
 

@@ -3,7 +3,6 @@
  * expected (``Expected a whole number from 1 and up``), so bad flags exit 2 with a clear message.
  */
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from '../errors.js';
 
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -67,10 +66,7 @@ export function positiveNumberOrZero(value: string): number {
 
 /**
  * A --deadline already past would skip every agent before one request: refused (exit 2). Only a batch
- * being created is checked — one attached to keeps the deadline it was given.
+ * being created is checked — one attached to keeps the deadline it was given. (A rule of the batch's
+ * controls: batch/controls.ts.)
  */
-export function requireFutureDeadline(deadline: number | undefined, now = Date.now()): void {
-  if (deadline !== undefined && deadline <= now) {
-    throw new UsageError(`--deadline ${new Date(deadline).toISOString()} has already passed: every agent would be skipped before one request`, 'give a time in the future (ISO 8601 with its offset, e.g. 2026-12-05T04:00:00+01:00)');
-  }
-}
+export { requireFutureDeadline } from '../batch/controls.js';

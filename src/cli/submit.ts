@@ -6,12 +6,11 @@
 import { DEFAULTS } from '../config.js';
 import { checkBatchId } from '../batch/batch-id.js';
 import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
-import type { BatchMeta, BatchOptions, RolloutControls } from '../store/batch-store.js';
-import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from '../batch/waves.js';
-import { UsageError } from '../errors.js';
+import type { BatchMeta, BatchOptions } from '../store/batch-store.js';
+import type { BudgetSpec, WaveSpec } from '../batch/waves.js';
 import { fitWarning } from '../engine/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';
-import { requireFutureDeadline } from './parsers.js';
+import { rolloutControls } from '../batch/controls.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { refuseNonManifest, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
@@ -105,31 +104,7 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     ...kind,
   };
   const total = report.summary.agents;
-  if ((flags.bake || flags.approve) && !flags.waves) throw new UsageError('--bake and --approve act between waves: give --waves too', 'e.g. --waves 1,5%,25%,100% --bake 10m');
-  if (flags.autoRollback && !flags.maxFailures) throw new UsageError('--auto-rollback acts when the error budget is exceeded: give --max-failures too');
-  let waves: number[] | undefined;
-  try {
-    waves = flags.waves ? resolveWaves(flags.waves, total) : undefined;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message} (for ${total} agents)`);
-  }
-  const controls: RolloutControls = {
-    ...(waves ? { waves } : {}),
-    ...(flags.bake ? { bakeMs: flags.bake } : {}),
-    ...(flags.approve ? { approve: true } : {}),
-    ...(flags.maxFailures ? { maxFailures: resolveBudget(flags.maxFailures, total) } : {}),
-    ...(flags.autoRollback ? { autoRollback: true } : {}),
-    ...(flags.startAt !== undefined ? { startAt: flags.startAt } : {}),
-    ...(flags.window ? { window: flags.window } : {}),
-    ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
-    ...(flags.verifyCmd ? { verifyCmd: flags.verifyCmd } : {}),
-    ...(flags.verifyEnv?.length ? { verifyEnv: flags.verifyEnv } : {}),
-    ...(flags.notify ? { notifyUrl: flags.notify } : {}),
-  };
-  if (flags.verifyEnv?.length && !flags.verifyCmd) throw new UsageError('--verify-env names variables for --verify-cmd: give --verify-cmd too');
-  if (flags.verifyCmd && !flags.waves) throw new UsageError('--verify-cmd runs between waves: give --waves too', 'e.g. --waves 5%,100% --verify-cmd "./check-calls.sh"');
-  if (flags.deadline !== undefined && flags.startAt !== undefined && flags.deadline <= flags.startAt) throw new UsageError('--deadline must come after --start-at');
-  requireFutureDeadline(flags.deadline);
+  const controls = rolloutControls(flags, total);
   out.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
   if (controls.waves) out.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);
   if (controls.startAt !== undefined || controls.window || controls.deadline !== undefined) {
