@@ -7,17 +7,20 @@ import { UsageError } from '../errors.js';
 import type { RolloutControls } from '../store/types.js';
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from './waves.js';
 
-/** The controls as asked for (the flags of `submit`, `run` and `apply`, parsed). */
+/** The controls as asked for (the flags of `submit`, `run` and `apply`, parsed by commander). */
 export interface ControlRequest {
+  /** Staged rollout: cumulative wave targets, the bake between waves (ms), approval after each. */
   waves?: WaveSpec[];
   bake?: number;
   approve?: boolean;
   maxFailures?: BudgetSpec;
   autoRollback?: boolean;
+  /** Maintenance window: epoch ms and a window spec. */
   startAt?: number;
   window?: string;
   deadline?: number;
   verifyCmd?: string;
+  /** Variables the verify command gets from its worker's environment (names). */
   verifyEnv?: string[];
   notify?: string;
 }

@@ -7,33 +7,19 @@ import { DEFAULTS } from '../config.js';
 import { checkBatchId } from '../batch/batch-id.js';
 import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
 import type { BatchMeta, BatchOptions } from '../store/batch-store.js';
-import type { BudgetSpec, WaveSpec } from '../batch/waves.js';
 import { fitWarning } from '../engine/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';
-import { rolloutControls } from '../batch/controls.js';
+import { rolloutControls, type ControlRequest } from '../batch/controls.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { refuseNonManifest, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
 import { manifestSource, type ManifestSource } from './manifest-source.js';
 import type { Output } from './output.js';
 
-export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags {
+/** The flags of `submit` (and `run`, `apply`); the rollout's controls (SPEC §9) as batch/controls.ts takes them. */
+export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags, ControlRequest {
   batch?: string;
   attempts?: number;
-  /** Staged rollout (SPEC §9), as parsed by commander (waves.ts). */
-  waves?: WaveSpec[];
-  bake?: number;
-  approve?: boolean;
-  maxFailures?: BudgetSpec;
-  autoRollback?: boolean;
-  /** Maintenance window (SPEC §9): epoch ms and a window spec, parsed by commander. */
-  startAt?: number;
-  window?: string;
-  deadline?: number;
-  verifyCmd?: string;
-  /** Variables the verify command gets from its worker's environment (names). */
-  verifyEnv?: string[];
-  notify?: string;
   /** (run) Prometheus metrics on this port. */
   metricsPort?: number;
   /** Seconds without one successful request (while errors go on) before the batch halts. Default 60. */
