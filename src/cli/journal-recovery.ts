@@ -7,18 +7,22 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
+import { splitLines } from '../lines.js';
 import { journalDir } from '../journal/journal.js';
 import { readJournal, rebuildBatch, type JournaledBatch } from '../journal/rebuild.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { Output } from './output.js';
 
-/** Whether the file's first lines name the manifest digest (a cheap look before a full read). */
+/**
+ * Whether a journal found in the journal folder begins with a header naming the manifest digest: a
+ * cheap look before a full read (`run`'s journals hold one batch, its header on the first line).
+ */
 async function mentions(file: string, digest: string): Promise<boolean> {
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8', end: 64 * 1024 }), crlfDelay: Infinity });
   try {
-    for await (const line of lines) if (line.includes('"t":"batch"') && line.includes(JSON.stringify(digest))) return true;
+    for await (const item of splitLines(createReadStream(file, { end: 64 * 1024 }), 64 * 1024)) {
+      if ('text' in item && item.text.includes('"t":"batch"') && item.text.includes(JSON.stringify(digest))) return true;
+    }
   } catch {
     return false;
   }
@@ -46,17 +50,33 @@ export async function recoverLostBatch(store: BatchStore, digest: string, file: 
     }
   }
   for (const candidate of files) {
-    if (!(await mentions(candidate, digest).catch(() => false))) continue;
-    for (const journaled of (await readJournal(candidate)).values()) {
+    // A journal named by --journal is read whole: a worker's holds many batches, a header anywhere.
+    if (!file && !(await mentions(candidate, digest))) continue;
+    for (const journaled of (await readNamed(candidate)).values()) {
       // Under this prefix only: the same manifest run against another prefix is another batch.
       if (journaled.meta.kind === 'rollout' && journaled.meta.digest === digest && journaled.prefix === store.prefix) await rebuild(store, journaled, candidate, out);
     }
   }
 }
 
+/**
+ * A journal as readJournal reads it; one that does not exist yet holds nothing (`run --journal FILE`
+ * names the file it is about to write), one that cannot be read is exit 2 naming it.
+ */
+async function readNamed(file: string): Promise<Map<string, JournaledBatch>> {
+  try {
+    return await readJournal(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return new Map();
+    if (code) throw new UsageError(`the journal ${file} cannot be read: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
 /** `rollback --journal FILE`: the batch to undo, rebuilt from FILE if Redis lost it. */
 export async function recoverForRollback(store: BatchStore, batchId: string, file: string, out: Output): Promise<void> {
-  const journaled = (await readJournal(file)).get(batchId);
+  const journaled = (await readNamed(file)).get(batchId);
   if (!journaled) throw new UsageError(`${file} holds no batch ${batchId}`, 'name the journal of that batch (.nova-fleet/BATCH.journal.ndjson, or the worker\'s --journal file)');
   await rebuild(store, journaled, file, out);
 }

@@ -6,11 +6,11 @@
  * The journal is untrusted input: every line is checked; a torn last line (a crash mid-write) is skipped.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import * as z from 'zod';
+import { splitLines } from '../lines.js';
 import type { Agent } from '../api/types.js';
 import { UsageError } from '../errors.js';
-import { agentKeySchema, OptionsSchema } from '../engine/archive.js';
+import { agentKeySchema, MAX_LINE_BYTES, OptionsSchema } from '../engine/archive.js';
 import type { BatchMeta, BatchStore } from '../store/batch-store.js';
 import { BATCH_ID } from '../store/keys.js';
 
@@ -42,19 +42,22 @@ export interface JournaledBatch {
 export async function readJournal(file: string): Promise<Map<string, JournaledBatch>> {
   type Partial = Omit<JournaledBatch, 'meta' | 'prefix'> & { meta?: JournaledBatch['meta']; prefix?: string };
   const batches = new Map<string, Partial>();
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let torn: string | undefined;
-  let n = 0;
-  for await (const text of lines) {
-    n++;
+  // Lines split on bytes with a bound (one agent each, as an archive's): a hostile file costs a bounded
+  // buffer, not the process.
+  for await (const item of splitLines(createReadStream(file), MAX_LINE_BYTES)) {
     if (torn !== undefined) throw new UsageError(torn); // a bad line that was not the last
-    if (text.trim() === '') continue;
+    if ('tooLong' in item) {
+      torn = `${file}:${item.line}: a line longer than ${MAX_LINE_BYTES} bytes: not a nova-fleet journal line`;
+      continue;
+    }
+    if (item.text.trim() === '') continue;
     let line: Line;
     try {
-      line = LineSchema.parse(JSON.parse(text));
+      line = LineSchema.parse(JSON.parse(item.text));
     } catch (error) {
       const issue = error instanceof z.ZodError ? error.issues[0] : undefined;
-      torn = `${file}:${n}: not a nova-fleet journal line (${issue ? `${issue.path.join('.') || 'line'}: ${issue.message}` : (error as Error).message.slice(0, 200)})`;
+      torn = `${file}:${item.line}: not a nova-fleet journal line (${issue ? `${issue.path.join('.') || 'line'}: ${issue.message}` : (error as Error).message.slice(0, 200)})`;
       continue;
     }
     // Lines of concurrent jobs land in any order, a header after its batch's first agent included.

@@ -1,0 +1,69 @@
+/**
+ * The journal of originals read as untrusted input (issue 25): a broken line in the middle is refused,
+ * naming the file and line; a torn last line (a crash mid-write) is skipped; a line past the bound is
+ * refused without reading it whole; agents without their batch's header are refused. And a journal
+ * named by `--journal` is read whole: a worker's holds many batches, a header anywhere in it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { recoverForRollback, recoverLostBatch } from '../src/cli/journal-recovery.js';
+import { createOutput } from '../src/cli/output.js';
+import { MAX_LINE_BYTES } from '../src/engine/archive.js';
+import { readJournal } from '../src/journal/rebuild.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import { capture } from './helpers/capture.js';
+import { engineFixtures } from './helpers/engine.js';
+import { testPrefix } from './helpers/redis.js';
+import { rejection } from './helpers/mock.js';
+
+const { redis } = engineFixtures('journal');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-journal-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const options = { rate: 10, attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 };
+const header = (id: string, digest: string, prefix: string) => JSON.stringify({ t: 'batch', v: 1, prefix, meta: { id, kind: 'rollout', manifest: 'm.ndjson', digest, createdAt: Date.now(), options } });
+const before = (id: string, n: number, extra = '') => JSON.stringify({ t: 'before', v: 1, batch: id, k: `org-1/agent-${n}`, before: { name: `Agent ${n}${extra}` } });
+const journal = (name: string, lines: string[]) => {
+  const file = path.join(dir, name);
+  writeFileSync(file, lines.join('\n'));
+  return file;
+};
+
+describe('a journal read back', () => {
+  it('a torn last line is skipped; a broken line before it is refused, naming the file and line', async () => {
+    const torn = journal('torn.ndjson', [header('j-1', 'd1', 'p'), before('j-1', 1), '{"t":"before","v":1,"batch":"j-1","k":"org-1/ag']);
+    expect([...(await readJournal(torn)).get('j-1')!.originals.keys()]).toEqual(['org-1/agent-1']);
+    const broken = journal('broken.ndjson', [header('j-1', 'd1', 'p'), '{"t":"before","v":1,"batch":"j-1","k":"not a key","before":{}}', before('j-1', 2)]);
+    expect((await rejection(readJournal(broken))).message).toBe(`${broken}:2: not a nova-fleet journal line (k: not an agent key org_id/agent_id)`);
+    const headless = journal('headless.ndjson', [before('j-2', 1)]);
+    expect((await rejection(readJournal(headless))).message).toContain("agents of batch j-2 without that batch's header line");
+  });
+
+  it('a line past the bound is refused without being read whole', async () => {
+    const long = journal('long.ndjson', [header('j-3', 'd3', 'p'), before('j-3', 1, 'x'.repeat(MAX_LINE_BYTES + 10)), before('j-3', 2)]);
+    expect((await rejection(readJournal(long))).message).toBe(`${long}:2: a line longer than ${MAX_LINE_BYTES} bytes: not a nova-fleet journal line`);
+  }, 30_000);
+
+  it('named by --journal, a journal is read whole: a batch whose header comes after 64 KiB of others is found and rebuilt', async () => {
+    const prefix = testPrefix('journal-whole');
+    const store = new BatchStore(redis, prefix);
+    const others = Array.from({ length: 400 }, (_, n) => before('other', n, 'y'.repeat(200)));
+    const file = journal('worker.ndjson', [header('other', 'd-other', prefix), ...others, header('late-1', 'd-late', prefix), before('late-1', 1)]);
+    const err = capture();
+    await recoverLostBatch(store, 'd-late', file, createOutput(false, process.stdout, err.stream));
+    expect((await store.getBatch('late-1'))?.status).toBe('running');
+    expect(err.text()).toContain(`journal: batch late-1 was gone from Redis — rebuilt from ${file}: 1 original, 0 agents already changed`);
+    expect(await store.getBatch('other')).toBeUndefined(); // another manifest's batch: left alone
+  });
+
+  it('a --journal file that does not exist yet holds nothing for a run (it is the file to write); rollback says it holds no such batch', async () => {
+    const store = new BatchStore(redis, testPrefix('journal-missing'));
+    const missing = path.join(dir, 'not-yet.ndjson');
+    const err = capture();
+    await recoverLostBatch(store, 'd-any', missing, createOutput(false, process.stdout, err.stream));
+    expect(err.text()).toBe('');
+    expect((await rejection(recoverForRollback(store, 'gone-1', missing, createOutput(false, process.stdout, err.stream)))).message).toBe(`${missing} holds no batch gone-1`);
+  });
+});
