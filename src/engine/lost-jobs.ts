@@ -10,8 +10,8 @@ import type { BatchStore } from '../store/batch-store.js';
 
 /** Records the agents of the batch's failed jobs as failed; returns how many it recorded. */
 export async function recordFailedJobs(store: BatchStore, batchId: string): Promise<number> {
+  if ((await store.failedJobCount(batchId)) === 0) return 0;
   return store.withQueue(batchId, async (queue) => {
-    if ((await queue.getFailedCount()) === 0) return 0;
     let recorded = 0;
     for (const job of await queue.getFailed(0, 999)) {
       const key = (job?.data as { k?: unknown } | undefined)?.k;

@@ -58,6 +58,14 @@ export class Coordination {
     }
   }
 
+  /**
+   * How many of the batch's jobs sit in BullMQ's failed set — one ZCARD, no Queue object: the controller
+   * asks every step (lost-jobs.ts), and the answer is nearly always 0.
+   */
+  async failedJobCount(batchId: string): Promise<number> {
+    return this.redis.zcard(`${this.keys.queuePrefix(batchId)}:${QUEUE_NAME}:failed`);
+  }
+
   /** The prefix of the batch's queue keys, for a BullMQ Worker on its own connection. */
   queuePrefix(batchId: string): string {
     return this.keys.queuePrefix(batchId);
