@@ -74,6 +74,3 @@ export function describeNeed(agents: number, perAgent: number, room: MemoryRoom)
   const left = bytesLeft(room);
   return `${agents} agent${agents === 1 ? '' : 's'} × ~${formatBytes(perAgent)} = ~${formatBytes(need)} needed; Redis has ${Number.isFinite(left) ? formatBytes(left) : 'no limit'} left of its maxmemory ${formatBytes(room.max)} (${formatBytes(room.used)} used)`;
 }
-
-/** The fix, said with every `redis_full`. */
-export const REDIS_FULL_HINT = 'raise maxmemory (CONFIG SET maxmemory …, and in redis.conf) or free memory (`nova-fleet prune` of finished batches), then `nova-fleet resume BATCH --run`; every original taken so far is kept';
