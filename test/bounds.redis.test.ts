@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../src/store/batch-store.js';
 import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { engineFixtures, runToEnd, workToEnd } from './helpers/engine.js';
-import { createRollback } from '../src/engine/rollback.js';
+import { createRollback } from '../src/ops/create-rollback.js';
 import { startMock } from './helpers/mock.js';
 import { keysUnder, REDIS_URL, testPrefix } from './helpers/redis.js';
 
@@ -105,7 +105,7 @@ describe('states shown as they are', () => {
     await store.createBatch({ id: 'eta-1', kind: 'rollout', manifest: 'm', digest: 'd', createdAt: Date.now() - 60_000, status: 'running', total: 4, enqueued: true, options: { rate: 10, attempts: 1, backoffMs: 10, backoffCapMs: 10 } });
     await store.register('eta-1', ['o/a1', 'o/a2', 'o/a3', 'o/a4']);
     await store.finish('eta-1', 'o/a1', 'applied', 'pending', {});
-    const { viewBatch } = await import('../src/engine/batch-view.js');
+    const { viewBatch } = await import('../src/views/batch-view.js');
     expect((await viewBatch(store, (await store.getBatch('eta-1'))!)).etaSeconds).toBeGreaterThan(0);
     for (const status of ['waiting_approval', 'paused', 'waiting_window'] as const) {
       await store.transition('eta-1', status, ['running', 'waiting_approval', 'paused', 'waiting_window']);

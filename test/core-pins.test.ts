@@ -12,7 +12,7 @@ import { parseWindow, scheduleState } from '../src/batch/window.js';
 import { carriesDesired, diffValues, replaceWarnings } from '../src/patch/desired.js';
 import { setOwn } from '../src/patch/merge.js';
 import { applyReplace, looksCatastrophic, MAX_VALUE_BYTES, regexMatches } from '../src/patch/replace.js';
-import { changedStatus, conflictingFields, restoration } from '../src/engine/rollback.js';
+import { changedStatus, conflictingFields, restoration } from '../src/ops/create-rollback.js';
 import type { AgentRecord } from '../src/store/batch-store.js';
 
 describe('scheduleState: boundaries and precedence', () => {

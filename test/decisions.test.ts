@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { otherAgent } from '../src/api/reply.js';
-import { ARCHIVE_VERSION, boundedLines, inertMeta, parseArchiveLine } from '../src/engine/archive.js';
-import { blockedHalt } from '../src/engine/org-blocks.js';
+import { ARCHIVE_VERSION, boundedLines, inertMeta, parseArchiveLine } from '../src/ops/archive.js';
+import { blockedHalt } from '../src/worker/org-blocks.js';
 import { rerunDecision } from '../src/batch/rerun.js';
 import { UsageError } from '../src/errors.js';
 import { renderedBytes, placeholderUse, renderTemplate } from '../src/patch/template.js';

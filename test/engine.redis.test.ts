@@ -1,9 +1,9 @@
 /** The engine end to end: real Redis, real BullMQ, the real mock over loopback. */
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
-import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/engine/actions.js';
-import { submitBatch } from '../src/engine/submit.js';
-import { WorkerPool } from '../src/engine/worker-pool.js';
+import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/ops/actions.js';
+import { submitBatch } from '../src/ops/create-batch.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey, QUEUE_NAME } from '../src/store/keys.js';
 import { startMock } from './helpers/mock.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
-import { reportRows } from '../src/engine/report.js';
+import { reportRows } from '../src/views/report.js';
 import { agentKey } from '../src/store/keys.js';
 import { engineFixtures, runToEnd } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';

@@ -4,12 +4,12 @@
  */
 import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { retryBatch } from '../src/engine/actions.js';
+import { retryBatch } from '../src/ops/actions.js';
 import { connectRedis } from '../src/store/connect.js';
 import { QUEUE_NAME } from '../src/store/keys.js';
 import { until } from './helpers/hold.js';
-import { jobId } from '../src/engine/jobs.js';
-import { submitBatch } from '../src/engine/submit.js';
+import { jobId } from '../src/store/job-queue.js';
+import { submitBatch } from '../src/ops/create-batch.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey } from '../src/store/keys.js';
 import { engineFixtures, FAST, workToEnd } from './helpers/engine.js';

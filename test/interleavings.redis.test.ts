@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../src/api/types.js';
 import { runCommand } from '../src/cli/run.js';
 import { createOutput } from '../src/cli/output.js';
-import { stepBatch } from '../src/engine/controller.js';
+import { stepBatch } from '../src/controller/controller.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { ENDED, engineFixtures, runToEnd, startBatch, workToEnd } from './helpers/engine.js';
@@ -264,7 +264,7 @@ describe('a mock no kinder than the API: non-ASCII text and unknown keys', () =>
       expect(record.after!.name).toBe(`${String(was.name)} — geprüft ✓`);
       expect(record.after!.prompt_template).toBe(was.prompt_template);
     }
-    const { createRollback } = await import('../src/engine/rollback.js');
+    const { createRollback } = await import('../src/ops/create-rollback.js');
     const { meta } = await createRollback({ store, originId: 'non-ascii' });
     const undone = await workToEnd(api, prefix, meta.id);
     expect(undone.counts.restored).toBe(5);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recoverForRollback, recoverLostBatch } from '../src/cli/journal-recovery.js';
 import { createOutput } from '../src/cli/output.js';
-import { MAX_LINE_BYTES } from '../src/engine/archive.js';
+import { MAX_LINE_BYTES } from '../src/ops/archive.js';
 import { readJournal } from '../src/journal/rebuild.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { capture } from './helpers/capture.js';

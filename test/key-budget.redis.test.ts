@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
 import { keyId } from '../src/api/credentials.js';
-import { submitBatch } from '../src/engine/submit.js';
-import { WorkerPool } from '../src/engine/worker-pool.js';
+import { submitBatch } from '../src/ops/create-batch.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { runCli } from './helpers/cli.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KeyRing, keyId, parseKeysFile } from '../src/api/credentials.js';
-import { RateLimiter } from '../src/engine/rate-limiter.js';
+import { RateLimiter } from '../src/worker/rate-limiter.js';
 import { NovaClient } from '../src/api/client.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { runCli } from './helpers/cli.js';

@@ -4,7 +4,7 @@
  * that said "slow down"), and a 429 must never use up an attempt (else a busy API fails agents).
  */
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from '../src/engine/rate-limiter.js';
+import { RateLimiter } from '../src/worker/rate-limiter.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { engineFixtures, runToEnd } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';

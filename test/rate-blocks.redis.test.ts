@@ -5,7 +5,7 @@
  * Counted on a real BatchStore whose reservations are tallied on their way to Redis.
  */
 import { describe, expect, it } from 'vitest';
-import { BLOCK_SPAN_MS, MAX_BLOCK, RateLimiter, RECOVERY_MS } from '../src/engine/rate-limiter.js';
+import { BLOCK_SPAN_MS, MAX_BLOCK, RateLimiter, RECOVERY_MS } from '../src/worker/rate-limiter.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { engineFixtures } from './helpers/engine.js';
 import { testPrefix } from './helpers/redis.js';

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
-import { retryBatch } from '../src/engine/actions.js';
-import { submitBatch } from '../src/engine/submit.js';
+import { retryBatch } from '../src/ops/actions.js';
+import { submitBatch } from '../src/ops/create-batch.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey } from '../src/store/keys.js';
 import { engineFixtures, FAST, workToEnd } from './helpers/engine.js';

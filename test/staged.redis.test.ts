@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
 import type { Agent } from '../src/api/types.js';
-import { approveBatch, resumeBatch } from '../src/engine/actions.js';
-import { jobId, wakeJobs } from '../src/engine/jobs.js';
-import { submitBatch } from '../src/engine/submit.js';
-import { WorkerPool } from '../src/engine/worker-pool.js';
+import { approveBatch, resumeBatch } from '../src/ops/actions.js';
+import { jobId, wakeJobs } from '../src/store/job-queue.js';
+import { submitBatch } from '../src/ops/create-batch.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { WRITABLE_FIELDS } from '../src/patch/fields.js';
 import { BatchStore, type BatchMeta, type RolloutControls } from '../src/store/batch-store.js';
@@ -354,7 +354,7 @@ describe('cancel and staged rollouts', () => {
     const run = await stage(api, 'cancel-waves', api.agentIds().map((a) => ({ ...a, patch: { name: 'Held' } })), { waves: [1, 6], approve: true });
     await run.waitFor('cancel-waves', (m) => m.status === 'waiting_approval');
     expect(await redis.llen(run.store.keys.held('cancel-waves', 1))).toBe(5);
-    const { cancelBatch } = await import('../src/engine/actions.js');
+    const { cancelBatch } = await import('../src/ops/actions.js');
     const { skipped } = await cancelBatch(run.store, 'cancel-waves');
     await run.stop();
     expect(skipped).toBe(5);

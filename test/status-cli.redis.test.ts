@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
-import { createRollback } from '../src/engine/rollback.js';
-import { WorkerPool } from '../src/engine/worker-pool.js';
+import { createRollback } from '../src/ops/create-rollback.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { runCli } from './helpers/cli.js';
 import { engineFixtures, workToEnd } from './helpers/engine.js';

@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
-import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/engine/actions.js';
-import { submitBatch } from '../src/engine/submit.js';
-import { WorkerPool } from '../src/engine/worker-pool.js';
+import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/ops/actions.js';
+import { submitBatch } from '../src/ops/create-batch.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
 import { BatchStore, type BatchOptions, type RolloutControls } from '../src/store/batch-store.js';
 import { engineFixtures } from './helpers/engine.js';

@@ -2,7 +2,7 @@
  * Restore planning (pure): what a rollback must do for one agent, from the record its origin kept —
  * restore the touched fields, check an agent the origin did not record as changed against the API, do
  * nothing, or fail (no original to restore from). The rollback batch itself is made in
- * engine/rollback.ts; the job runs the plan (processor.ts, targets.ts).
+ * ops/create-rollback.ts; the job runs the plan (processor.ts, targets.ts).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';

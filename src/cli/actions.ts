@@ -3,9 +3,9 @@
  * `resume`, `retry` and `approve` take `--run` to work the batch here afterwards, with progress, and
  * exit as `run` does (SPEC §13).
  */
-import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type ResumeOptions } from '../engine/actions.js';
-import { describeView } from '../engine/batch-view.js';
-import { flushNotifications, notify } from '../engine/hooks.js';
+import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type ResumeOptions } from '../ops/actions.js';
+import { describeView } from '../views/batch-view.js';
+import { flushNotifications, notify } from '../controller/hooks.js';
 import type { BatchMeta } from '../store/batch-store.js';
 import { openStore, untilSignal, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { requireFutureDeadline } from './parsers.js';

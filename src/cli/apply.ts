@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { checkBatchId } from '../batch/batch-id.js';
-import { chooseBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
+import { chooseBatch, type OnCreated, type SubmitResult } from '../ops/create-batch.js';
 import { UsageError } from '../errors.js';
 import { PlanFileError, readPlanFile, type PlanHeader } from '../plan/plan-file.js';
 import { directiveInPlan, plannedRow } from '../plan/plan-rows.js';

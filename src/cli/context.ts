@@ -1,5 +1,5 @@
 /** What commands that touch Redis or the API share: the resolved config, the store, the client. */
-import type { WorkerPool } from '../engine/worker-pool.js';
+import type { WorkerPool } from '../worker/worker-pool.js';
 import type { AuthMode } from '../api/client.js';
 import { loadConfigFile, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import { BatchStore } from '../store/batch-store.js';

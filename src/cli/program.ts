@@ -21,7 +21,7 @@ import type { PlanFlags } from './plan.js';
 import type { SelectFlags } from './select.js';
 import type { RedisFlags } from './context.js';
 import type { WorkFlags } from './actions.js';
-import type { ResumeOptions } from '../engine/actions.js';
+import type { ResumeOptions } from '../ops/actions.js';
 import type { DemoFlags } from './demo.js';
 import type { DashboardFlags } from './dashboard.js';
 import type { ReportFlags } from './report.js';

@@ -3,7 +3,7 @@
  * plain line every few seconds when stderr is not a TTY (CI logs, pipes).
  */
 import cliProgress from 'cli-progress';
-import { formatDuration, type BatchView } from '../engine/batch-view.js';
+import { formatDuration, type BatchView } from '../views/batch-view.js';
 
 export interface ProgressDisplay {
   update(view: BatchView): void;

@@ -6,8 +6,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
-import { CSV_COLUMNS, csvRecord, reportRows } from '../engine/report.js';
-import { requireBatch } from '../engine/require-batch.js';
+import { CSV_COLUMNS, csvRecord, reportRows } from '../views/report.js';
+import { requireBatch } from '../ops/require-batch.js';
 import { openStore, type RedisFlags } from './context.js';
 import { requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';

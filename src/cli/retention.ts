@@ -1,5 +1,5 @@
 /** `nova-fleet prune --older-than DAYS`, `export BATCH FILE`, `import FILE`: keeping history tidy. */
-import { exportBatch, importBatch, pruneBatches } from '../engine/retention.js';
+import { exportBatch, importBatch, pruneBatches } from '../ops/retention.js';
 import { openStore, type RedisFlags } from './context.js';
 import { requireRegularFile, requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';

@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { requireRegularFile } from '../user-files.js';
 import { parse } from 'csv-parse/sync';
-import { describeView } from '../engine/batch-view.js';
-import { createRollback } from '../engine/rollback.js';
+import { describeView } from '../views/batch-view.js';
+import { createRollback } from '../ops/create-rollback.js';
 import { UsageError } from '../errors.js';
 import { idProblem } from '../manifest/row.js';
 import { agentKey } from '../store/keys.js';

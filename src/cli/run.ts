@@ -4,13 +4,13 @@
  * 3 if the batch was halted for bad credentials.
  */
 import type { NovaClient } from '../api/client.js';
-import { viewBatch, type BatchView } from '../engine/batch-view.js';
-import { WorkerPool } from '../engine/worker-pool.js';
+import { viewBatch, type BatchView } from '../views/batch-view.js';
+import { WorkerPool } from '../worker/worker-pool.js';
 import { EXIT_CODES, InfraError, type ExitCode } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta } from '../store/batch-store.js';
-import { describeView } from '../engine/batch-view.js';
-import { stepBatch } from '../engine/controller.js';
-import { flushNotifications, notify } from '../engine/hooks.js';
+import { describeView } from '../views/batch-view.js';
+import { stepBatch } from '../controller/controller.js';
+import { flushNotifications, notify } from '../controller/hooks.js';
 import type { Metrics } from '../metrics.js';
 import { GATE_HALTS, haltKind, INFRA_HALTS } from '../batch/halt.js';
 import { closePool, openStore, untilSignal, type StoreContext } from './context.js';
@@ -18,7 +18,7 @@ import { apiClient, startMetrics } from './api-context.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import { submitWith, type SubmitFlags } from './submit.js';
-import type { OnCreated, SubmitResult } from '../engine/submit.js';
+import type { OnCreated, SubmitResult } from '../ops/create-batch.js';
 import { redisAway } from './redis-errors.js';
 import { defaultJournalPath, Journal } from '../journal/journal.js';
 import { isRedisFull } from '../store/redis-memory.js';

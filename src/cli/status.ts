@@ -1,6 +1,6 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
-import { describeView, doneOf, viewAllBatches, viewBatch, type BatchView } from '../engine/batch-view.js';
-import { requireBatch } from '../engine/require-batch.js';
+import { describeView, doneOf, viewAllBatches, viewBatch, type BatchView } from '../views/batch-view.js';
+import { requireBatch } from '../ops/require-batch.js';
 import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
 import { openStore, type RedisFlags } from './context.js';
 import type { Output } from './output.js';

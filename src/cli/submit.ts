@@ -5,9 +5,9 @@
  */
 import { DEFAULTS } from '../config.js';
 import { checkBatchId } from '../batch/batch-id.js';
-import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../engine/submit.js';
+import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from '../ops/create-batch.js';
 import type { BatchMeta, BatchOptions } from '../store/batch-store.js';
-import { fitWarning } from '../engine/redis-full.js';
+import { fitWarning } from '../worker/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';
 import { rolloutControls, type ControlRequest } from '../batch/controls.js';
 import { keyId } from '../api/credentials.js';

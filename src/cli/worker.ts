@@ -4,7 +4,7 @@
  * on as many machines as needed, against the same Redis.
  */
 import { maskUrlPassword } from '../config.js';
-import { WorkerPool } from '../engine/worker-pool.js';
+import { WorkerPool } from '../worker/worker-pool.js';
 import { Journal } from '../journal/journal.js';
 import { checkBatchId } from '../batch/batch-id.js';
 import { closePool, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';

@@ -3,7 +3,7 @@
  * appended to the journal once Redis has it and before its PATCH can be sent; a change, once recorded.
  * The processor is unchanged — it sees the same narrow store (ProcessorStore).
  */
-import type { ProcessorStore } from '../engine/job-ports.js';
+import type { ProcessorStore } from '../worker/job-ports.js';
 import type { BatchMeta } from '../store/batch-store.js';
 import type { Journal } from './journal.js';
 

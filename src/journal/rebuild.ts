@@ -10,7 +10,7 @@ import * as z from 'zod';
 import { splitLines } from '../lines.js';
 import type { Agent } from '../api/types.js';
 import { UsageError } from '../errors.js';
-import { agentKeySchema, MAX_LINE_BYTES, OptionsSchema } from '../engine/archive.js';
+import { agentKeySchema, MAX_LINE_BYTES, OptionsSchema } from '../ops/archive.js';
 import type { BatchMeta, BatchStore } from '../store/batch-store.js';
 import { BATCH_ID } from '../store/keys.js';
 

@@ -4,11 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
-import type { BatchOptions, BatchStore } from '../store/batch-store.js';
-import { BATCH_ID } from '../store/keys.js';
+import type { BatchOptions, BatchStore } from './batch-store.js';
+import { BATCH_ID } from './keys.js';
 
-export type { AgentJobData } from '../store/types.js';
-import type { AgentJobData } from '../store/types.js';
+export type { AgentJobData } from './types.js';
+import type { AgentJobData } from './types.js';
 
 /**
  * Deterministic job id: re-submitting adds nothing new. BullMQ refuses `:` in ids (and ids may hold

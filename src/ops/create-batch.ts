@@ -13,7 +13,7 @@ import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchOptions, type BatchStor
 import { generateBatchId } from '../batch/batch-id.js';
 import { rerunDecision } from '../batch/rerun.js';
 import { agentKey } from '../store/keys.js';
-import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from './jobs.js';
+import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from '../store/job-queue.js';
 import { waveOf } from '../batch/waves.js';
 import { scheduleState } from '../batch/window.js';
 

@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore, type MetaChange } from '../store/batch-store.js';
-import { jobOptions, pauseQueueWhile, type AgentJobData } from './jobs.js';
+import { jobOptions, pauseQueueWhile, type AgentJobData } from '../store/job-queue.js';
 import { requireBatch } from './require-batch.js';
 import { FROM } from '../batch/lifecycle.js';
 import { haltKind, INFRA_HALTS } from '../batch/halt.js';

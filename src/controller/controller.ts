@@ -12,13 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/batch-store.js';
 import { nextChange, scheduleState, windowSpec } from '../batch/window.js';
 import { notify, startVerify, verifyState } from './hooks.js';
-import { doneOf } from './batch-view.js';
-import { jobOptions, pauseQueueWhile } from './jobs.js';
-import { createRollback } from './rollback.js';
-import { skipRemaining } from './actions.js';
+import { doneOf } from '../views/batch-view.js';
+import { jobOptions, pauseQueueWhile } from '../store/job-queue.js';
+import { createRollback } from '../ops/create-rollback.js';
+import { skipRemaining } from '../ops/actions.js';
 import { FROM } from '../batch/lifecycle.js';
 import { GATE_HALTS, halt, haltKind } from '../batch/halt.js';
-import { haltIfOnlyBlockedLeft } from './org-blocks.js';
+import { haltIfOnlyBlockedLeft } from '../worker/org-blocks.js';
 import { recordFailedJobs } from './lost-jobs.js';
 
 

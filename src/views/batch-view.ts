@@ -4,7 +4,7 @@
  */
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore, type Counts, type WorkerInfo } from '../store/batch-store.js';
 import { nextChange, windowSpec } from '../batch/window.js';
-import { maskUrl, verifyState } from './hooks.js';
+import { maskUrl, verifyState } from '../controller/hooks.js';
 
 /** A heartbeat older than this means the worker is gone (a few missed polls of ~1 s). */
 const WORKER_STALE_MS = 15_000;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { FINAL_BATCH_STATUSES, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
 import { changedStatus, MAYBE_CHANGED } from '../batch/restore-plan.js';
 import { cancelBatch, requireBatch } from './actions.js';
-import { enqueueAgents, type AgentJobData } from './jobs.js';
+import { enqueueAgents, type AgentJobData } from '../store/job-queue.js';
 import { UsageError } from '../errors.js';
 
 export { changedStatus, conflictingFields, MAYBE_CHANGED, restoration, type Restoration } from '../batch/restore-plan.js';

@@ -16,7 +16,7 @@ import { UsageError } from '../errors.js';
 import { requireBatch } from './actions.js';
 import { FINAL_BATCH_STATUSES, type AgentRecord, type BatchMeta, type BatchStore } from '../store/batch-store.js';
 import { BATCH_ID } from '../store/keys.js';
-import { maskUrl } from './hooks.js';
+import { maskUrl } from '../controller/hooks.js';
 import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveLine, type ArchiveLine, type ArchiveMeta } from './archive.js';
 
 

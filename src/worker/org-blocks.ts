@@ -6,7 +6,7 @@
 import { halt } from '../batch/halt.js';
 import { FROM } from '../batch/lifecycle.js';
 import type { BatchStore } from '../store/batch-store.js';
-import { pauseQueueWhile } from './jobs.js';
+import { pauseQueueWhile } from '../store/job-queue.js';
 
 /** 401/403s for one org within a batch before that org is blocked: a bad key must not burn through it. */
 export const AUTH_FAILURES_TO_HALT = 3;
