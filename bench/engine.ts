@@ -14,7 +14,7 @@ import pLimit from 'p-limit';
 import { NovaClient } from '../src/api/client.js';
 import { submitBatch } from '../src/ops/create-batch.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
-import { jobId } from '../src/store/job-queue.js';
+import { jobId } from '../src/batch/job.js';
 import { spawnMock, type RemoteMock } from './mock-process.js';
 import { BatchStore, type BatchOptions } from '../src/store/batch-store.js';
 import { connectRedis, discoverRedis, scanKeys } from '../src/store/connect.js';

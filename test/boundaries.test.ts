@@ -51,6 +51,18 @@ describe('boundaries', () => {
     expect(linesMatching(files.filter((f) => f.file.endsWith('meta-codec.ts')), field).length).toBeGreaterThan(10);
   });
 
+  it('the library and the operations never reach into the CLI: the CLI is a shell over them (issue 26)', () => {
+    const below = files.filter((f) => f.file === path.join('src', 'lib.ts') || !f.file.startsWith(path.join('src', 'cli')));
+    const reaching = linesMatching(below, /from '(\.\.?\/)+cli\/|import\('(\.\.?\/)+cli\//);
+    expect(reaching).toEqual([]);
+    // The check looks where it should: the CLI's own files import one another this way.
+    expect(linesMatching(files.filter((f) => f.file.startsWith(path.join('src', 'cli'))), /from '\.\/output\.js'/).length).toBeGreaterThan(5);
+  });
+
+  it('src/engine is gone: every file lives with its lifetime (batch, worker, controller, ops, views, store)', () => {
+    expect(files.filter((f) => f.file.startsWith(path.join('src', 'engine')))).toEqual([]);
+  });
+
   it('no halt reason is parsed by its prefix', () => {
     const parsed = linesMatching(files, /(reason|haltReason)[^\n]*\.startsWith\(/);
     expect(parsed).toEqual([]);

@@ -1,7 +1,7 @@
 /** `run`'s exit code (SPEC §6, §13) from the batch it ended with: a pure function, every case. */
 import { describe, expect, it } from 'vitest';
 import type { BatchView } from '../src/views/batch-view.js';
-import { exitCodeOf } from '../src/cli/run.js';
+import { exitCodeOf } from '../src/ops/run.js';
 import { AGENT_STATUSES, type BatchMeta, type Counts } from '../src/store/batch-store.js';
 
 function view(meta: Partial<BatchMeta>, counts: Partial<Counts> = {}): BatchView {

@@ -8,7 +8,7 @@ import { retryBatch } from '../src/ops/actions.js';
 import { connectRedis } from '../src/store/connect.js';
 import { QUEUE_NAME } from '../src/store/keys.js';
 import { until } from './helpers/hold.js';
-import { jobId } from '../src/store/job-queue.js';
+import { jobId } from '../src/batch/job.js';
 import { submitBatch } from '../src/ops/create-batch.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey } from '../src/store/keys.js';

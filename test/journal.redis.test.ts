@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recoverForRollback, recoverLostBatch } from '../src/cli/journal-recovery.js';
+import { recoverForRollback, recoverLostBatch } from '../src/ops/journal-recovery.js';
 import { createOutput } from '../src/cli/output.js';
 import { MAX_LINE_BYTES } from '../src/ops/archive.js';
 import { readJournal } from '../src/journal/rebuild.js';

@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { markRedacted } from '../src/api/client.js';
 import { NovaApiError, type ApiErrorKind } from '../src/api/errors.js';
 import type { Agent } from '../src/api/types.js';
-import type { AgentJobData } from '../src/store/job-queue.js';
+import type { AgentJobData } from '../src/batch/job.js';
 import { ORG_BLOCKED_WAIT_MS } from '../src/worker/org-blocks.js';
 import { DEFER_MS, LEASE_WAIT_MS, processAgentJob, type AgentJob, type ProcessorDeps, type ProcessorStore } from '../src/worker/processor.js';
 import type { Slot } from '../src/worker/rate-limiter.js';

@@ -13,22 +13,37 @@ export interface HaltReason {
 
 /**
  * What each halt means, in one table (a new kind is a row here and its detector):
- *   - `infra`: the infrastructure's, not the work's — `run` exits 3 (SPEC §6), and a plain `resume`
- *     lifts it once the key, the API or Redis is fixed;
+ *   - `infra`: the infrastructure's, not the work's — `run` exits 3 (SPEC §6);
  *   - `gate`: a gate of a staged rollout (the error budget, a failed verification) — `--auto-rollback`
- *     undoes what was applied; `resume` needs a higher budget or an override.
- * The others (a deadline's cut, an imported batch, text of another version) are neither.
+ *     undoes what was applied;
+ *   - `resume`: how `resume` lifts it — `plain` (once the key, the API or Redis is fixed), `budget`
+ *     (with `--override-budget` or a budget above the failures so far), or `refused` (roll back or
+ *     cancel instead; a cut or imported batch is over);
+ *   - `says`: the halt in the operator's words (`run`'s note when an automatic rollback starts).
  */
-export const HALT_POLICY: Readonly<Record<HaltKind, { infra: boolean; gate: boolean }>> = {
-  error_budget: { infra: false, gate: true },
-  verify_failed: { infra: false, gate: true },
-  bad_credentials: { infra: true, gate: false },
-  api_unreachable: { infra: true, gate: false },
-  redis_full: { infra: true, gate: false },
-  deadline_passed: { infra: false, gate: false },
-  imported: { infra: false, gate: false },
-  other: { infra: false, gate: false },
+export interface HaltRule {
+  infra: boolean;
+  gate: boolean;
+  resume: 'plain' | 'budget' | 'refused';
+  says: string;
+}
+
+export const HALT_POLICY: Readonly<Record<HaltKind, HaltRule>> = {
+  error_budget: { infra: false, gate: true, resume: 'budget', says: 'error budget exceeded' },
+  verify_failed: { infra: false, gate: true, resume: 'refused', says: 'verification failed' },
+  bad_credentials: { infra: true, gate: false, resume: 'plain', says: 'the API refused a key' },
+  api_unreachable: { infra: true, gate: false, resume: 'plain', says: 'the API is unreachable' },
+  redis_full: { infra: true, gate: false, resume: 'plain', says: 'Redis is full' },
+  deadline_passed: { infra: false, gate: false, resume: 'refused', says: 'the deadline passed' },
+  imported: { infra: false, gate: false, resume: 'refused', says: 'imported' },
+  other: { infra: false, gate: false, resume: 'refused', says: 'halted' },
 };
+
+/** The rule of a batch's halt (or cut); undefined if it has none. */
+export function haltRule(meta: { haltReason?: string | undefined }): HaltRule | undefined {
+  const kind = haltKind(meta);
+  return kind === undefined ? undefined : HALT_POLICY[kind];
+}
 
 const kindsWhere = (rule: 'infra' | 'gate'): ReadonlySet<HaltKind> => new Set(HALT_KINDS.filter((kind) => HALT_POLICY[kind][rule]));
 /** Halts that are the infrastructure's, not the work's: `run` exits 3, a plain `resume` lifts them. */

@@ -4,14 +4,15 @@
  * exit as `run` does (SPEC §13).
  */
 import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type ResumeOptions } from '../ops/actions.js';
-import { describeView } from '../views/batch-view.js';
+import { describeView } from './view-text.js';
 import { flushNotifications, notify } from '../controller/hooks.js';
 import type { BatchMeta } from '../store/batch-store.js';
-import { openStore, untilSignal, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
+import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from '../ops/context.js';
 import { requireFutureDeadline } from './parsers.js';
-import { apiClient } from './api-context.js';
+import { apiClient } from '../ops/api-context.js';
 import type { Output } from './output.js';
-import { exitCodeOf, workBatch } from './run.js';
+import { untilSignal } from './signals.js';
+import { exitCodeOf, workBatch } from '../ops/run.js';
 
 export interface WorkFlags extends RedisFlags, ApiFlags {
   /** Work the batch in this process afterwards, until it ends (or Ctrl-C). */

@@ -5,8 +5,9 @@
  */
 import { LOOPBACK, startDashboard } from '../dashboard/server.js';
 import { UsageError } from '../errors.js';
-import { openStore, untilSignal, type RedisFlags } from './context.js';
+import { openStore, type RedisFlags } from '../ops/context.js';
 import type { Output } from './output.js';
+import { untilSignal } from './signals.js';
 
 export interface DashboardFlags extends RedisFlags {
   port?: number;

@@ -2,7 +2,10 @@
  * Where a command's words go. With `--json`, stdout carries exactly one JSON document and human
  * lines go to stderr; without it, results go to stdout and progress/notes to stderr.
  */
-export interface Output {
+import type { Notes } from '../ops/notes.js';
+import { createProgress } from './progress.js';
+
+export interface Output extends Notes {
   readonly json: boolean;
   /** The command's result: JSON on stdout with --json, else the human text on stdout. */
   result(human: string, data: unknown): void;
@@ -20,5 +23,7 @@ export function createOutput(json: boolean, stdout: NodeJS.WritableStream = proc
     note(line) {
       stderr.write(line.endsWith('\n') ? line : `${line}\n`);
     },
+    // A batch worked here shows its progress on the terminal (stderr).
+    progress: () => createProgress(),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_CODES, ExitError } from '../errors.js';
-import { redisFailure } from './redis-errors.js';
+import { redisFailure } from '../ops/redis-errors.js';
 import { VERSION } from '../package-info.js';
 import { CONFIG_FILE, ENV_NAME, LOG_LEVELS } from '../names.js';
 import { parseBudget, parseDuration, parseWaves } from '../batch/waves.js';
@@ -15,20 +15,20 @@ import { createOutput, type Output } from './output.js';
 import { agentStatuses, flagParser, parseInstant, positiveNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
 // Types only: each command's module (and what it pulls in — BullMQ, ioredis, got, express, pino, zod)
 // is loaded when that command runs, so `--help` or `status` does not pay for the dashboard or the engine.
-import type { ManifestFlags } from './manifest-gate.js';
+import { ManifestRejected, type ManifestFlags } from '../ops/manifest-gate.js';
 import type { MockApiFlags } from './mock-api.js';
-import type { PlanFlags } from './plan.js';
+import type { PlanFlags } from '../ops/plan.js';
 import type { SelectFlags } from './select.js';
-import type { RedisFlags } from './context.js';
+import type { RedisFlags } from '../ops/context.js';
 import type { WorkFlags } from './actions.js';
 import type { ResumeOptions } from '../ops/actions.js';
 import type { DemoFlags } from './demo.js';
 import type { DashboardFlags } from './dashboard.js';
 import type { ReportFlags } from './report.js';
-import type { RollbackFlags } from './rollback.js';
+import type { RollbackFlags } from '../ops/rollback.js';
 import type { StatusFlags } from './status.js';
-import type { SubmitFlags } from './submit.js';
-import type { ApplyFlags } from './apply.js';
+import type { SubmitFlags } from '../ops/submit.js';
+import type { ApplyFlags } from '../ops/apply.js';
 import type { WorkerFlags } from './worker.js';
 
 /** What an action returns: an exit code for "the work ran but …" outcomes, or nothing for success. */
@@ -63,8 +63,18 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       // commander calls action(arg1, …, options, command)
       const options = args.at(-2) as O;
       const positional = args.slice(0, -2) as string[];
-      const code = await fn(options, createOutput(Boolean(options.json)), ...positional);
-      if (typeof code === 'number') setExitCode(code);
+      const out = createOutput(Boolean(options.json));
+      try {
+        const code = await fn(options, out, ...positional);
+        if (typeof code === 'number') setExitCode(code);
+      } catch (error) {
+        // A rejected manifest's report is the command's JSON result (its lines are on stderr already).
+        if (error instanceof ManifestRejected && out.json) {
+          const { report } = error;
+          out.result('', { ok: false, issueCount: report.issueCount, issues: report.issues, summary: report.summary });
+        }
+        throw error;
+      }
     };
 
   command('mock-api', 'run a local stand-in for the Nova API (tests, benchmarks, the demo)')

@@ -3,12 +3,11 @@
  * plain line every few seconds when stderr is not a TTY (CI logs, pipes).
  */
 import cliProgress from 'cli-progress';
-import { formatDuration, type BatchView } from '../views/batch-view.js';
+import type { BatchView } from '../views/batch-view.js';
+import { formatDuration } from './view-text.js';
 
-export interface ProgressDisplay {
-  update(view: BatchView): void;
-  stop(): void;
-}
+export type { ProgressDisplay } from '../ops/notes.js';
+import type { ProgressDisplay } from '../ops/notes.js';
 
 const PLAIN_EVERY_MS = 5000;
 

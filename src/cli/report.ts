@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
 import { CSV_COLUMNS, csvRecord, reportRows } from '../views/report.js';
 import { requireBatch } from '../ops/require-batch.js';
-import { openStore, type RedisFlags } from './context.js';
+import { openStore, type RedisFlags } from '../ops/context.js';
 import { requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
 

@@ -1,6 +1,6 @@
 /** `nova-fleet prune --older-than DAYS`, `export BATCH FILE`, `import FILE`: keeping history tidy. */
 import { exportBatch, importBatch, pruneBatches } from '../ops/retention.js';
-import { openStore, type RedisFlags } from './context.js';
+import { openStore, type RedisFlags } from '../ops/context.js';
 import { requireRegularFile, requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
 

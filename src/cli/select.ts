@@ -6,14 +6,12 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { NovaApiError } from '../api/errors.js';
-import { InfraError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { parseWhere, selectAgents } from '../select/select.js';
 import { requireWritableTarget } from '../user-files.js';
 import { printable } from '../printable.js';
-import { apiClient, refusedKey, requireKeysFor } from './api-context.js';
-import type { Config } from '../config.js';
-import { configFrom, type ApiFlags, type RedisFlags } from './context.js';
+import { apiClient, requireKeysFor, selectFailure } from '../ops/api-context.js';
+import { configFrom, type ApiFlags, type RedisFlags } from '../ops/context.js';
 import type { Output } from './output.js';
 
 export interface SelectFlags extends ApiFlags, Pick<RedisFlags, 'config'> {
@@ -89,12 +87,4 @@ export async function selectCommand(flags: SelectFlags, out: Output): Promise<nu
 /** A CSV cell: quoted when it holds a comma, a quote or a line break (ids normally do not). */
 function csvCell(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** What a failed selection means to the operator: exit 3 for a refused key or an unreachable API, 2 for no such org. */
-export function selectFailure(error: unknown, config: Config): unknown {
-  if (error instanceof NovaApiError && error.kind === 'auth') return refusedKey(config, error);
-  if (error instanceof NovaApiError && error.kind === 'not_found') return new UsageError(`no such org: ${error.message}`);
-  if (error instanceof NovaApiError) return new InfraError(`the Nova API could not be read: ${error.message}`, 'check NOVA_API_URL and the network');
-  return error;
 }

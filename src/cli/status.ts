@@ -1,8 +1,9 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
-import { describeView, doneOf, viewAllBatches, viewBatch, type BatchView } from '../views/batch-view.js';
+import { doneOf, viewAllBatches as viewAll, viewBatch, type BatchView } from '../views/batch-view.js';
+import { describeView } from './view-text.js';
 import { requireBatch } from '../ops/require-batch.js';
 import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
-import { openStore, type RedisFlags } from './context.js';
+import { openStore, type RedisFlags } from '../ops/context.js';
 import type { Output } from './output.js';
 
 export interface StatusFlags extends RedisFlags {
@@ -34,23 +35,23 @@ export function describeBatches(list: BatchView[]): string {
 }
 
 export async function batchesCommand(flags: RedisFlags, out: Output): Promise<void> {
+  const list = await viewAllBatches(flags);
+  out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
+}
+
+async function viewAllBatches(flags: RedisFlags): Promise<BatchView[]> {
   const ctx = await openStore(flags, { readOnly: true });
   try {
-    const list = await viewAllBatches(ctx.store);
-    out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
+    return await viewAll(ctx.store);
   } finally {
     ctx.close();
   }
 }
 
 export async function statusCommand(batchId: string | undefined, flags: StatusFlags, out: Output): Promise<void> {
+  if (!batchId) return batchesCommand(flags, out);
   const ctx = await openStore(flags, { readOnly: true });
   try {
-    if (!batchId) {
-      const list = await viewAllBatches(ctx.store);
-      out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
-      return;
-    }
     let meta = await requireBatch(ctx.store, batchId);
     let view = await viewBatch(ctx.store, meta);
     while (flags.watch && !FINAL_BATCH_STATUSES.has(view.meta.status)) {

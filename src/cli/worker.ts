@@ -7,9 +7,10 @@ import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../worker/worker-pool.js';
 import { Journal } from '../journal/journal.js';
 import { checkBatchId } from '../batch/batch-id.js';
-import { closePool, configFrom, untilSignal, type ApiFlags, type RedisFlags } from './context.js';
-import { apiClient, startMetrics } from './api-context.js';
+import { closePool, configFrom, type ApiFlags, type RedisFlags } from '../ops/context.js';
+import { apiClient, startMetrics } from '../ops/api-context.js';
 import type { Output } from './output.js';
+import { untilSignal } from './signals.js';
 import { openRedis } from '../store/connect.js';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 

@@ -20,7 +20,7 @@ import type { Queue } from 'bullmq';
 import { stringify } from 'csv-stringify';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { viewAllBatches } from '../views/batch-view.js';
-import type { AgentJobData } from '../store/job-queue.js';
+import type { AgentJobData } from '../batch/job.js';
 import { CSV_COLUMNS, csvRecord, reportRows } from '../views/report.js';
 import type { BatchStore } from '../store/batch-store.js';
 import { BATCH_ID } from '../store/keys.js';

@@ -4,10 +4,11 @@
  */
 import { UsageError } from '../errors.js';
 import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore, type MetaChange } from '../store/batch-store.js';
-import { jobOptions, pauseQueueWhile, type AgentJobData } from '../store/job-queue.js';
+import { jobOptions, pauseQueueWhile } from '../store/job-queue.js';
+import type { AgentJobData } from '../batch/job.js';
 import { requireBatch } from './require-batch.js';
 import { FROM } from '../batch/lifecycle.js';
-import { haltKind, INFRA_HALTS } from '../batch/halt.js';
+import { haltRule } from '../batch/halt.js';
 
 export { requireBatch };
 
@@ -43,14 +44,14 @@ export async function resumeBatch(store: BatchStore, batchId: string, options: R
     return (await store.getBatch(batchId))!;
   }
   const reason = meta.haltReason ?? '';
-  const budgetHalt = meta.status === 'halted' && haltKind(meta) === 'error_budget';
-  if (budgetHalt) {
+  const lift = meta.status === 'halted' ? haltRule(meta)?.resume : undefined;
+  if (lift === 'budget') {
     const failed = (await store.counts(batchId)).failed;
     if (!options.overrideBudget && (options.maxFailures === undefined || options.maxFailures < failed)) {
       throw new UsageError(`batch ${batchId} was halted by its error budget (${reason})`, `resume with --override-budget, or --max-failures N with N ≥ ${failed}`);
     }
     await store.setMeta(batchId, { maxFailures: options.overrideBudget ? null : options.maxFailures! });
-  } else if (meta.status !== 'paused' && !(meta.status === 'halted' && INFRA_HALTS.has(haltKind(meta) ?? 'other'))) {
+  } else if (meta.status !== 'paused' && lift !== 'plain') {
     refuse(meta, 'resumed');
   }
   // The auth count and the outage clock start again: a resumed batch gets the full allowance.

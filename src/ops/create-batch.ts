@@ -13,7 +13,8 @@ import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchOptions, type BatchStor
 import { generateBatchId } from '../batch/batch-id.js';
 import { rerunDecision } from '../batch/rerun.js';
 import { agentKey } from '../store/keys.js';
-import { enqueueAgents, INLINE_PATCH_BYTES, patchDigest, type AgentJobData } from '../store/job-queue.js';
+import { enqueueAgents } from '../store/job-queue.js';
+import { INLINE_PATCH_BYTES, jobFromRow, patchDigest, type AgentJobData } from '../batch/job.js';
 import { waveOf } from '../batch/waves.js';
 import { scheduleState } from '../batch/window.js';
 
@@ -170,9 +171,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     const later = new Map<number, AgentJobData[]>();
     rows.forEach((row, i) => {
       const digest = rowsPatch.get(row);
-      const data: AgentJobData = digest ? { k: keys[i]!, l: row.line, p: digest } : { k: keys[i]!, l: row.line, i: row.patch };
-      if (Object.keys(row.vars).length > 0) data.v = row.vars;
-      if (row.expect) data.e = row.expect;
+      const data = jobFromRow(keys[i]!, row, digest);
       const wave = waveOfRow.get(row) ?? 0;
       waveOfRow.delete(row);
       if (wave === 0) items.push(data);

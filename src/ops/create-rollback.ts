@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { FINAL_BATCH_STATUSES, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
 import { changedStatus, MAYBE_CHANGED } from '../batch/restore-plan.js';
 import { cancelBatch, requireBatch } from './actions.js';
-import { enqueueAgents, type AgentJobData } from '../store/job-queue.js';
+import { enqueueAgents } from '../store/job-queue.js';
+import { restoreJob, type AgentJobData } from '../batch/job.js';
 import { UsageError } from '../errors.js';
 
 export { changedStatus, conflictingFields, MAYBE_CHANGED, restoration, type Restoration } from '../batch/restore-plan.js';
@@ -94,7 +95,7 @@ async function enqueueRollback(store: BatchStore, origin: BatchMeta, meta: Batch
   let enqueued = 0;
   try {
     for await (const pairs of store.scanStatuses(origin.id)) {
-      const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!agents || agents.has(key))).map(([key]) => ({ k: key, l: 0 }));
+      const items: AgentJobData[] = pairs.filter(([key, status]) => candidates.has(status) && (!agents || agents.has(key))).map(([key]) => restoreJob(key));
       if (items.length > 0) enqueued += await enqueueAgents(store, queue, meta.id, meta.options, items);
     }
   } finally {

@@ -1,32 +1,12 @@
 /**
  * The BullMQ side of a batch: its queue (one per batch, so pause/resume are the queue's own and its
- * keys share the batch's hash tag) and the shape and id of an agent's job.
+ * keys share the batch's hash tag), its jobs added, woken and paused (the job itself: batch/job.ts).
  */
-import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { BatchOptions, BatchStore } from './batch-store.js';
 import { BATCH_ID } from './keys.js';
 
-export type { AgentJobData } from './types.js';
-import type { AgentJobData } from './types.js';
-
-/**
- * Deterministic job id: re-submitting adds nothing new. BullMQ refuses `:` in ids (and ids may hold
- * `:`), and integer-looking ids, hence a letter and a hash.
- */
-export function jobId(agentKey: string): string {
-  return `a${createHash('sha1').update(agentKey).digest('hex').slice(0, 32)}`;
-}
-
-/**
- * Patches at least this long (JSON) are stored once per batch and named by digest in each job — a
- * fleet-wide prompt is kept once, not copied into 100k jobs. Smaller ones travel inside the job.
- */
-export const INLINE_PATCH_BYTES = 256;
-
-export function patchDigest(patchJson: string): string {
-  return createHash('sha256').update(patchJson).digest('base64url').slice(0, 22);
-}
+import { jobId, type AgentJobData } from '../batch/job.js';
 
 /**
  * Registers agents in a batch and enqueues the jobs of those that need one: new agents, and still

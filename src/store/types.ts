@@ -4,7 +4,6 @@
  */
 import type { Agent } from '../api/types.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
-import type { RowPatch } from '../patch/types.js';
 
 export { AGENT_STATUSES, FINAL_BATCH_STATUSES, UNFINISHED_BATCH_STATUSES, type AgentStatus, type BatchStatus } from '../batch/lifecycle.js';
 
@@ -107,20 +106,4 @@ export interface AgentRecord {
   changed?: string[];
   before?: Agent;
   after?: Agent;
-}
-
-/** One agent's job. Kept small: the patch is stored once per batch and named by its digest. */
-export interface AgentJobData {
-  /** Agent key `org_id/agent_id`. */
-  k: string;
-  /** Manifest line, for messages. */
-  l: number;
-  /** Digest of the row's patch in the batch's patch store (patches of INLINE_PATCH_BYTES or more). */
-  p?: string;
-  /** The row's patch itself, when it is small: storing it apart would cost more than it saves. */
-  i?: RowPatch;
-  /** The row's template variables, when it has any. */
-  v?: Record<string, string>;
-  /** The row's preconditions (SPEC §11), checked on the agent right before the PATCH. */
-  e?: Record<string, unknown>;
 }

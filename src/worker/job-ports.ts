@@ -9,7 +9,7 @@ import type { NovaClient } from '../api/client.js';
 import type { NovaApiError } from '../api/errors.js';
 import type { RowPatch } from '../patch/types.js';
 import type { AgentStatus, BatchOptions, BatchStatus, BatchStore } from '../store/batch-store.js';
-import type { AgentJobData } from '../store/job-queue.js';
+import type { AgentJobData } from '../batch/job.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleState } from '../batch/window.js';
 

@@ -24,7 +24,7 @@ import type { FinishRecord } from '../store/agent-records.js';
 import { splitAgentKey } from '../store/keys.js';
 import { backoffDelay } from '../batch/backoff.js';
 import { restoration } from '../batch/restore-plan.js';
-import { checkTarget, rollbackTarget, rolloutTarget } from './targets.js';
+import { checkTarget, rollbackTarget, rolloutTarget, jobSpec } from './targets.js';
 import { unmetExpectation, type Expectation } from '../patch/expect.js';
 import { ORG_BLOCKED_WAIT_MS } from './org-blocks.js';
 import { Deferred, LeaseWait, OrgBlocked, quiet, reason, Skip, Stopped, Unrecoverable } from './job-signals.js';
@@ -104,6 +104,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
   /** This attempt's GET was answered: the API is up for this agent, and a later failure is the agent's. */
   let answered = false;
   try {
+    // Read as untrusted (Redis contents, another version's): a job that cannot be read fails its agent
+    // before any request.
+    const spec = jobSpec(job.data);
     // Another running batch working on the agent now makes this one wait.
     if (holder !== undefined) throw new LeaseWait(`agent leased by batch ${holder}`);
     if (deps.orgBlocked?.(orgId)) throw new OrgBlocked(`org ${orgId} blocked`);
@@ -116,7 +119,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     }
     const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
     answered = true;
-    const targetFrom = async (before: Agent) => (plan?.kind === 'check' ? checkTarget(deps, plan, key, before) : plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, job, before));
+    const targetFrom = async (before: Agent) => (plan?.kind === 'check' ? checkTarget(deps, plan, key, before) : plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, spec, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
     // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
     const guess = await targetFrom(current);
@@ -132,7 +135,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     // An applied plan's preconditions are the values the plan saw (SPEC §12): a mismatch is drift, a
     // conflict left alone (retry --force applies anyway), not a row that simply does not apply.
     const planned = deps.options.planned === true;
-    const unmet = deps.rollback || (planned && deps.force?.()) ? undefined : unmetExpectation(current, job.data.e as Expectation | undefined);
+    const unmet = deps.rollback || (planned && deps.force?.()) ? undefined : unmetExpectation(current, spec.expect as Expectation | undefined);
     // An agent already as the plan wants it (another batch of the same plan, a hand edit to the same
     // value) is no conflict: it goes on to be recorded `unchanged` (or `applied`, by an earlier attempt).
     const reached = async () => {

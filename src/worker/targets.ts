@@ -9,9 +9,21 @@ import { carriesDesired, desiredState } from '../patch/desired.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import { checkRowPatch } from '../patch/row-patch.js';
 import type { AgentStatus } from '../store/batch-store.js';
-import type { AgentJob, ProcessorDeps } from './job-ports.js';
+import type { ProcessorDeps } from './job-ports.js';
+import { BadJobError, readJob, type AgentJobData, type AgentJobSpec } from '../batch/job.js';
+import { Unrecoverable } from './job-signals.js';
 import { conflictingFields, type Restoration } from '../batch/restore-plan.js';
 import { isWritableField } from '../patch/fields.js';
+
+/** A job's data read (batch/job.ts); one that cannot be read fails its agent at once, never retried. */
+export function jobSpec(data: AgentJobData): AgentJobSpec {
+  try {
+    return readJob(data);
+  } catch (error) {
+    if (error instanceof BadJobError) throw new Unrecoverable(error.message);
+    throw error;
+  }
+}
 
 /** What the job must bring the agent to — or a final status decided without any request. */
 export type Target = { desired: Record<string, Json>; changed: string[] } | { done: { status: AgentStatus; error?: string } };
@@ -20,8 +32,9 @@ export type Target = { desired: Record<string, Json>; changed: string[] } | { do
 const checked = new WeakSet<object>();
 
 /** A rollout: the row's patch applied to the first before snapshot. */
-export async function rolloutTarget(deps: ProcessorDeps, job: AgentJob, before: Agent): Promise<Target> {
-  const rowPatch = job.data.i ?? (await deps.patch(job.data.p!));
+export async function rolloutTarget(deps: ProcessorDeps, spec: AgentJobSpec, before: Agent): Promise<Target> {
+  if (!spec.patch) throw new Unrecoverable("a rollout's job carries no patch");
+  const rowPatch = 'inline' in spec.patch ? spec.patch.inline : await deps.patch(spec.patch.digest);
   // A job read from Redis is untrusted (rewritten by hand, a dashboard action, another version): its
   // patch passes the manifest's own checks before it can reach an agent (no read-only or unknown field).
   if (!checked.has(rowPatch)) {
@@ -32,7 +45,7 @@ export async function rolloutTarget(deps: ProcessorDeps, job: AgentJob, before: 
   }
   const texts = new Map<string, string>();
   for (const ref of fileRefs(rowPatch)) texts.set(ref, await deps.file(ref));
-  const desired = desiredState(before, resolvePatch(rowPatch, job.data.v ?? {}, (ref) => texts.get(ref)!));
+  const desired = desiredState(before, resolvePatch(rowPatch, spec.vars, (ref) => texts.get(ref)!));
   if (!desired.ok) return { done: { status: 'failed', error: `patch cannot apply: ${desired.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` } };
   return { desired: desired.desired, changed: Object.keys(desired.body) };
 }
@@ -61,7 +74,7 @@ export async function checkTarget(deps: ProcessorDeps, plan: Extract<Restoration
   const { of, force, origin } = deps.rollback!;
   const { before } = plan;
   const job = await origin?.job(key);
-  const asked = job && origin ? await rolloutTarget({ ...deps, patch: origin.patch, file: origin.file }, { data: job } as AgentJob, before) : undefined;
+  const asked = job && origin ? await rolloutTarget({ ...deps, patch: origin.patch, file: origin.file }, jobSpec(job), before) : undefined;
   const wanted = asked && !('done' in asked) ? asked.desired : undefined;
   const fields = [...new Set([...Object.keys(before), ...Object.keys(seen)])].filter((field) => isWritableField(field) && !isDeepStrictEqual(seen[field], before[field]) && (!wanted || Object.hasOwn(wanted, field)));
   if (fields.length === 0) return { done: { status: 'unchanged', error: `checked: as before batch ${of} (recorded ${plan.status} there)` } };

@@ -20,7 +20,7 @@ import { connectRedis } from '../store/connect.js';
 import { QUEUE_NAME, splitAgentKey } from '../store/keys.js';
 import type { ScriptClient } from '../store/scripts.js';
 import { backoffDelay } from '../batch/backoff.js';
-import type { AgentJobData } from '../store/job-queue.js';
+import type { AgentJobData } from '../batch/job.js';
 import { processAgentJob } from './processor.js';
 import { stepBatch } from '../controller/controller.js';
 import { flushNotifications, notify } from '../controller/hooks.js';

@@ -12,7 +12,7 @@ import { splitLines } from '../lines.js';
 import { journalDir } from '../journal/journal.js';
 import { readJournal, rebuildBatch, type JournaledBatch } from '../journal/rebuild.js';
 import type { BatchStore } from '../store/batch-store.js';
-import type { Output } from './output.js';
+import type { Notes } from './notes.js';
 
 /**
  * Whether a journal found in the journal folder begins with a header naming the manifest digest: a
@@ -29,15 +29,15 @@ async function mentions(file: string, digest: string): Promise<boolean> {
   return false;
 }
 
-async function rebuild(store: BatchStore, journaled: JournaledBatch, file: string, out: Output): Promise<boolean> {
+async function rebuild(store: BatchStore, journaled: JournaledBatch, file: string, notes: Notes): Promise<boolean> {
   const rebuilt = await rebuildBatch(store, journaled);
   if (!rebuilt) return false;
-  out.note(`journal: batch ${rebuilt.id} was gone from Redis — rebuilt from ${file}: ${journaled.originals.size} original${journaled.originals.size === 1 ? '' : 's'}, ${journaled.changed.size} agent${journaled.changed.size === 1 ? '' : 's'} already changed (never changed again)`);
+  notes.note(`journal: batch ${rebuilt.id} was gone from Redis — rebuilt from ${file}: ${journaled.originals.size} original${journaled.originals.size === 1 ? '' : 's'}, ${journaled.changed.size} agent${journaled.changed.size === 1 ? '' : 's'} already changed (never changed again)`);
   return true;
 }
 
 /** Before a submit: the manifest's batch, if Redis lost it and a journal (`file`, or .nova-fleet/) has it. */
-export async function recoverLostBatch(store: BatchStore, digest: string, file: string | false | undefined, out: Output): Promise<void> {
+export async function recoverLostBatch(store: BatchStore, digest: string, file: string | false | undefined, notes: Notes): Promise<void> {
   if (file === false) return;
   let files: string[];
   if (file) files = [file];
@@ -54,7 +54,7 @@ export async function recoverLostBatch(store: BatchStore, digest: string, file: 
     if (!file && !(await mentions(candidate, digest))) continue;
     for (const journaled of (await readNamed(candidate)).values()) {
       // Under this prefix only: the same manifest run against another prefix is another batch.
-      if (journaled.meta.kind === 'rollout' && journaled.meta.digest === digest && journaled.prefix === store.prefix) await rebuild(store, journaled, candidate, out);
+      if (journaled.meta.kind === 'rollout' && journaled.meta.digest === digest && journaled.prefix === store.prefix) await rebuild(store, journaled, candidate, notes);
     }
   }
 }
@@ -75,8 +75,8 @@ async function readNamed(file: string): Promise<Map<string, JournaledBatch>> {
 }
 
 /** `rollback --journal FILE`: the batch to undo, rebuilt from FILE if Redis lost it. */
-export async function recoverForRollback(store: BatchStore, batchId: string, file: string, out: Output): Promise<void> {
+export async function recoverForRollback(store: BatchStore, batchId: string, file: string, notes: Notes): Promise<void> {
   const journaled = (await readNamed(file)).get(batchId);
   if (!journaled) throw new UsageError(`${file} holds no batch ${batchId}`, 'name the journal of that batch (.nova-fleet/BATCH.journal.ndjson, or the worker\'s --journal file)');
-  await rebuild(store, journaled, file, out);
+  await rebuild(store, journaled, file, notes);
 }

@@ -4,12 +4,11 @@
  * count) and ends the command with exit 2 — nothing read from or written to the API or Redis.
  */
 import { open } from 'node:fs/promises';
-import { ExitError, EXIT_CODES, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { formatIssue } from '../manifest/errors.js';
 import type { ManifestFormat } from '../manifest/types.js';
 import { validateManifest, type ManifestOptions, type ValidationReport } from '../manifest/validate.js';
-import type { Output } from './output.js';
-import { describeSelector } from '../select/selector.js';
+import type { Notes } from './notes.js';
 
 export interface ManifestFlags {
   format?: ManifestFormat;
@@ -55,32 +54,26 @@ export async function refuseNonManifest(file: string, command: 'submit' | 'run')
   }
 }
 
-/** Validate or end the command with exit 2. */
-export async function requireValidManifest(file: string, flags: ManifestFlags, out: Output, options: ManifestOptions = manifestOptions(flags)): Promise<ValidationReport> {
-  const report = await validateManifest(file, options);
-  if (!report.ok) {
-    for (const line of issueLines(report)) out.note(line);
-    if (out.json) out.result('', { ok: false, issueCount: report.issueCount, issues: report.issues, summary: report.summary });
-    throw new ExitError(
-      EXIT_CODES.usage,
+/**
+ * A manifest refused by validation (exit 2): its report travels with the error, so a `--json` caller
+ * can print it and a library caller can read it.
+ */
+export class ManifestRejected extends UsageError {
+  constructor(readonly report: ValidationReport) {
+    super(
       `manifest rejected: ${report.issueCount} problem${report.issueCount === 1 ? '' : 's'}; nothing was done`,
       'fix the lines above and run again (`nova-fleet validate FILE` checks without touching anything)',
     );
   }
-  for (const warning of report.warnings) out.note(formatIssue(report.summary.file, warning));
-  return report;
 }
 
-export function describeSummary(report: ValidationReport): string {
-  const s = report.summary;
-  const width = Math.max(0, ...Object.keys(s.fields).map((p) => p.length));
-  const fields = Object.entries(s.fields)
-    .map(([path, n]) => `  ${path.padEnd(width)}  ${n} row${n === 1 ? '' : 's'}`)
-    .join('\n');
-  if (s.selector) return `${s.file}: valid selector manifest — ${describeSelector(s.selector.select)}; plan, submit and run find them through the API`;
-  return [
-    `${s.file}: valid ${s.format} manifest — ${s.rows} row${s.rows === 1 ? '' : 's'}, ${s.agents} agent${s.agents === 1 ? '' : 's'} in ${s.orgs} org${s.orgs === 1 ? '' : 's'}${s.files ? `, ${s.files} file${s.files === 1 ? '' : 's'} read` : ''}`,
-    'fields touched:',
-    fields,
-  ].join('\n');
+/** Validate or end the command with exit 2 (its issues noted, one line each). */
+export async function requireValidManifest(file: string, flags: ManifestFlags, notes: Notes, options: ManifestOptions = manifestOptions(flags)): Promise<ValidationReport> {
+  const report = await validateManifest(file, options);
+  if (!report.ok) {
+    for (const line of issueLines(report)) notes.note(line);
+    throw new ManifestRejected(report);
+  }
+  for (const warning of report.warnings) notes.note(formatIssue(report.summary.file, warning));
+  return report;
 }

@@ -7,7 +7,7 @@ import { NovaClient, type ResponseInfo } from '../api/client.js';
 import { KeyRing } from '../api/credentials.js';
 import type { Config } from '../config.js';
 import { InfraError, UsageError } from '../errors.js';
-import type { NovaApiError } from '../api/errors.js';
+import { NovaApiError } from '../api/errors.js';
 import type { Metrics } from '../metrics.js';
 
 /**
@@ -74,4 +74,12 @@ export async function startMetrics(port: number | undefined, note: (line: string
   const server = await serveMetrics(metrics, port);
   note(`metrics: http://127.0.0.1:${server.port}/metrics`);
   return { metrics, close: server.close };
+}
+
+/** What a failed selection means to the operator: exit 3 for a refused key or an unreachable API, 2 for no such org. */
+export function selectFailure(error: unknown, config: Config): unknown {
+  if (error instanceof NovaApiError && error.kind === 'auth') return refusedKey(config, error);
+  if (error instanceof NovaApiError && error.kind === 'not_found') return new UsageError(`no such org: ${error.message}`);
+  if (error instanceof NovaApiError) return new InfraError(`the Nova API could not be read: ${error.message}`, 'check NOVA_API_URL and the network');
+  return error;
 }

@@ -15,10 +15,9 @@ import type { ManifestOptions, ValidationReport } from '../manifest/validate.js'
 import { JsonManifestWriter } from '../manifest/json-writer.js';
 import { selectAgents } from '../select/select.js';
 import { whereList } from '../select/selector.js';
-import { apiClient, requireKeysFor } from './api-context.js';
+import { apiClient, requireKeysFor, selectFailure } from './api-context.js';
 import { manifestOptions, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
-import type { Output } from './output.js';
-import { selectFailure } from './select.js';
+import type { Notes } from './notes.js';
 
 export interface ManifestSource {
   /** The file rows are read from: the manifest itself, or its expansion. */
@@ -30,7 +29,7 @@ export interface ManifestSource {
 }
 
 /** A validated manifest as rows: a selector is expanded through the API first. */
-export async function manifestSource(file: string, report: ValidationReport, flags: ManifestFlags, config: Config, out: Output): Promise<ManifestSource> {
+export async function manifestSource(file: string, report: ValidationReport, flags: ManifestFlags, config: Config, notes: Notes): Promise<ManifestSource> {
   const selector = report.summary.selector;
   const options = manifestOptions(flags);
   if (!selector) return { rows: file, options, report, dispose: async () => {} };
@@ -40,12 +39,12 @@ export async function manifestSource(file: string, report: ValidationReport, fla
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
     const rows = path.join(dir, `${path.basename(file, path.extname(file))}.selected.json`);
-    const found = await writeExpansion(rows, selector, config, out);
+    const found = await writeExpansion(rows, selector, config, notes);
     const total = [...found.values()].reduce((sum, n) => sum + n.matched, 0);
-    for (const [org, n] of found) out.note(`select: ${org}: ${n.matched} of ${n.listed} listed agent${n.listed === 1 ? '' : 's'} match`);
+    for (const [org, n] of found) notes.note(`select: ${org}: ${n.matched} of ${n.listed} listed agent${n.listed === 1 ? '' : 's'} match`);
     if (total === 0) throw new UsageError(`the selector of ${file} matched no agent`, 'check its orgs, type, search and where with `nova-fleet select --org …`');
     const expandedOptions: ManifestOptions = { ...options, format: 'json', baseDir: path.dirname(path.resolve(file)) };
-    const expanded = await requireValidManifest(rows, flags, out, expandedOptions);
+    const expanded = await requireValidManifest(rows, flags, notes, expandedOptions);
     return { rows, options: expandedOptions, report: expanded, dispose };
   } catch (error) {
     await dispose();
@@ -54,9 +53,9 @@ export async function manifestSource(file: string, report: ValidationReport, fla
 }
 
 /** Streams the selection into `{"defaults": …, "agents": [rows]}`, one row per line. */
-async function writeExpansion(file: string, selector: NonNullable<ValidationReport['summary']['selector']>, config: Config, out: Output): Promise<Map<string, { listed: number; matched: number }>> {
+async function writeExpansion(file: string, selector: NonNullable<ValidationReport['summary']['selector']>, config: Config, notes: Notes): Promise<Map<string, { listed: number; matched: number }>> {
   const { select } = selector;
-  const client = apiClient(config, undefined, (line) => out.note(line));
+  const client = apiClient(config, undefined, (line) => notes.note(line));
   const writer = new JsonManifestWriter(file, selector.defaults ?? {});
   const found = new Map<string, { listed: number; matched: number }>();
   const expect = select.where && Object.keys(select.where).length > 0 ? select.where : undefined;
@@ -71,7 +70,7 @@ async function writeExpansion(file: string, selector: NonNullable<ValidationRepo
       pace: config.rate,
       concurrency: config.concurrency,
       onProgress: (org, listed, matched) => found.set(org, { listed, matched }),
-      onBadId: (org, id, problem) => out.note(`select: ${org}: the API listed an agent whose id ${JSON.stringify(printable(id).slice(0, 80))} ${problem}: left out`),
+      onBadId: (org, id, problem) => notes.note(`select: ${org}: the API listed an agent whose id ${JSON.stringify(printable(id).slice(0, 80))} ${problem}: left notes`),
     });
     for await (const agent of agents) await writer.add({ ...agent, ...(expect ? { expect } : {}) });
     complete = true;

@@ -12,15 +12,15 @@ import pLimit from 'p-limit';
 import { Pacer } from '../plan/pacer.js';
 import { readAgent } from '../plan/read-agent.js';
 import { apiClient, requireKeysFor } from './api-context.js';
-import type { Output } from './output.js';
+import type { Notes } from './notes.js';
 
 /** Tries of one preflight read: a transient failure (a dropped connection, a 503) is asked again. */
 export const PREFLIGHT_TRIES = 4;
 
-export async function preflight(config: Config, samples: ReadonlyArray<{ org_id: string; agent_id: string }>, out: Output, options: { read?: boolean; client?: NovaClient } = {}): Promise<void> {
+export async function preflight(config: Config, samples: ReadonlyArray<{ org_id: string; agent_id: string }>, notes: Notes, options: { read?: boolean; client?: NovaClient } = {}): Promise<void> {
   requireKeysFor(config, samples.map((s) => s.org_id));
   if (options.read === false || samples.length === 0) return;
-  const client = options.client ?? apiClient(config, undefined, (line) => out.note(line));
+  const client = options.client ?? apiClient(config, undefined, (line) => notes.note(line));
   const pacer = new Pacer(config.rate);
   const refused: string[] = [];
   // The orgs are read side by side (within --rate and --concurrency): a fleet of many orgs waits little.
@@ -49,5 +49,5 @@ export async function preflight(config: Config, samples: ReadonlyArray<{ org_id:
     throw new InfraError(`preflight: the API refused the key of ${refused.length === 1 ? 'org' : 'orgs'} ${refused.slice(0, 5).join('; ')}${refused.length > 5 ? ` and ${refused.length - 5} more` : ''}; no batch was created`, 'fix the key (the keys file or NOVA_API_KEY) — a key reads and writes one org only');
   }
   const schemes = Object.entries(client.knownSchemes());
-  if (schemes.some(([, scheme]) => scheme === 'bearer')) out.note(`preflight: ${schemes.map(([org, scheme]) => `${org} ${scheme === 'bearer' ? 'Bearer' : 'X-API-Key'}`).join(', ')}`);
+  if (schemes.some(([, scheme]) => scheme === 'bearer')) notes.note(`preflight: ${schemes.map(([org, scheme]) => `${org} ${scheme === 'bearer' ? 'Bearer' : 'X-API-Key'}`).join(', ')}`);
 }

@@ -57,19 +57,6 @@ export async function openStore(flags: RedisFlags & ApiFlags, options: { readOnl
   return { config, store: new BatchStore(redis, config.prefix), target, close: () => redis.disconnect(), ...(flags.journal !== undefined ? { journal: flags.journal } : {}) };
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const done = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve(signal);
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}
-
 /**
  * Closes a worker pool (`run`'s in-process one, a `worker`'s): in-flight requests get their grace
  * (`run`: 30 s, 1 s when Redis is not answering — their outcome could not be recorded anyway; `worker`:

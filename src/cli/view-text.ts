@@ -1,0 +1,55 @@
+/** A batch's view as the text `status`, `run` and the demo print. */
+import type { BatchView } from '../views/batch-view.js';
+
+export function describeView(view: BatchView): string {
+  const { meta, counts } = view;
+  const total = meta.total || 1;
+  const lines = [
+    `batch ${meta.id} (${meta.kind}) — ${meta.status}${meta.haltReason ? `: ${meta.haltReason}` : ''}`,
+    `  manifest  ${meta.manifest}`,
+    `  created   ${new Date(meta.createdAt).toISOString()}${meta.finishedAt ? `, finished ${new Date(meta.finishedAt).toISOString()}` : ''}`,
+    `  progress  ${view.done}/${meta.total}${meta.enqueued ? '' : ' (still enqueueing)'} (${Math.floor((view.done / total) * 100)}%), ${view.rate.toFixed(1)} agents/s${view.etaSeconds !== undefined ? `, ETA ${formatDuration(view.etaSeconds)}` : ''}`,
+    `  agents    ${Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ') || 'none'}`,
+    `  rate      up to ${meta.options.rate} requests/s, ${meta.options.attempts} attempts per agent`,
+  ];
+  if (meta.waves) {
+    const wave = meta.wave ?? 0;
+    const waiting =
+      meta.status === 'waiting_approval'
+        ? ` — waiting for \`nova-fleet approve ${meta.id}\``
+        : meta.waveDoneAt && meta.bakeMs
+          ? ` — done, baking until ${new Date(meta.waveDoneAt + meta.bakeMs).toISOString()}`
+          : '';
+    lines.push(`  wave      ${wave + 1}/${meta.waves.length} (up to ${meta.waves[wave]} agents; targets ${meta.waves.join(' → ')})${waiting}`);
+  }
+  if (meta.startAt !== undefined || meta.window || meta.deadline !== undefined) {
+    const parts = [
+      meta.startAt !== undefined ? `from ${new Date(meta.startAt).toISOString()}` : '',
+      meta.window ? `inside "${meta.window}"` : '',
+      meta.deadline !== undefined ? `until ${new Date(meta.deadline).toISOString()}` : '',
+      view.nextOpening !== undefined ? `— next opening ${new Date(view.nextOpening).toISOString()}` : '',
+    ];
+    lines.push(`  schedule  ${parts.filter(Boolean).join(' ')}`);
+  }
+  if (meta.verifyCmd) lines.push(`  verify    after each wave: ${meta.verifyCmd}`);
+  if (meta.authSchemes) lines.push(`  auth      ${Object.entries(meta.authSchemes).map(([org, scheme]) => `${org} ${scheme === 'bearer' ? 'Authorization: Bearer' : 'X-API-Key'}`).join(', ')}`);
+  for (const [org, message] of Object.entries(meta.blockedOrgs ?? {})) {
+    lines.push(`  blocked   org ${org}: the API refused its key (${message}); its agents wait — fix the key, then \`nova-fleet resume ${meta.id}\``);
+  }
+  if (meta.maxFailures !== undefined) lines.push(`  budget    ${counts.failed}/${meta.maxFailures} failures allowed${meta.autoRollback ? ', automatic rollback' : ''}${meta.autoRollbackId ? ` (${meta.autoRollbackId})` : ''}`);
+  for (const note of view.attention) lines.push(`  attention ${note}`);
+  if (view.topFailures.length > 0) {
+    lines.push('  top failure reasons:');
+    for (const f of view.topFailures) lines.push(`    ${String(f.count).padStart(6)}  ${f.reason}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
