@@ -59,6 +59,13 @@ describe('boundaries', () => {
     expect(linesMatching(files.filter((f) => f.file.startsWith(path.join('src', 'cli'))), /from '\.\/output\.js'/).length).toBeGreaterThan(5);
   });
 
+  it("the batch's vocabulary comes from src/batch, never through the store (issue 26)", () => {
+    const vocabulary = /^import[^;]*\b(BatchMeta|BatchOptions|AgentRecord|Counts|RolloutControls|AgentStatus|BatchStatus|AGENT_STATUSES|FINAL_BATCH_STATUSES|UNFINISHED_BATCH_STATUSES|AgentJobData)\b[^;]*from '[./]*store\//;
+    expect(linesMatching(files, vocabulary)).toEqual([]);
+    // It looks where it should: batch/records.ts is imported by name across the code.
+    expect(linesMatching(files, /^import[^;]*\bBatchMeta\b[^;]*from '[./]*batch\/records\.js'/).length).toBeGreaterThan(10);
+  });
+
   it('src/engine is gone: every file lives with its lifetime (batch, worker, controller, ops, views, store)', () => {
     expect(files.filter((f) => f.file.startsWith(path.join('src', 'engine')))).toEqual([]);
   });

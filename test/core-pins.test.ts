@@ -13,7 +13,7 @@ import { carriesDesired, diffValues, replaceWarnings } from '../src/patch/desire
 import { setOwn } from '../src/patch/merge.js';
 import { applyReplace, looksCatastrophic, MAX_VALUE_BYTES, regexMatches } from '../src/patch/replace.js';
 import { changedStatus, conflictingFields, restoration } from '../src/ops/create-rollback.js';
-import type { AgentRecord } from '../src/store/batch-store.js';
+import type { AgentRecord } from '../src/batch/records.js';
 
 describe('scheduleState: boundaries and precedence', () => {
   const T = Date.UTC(2026, 11, 5, 3, 0, 0); // Saturday 03:00 UTC

@@ -14,7 +14,7 @@ import { renderedBytes, placeholderUse, renderTemplate } from '../src/patch/temp
 import type { AgentPlan } from '../src/plan/plan.js';
 import { directiveInPlan, plannedRow } from '../src/plan/plan-rows.js';
 import { checkSelector, describeSelector, whereList } from '../src/select/selector.js';
-import type { BatchMeta } from '../src/store/batch-store.js';
+import type { BatchMeta } from '../src/batch/records.js';
 import { checkRedisUrl, maskRedisUrl } from '../src/store/connect.js';
 
 const meta = (status: BatchMeta['status'], extra: Partial<BatchMeta> = {}): BatchMeta => ({

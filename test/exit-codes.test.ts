@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchView } from '../src/views/batch-view.js';
 import { exitCodeOf } from '../src/ops/run.js';
-import { AGENT_STATUSES, type BatchMeta, type Counts } from '../src/store/batch-store.js';
+import { AGENT_STATUSES } from '../src/batch/lifecycle.js';
+import type { BatchMeta, Counts } from '../src/batch/records.js';
 
 function view(meta: Partial<BatchMeta>, counts: Partial<Counts> = {}): BatchView {
   const all = Object.fromEntries(AGENT_STATUSES.map((s) => [s, counts[s] ?? 0])) as Counts;

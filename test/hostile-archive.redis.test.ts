@@ -8,7 +8,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exportBatch, importBatch, pruneBatches } from '../src/ops/retention.js';
-import { BatchStore, type BatchMeta } from '../src/store/batch-store.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import type { BatchMeta } from '../src/batch/records.js';
 import { engineFixtures, FAST } from './helpers/engine.js';
 import { keysUnder, testPrefix } from './helpers/redis.js';
 

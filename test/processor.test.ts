@@ -16,7 +16,8 @@ import type { Slot } from '../src/worker/rate-limiter.js';
 import type { ScheduleState } from '../src/batch/window.js';
 import { generateFleet } from '../src/mock/fleet.js';
 import type { RowPatch } from '../src/patch/types.js';
-import type { AgentRecord, AgentStatus, BatchStatus } from '../src/store/batch-store.js';
+import type { AgentStatus, BatchStatus } from '../src/batch/lifecycle.js';
+import type { AgentRecord } from '../src/batch/records.js';
 
 const BATCH = 'b1';
 const ORG = 'org-1';

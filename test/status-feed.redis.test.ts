@@ -5,7 +5,8 @@
  * status read before the change (api-calls.ts); these cases fail when the PUBLISH is taken out.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatchStore, type BatchMeta } from '../src/store/batch-store.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import type { BatchMeta } from '../src/batch/records.js';
 import type { StatusFeed } from '../src/store/status-feed.js';
 import { agentKey } from '../src/store/keys.js';
 import { engineFixtures } from './helpers/engine.js';

@@ -12,7 +12,8 @@ import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/ops/act
 import { submitBatch } from '../src/ops/create-batch.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
 import type { MockApi } from '../src/mock/server.js';
-import { BatchStore, type BatchOptions, type RolloutControls } from '../src/store/batch-store.js';
+import { BatchStore } from '../src/store/batch-store.js';
+import type { BatchOptions, RolloutControls } from '../src/batch/records.js';
 import { engineFixtures } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';

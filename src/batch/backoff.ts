@@ -5,7 +5,7 @@
  * said when to come back.
  */
 import { NovaApiError } from '../api/errors.js';
-import type { BatchOptions } from '../store/batch-store.js';
+import type { BatchOptions } from './records.js';
 
 export function backoffDelay(attemptsMade: number, error: unknown, options: BatchOptions, random: () => number = Math.random): number {
   const exponential = Math.min(options.backoffCapMs, options.backoffMs * 2 ** Math.max(0, attemptsMade - 1));

@@ -4,7 +4,7 @@
  * whole (pure): a flag that needs another is refused, naming both, before anything is created.
  */
 import { UsageError } from '../errors.js';
-import type { RolloutControls } from '../store/types.js';
+import type { RolloutControls } from './records.js';
 import { resolveBudget, resolveWaves, type BudgetSpec, type WaveSpec } from './waves.js';
 
 /** The controls as asked for (the flags of `submit`, `run` and `apply`, parsed by commander). */

@@ -1,7 +1,7 @@
 /** Whether a re-run of a manifest attaches to its batch or is refused (SPEC §13). Pure. */
 import { UsageError } from '../errors.js';
 import { FINAL_BATCH_STATUSES } from './lifecycle.js';
-import type { BatchMeta, Counts } from '../store/types.js';
+import type { BatchMeta, Counts } from './records.js';
 
 /**
  * SPEC §13, re-running never repeats (pure): the manifest's latest batch `meta` (none: a new batch)

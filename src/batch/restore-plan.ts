@@ -7,7 +7,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { isWritableField } from '../patch/fields.js';
-import type { AgentRecord, AgentStatus, BatchMeta } from '../store/types.js';
+import type { AgentStatus } from './lifecycle.js';
+import type { AgentRecord, BatchMeta } from './records.js';
 
 /** The status an origin's changed agents carry: `applied` for a rollout, `restored` for a rollback. */
 export function changedStatus(origin: BatchMeta): AgentStatus {

@@ -6,7 +6,7 @@
 import { approveBatch, cancelBatch, pauseBatch, resumeBatch, retryBatch, type ResumeOptions } from '../ops/actions.js';
 import { describeView } from './view-text.js';
 import { flushNotifications, notify } from '../controller/hooks.js';
-import type { BatchMeta } from '../store/batch-store.js';
+import type { BatchMeta } from '../batch/records.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from '../ops/context.js';
 import { requireFutureDeadline } from './parsers.js';
 import { apiClient } from '../ops/api-context.js';

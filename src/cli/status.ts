@@ -2,7 +2,7 @@
 import { doneOf, viewAllBatches as viewAll, viewBatch, type BatchView } from '../views/batch-view.js';
 import { describeView } from './view-text.js';
 import { requireBatch } from '../ops/require-batch.js';
-import { FINAL_BATCH_STATUSES } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { openStore, type RedisFlags } from '../ops/context.js';
 import type { Output } from './output.js';
 

@@ -9,7 +9,9 @@
  * "Now" is the Redis server's clock, so workers with skewed clocks agree.
  */
 import { randomBytes } from 'node:crypto';
-import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
+import type { BatchMeta } from '../batch/records.js';
 import { nextChange, scheduleState, windowSpec } from '../batch/window.js';
 import { notify, startVerify, verifyState } from './hooks.js';
 import { doneOf } from '../views/batch-view.js';

@@ -8,7 +8,8 @@
  * - `--notify URL`: POST a JSON event on wave done, halt and completion; each event once.
  */
 import { spawn } from 'node:child_process';
-import type { BatchMeta, BatchStore, Counts } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { BatchMeta, Counts } from '../batch/records.js';
 
 /**
  * A verify command's environment: the basics a shell needs, the batch and wave, and only the variables

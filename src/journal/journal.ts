@@ -13,7 +13,8 @@ import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent } from '../api/types.js';
-import type { AgentStatus, BatchMeta } from '../store/batch-store.js';
+import type { AgentStatus } from '../batch/lifecycle.js';
+import type { BatchMeta } from '../batch/records.js';
 
 /** Where `run`, `apply` and the `--run` commands keep their journals: NOVA_FLEET_JOURNAL_DIR, else ./.nova-fleet. */
 export function journalDir(): string {

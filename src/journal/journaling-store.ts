@@ -4,7 +4,7 @@
  * The processor is unchanged — it sees the same narrow store (ProcessorStore).
  */
 import type { ProcessorStore } from '../worker/job-ports.js';
-import type { BatchMeta } from '../store/batch-store.js';
+import type { BatchMeta } from '../batch/records.js';
 import type { Journal } from './journal.js';
 
 const CHANGED = new Set(['applied', 'restored']);

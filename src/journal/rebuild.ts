@@ -11,7 +11,8 @@ import { splitLines } from '../lines.js';
 import type { Agent } from '../api/types.js';
 import { UsageError } from '../errors.js';
 import { agentKeySchema, MAX_LINE_BYTES, OptionsSchema } from '../ops/archive.js';
-import type { BatchMeta, BatchStore } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { BatchMeta } from '../batch/records.js';
 import { BATCH_ID } from '../store/keys.js';
 
 const agent = z.record(z.string(), z.unknown());

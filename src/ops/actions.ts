@@ -3,7 +3,9 @@
  * (so every worker on every machine obeys it) plus the matching action on the batch's queue.
  */
 import { UsageError } from '../errors.js';
-import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus, type BatchStore, type MetaChange } from '../store/batch-store.js';
+import type { BatchStore, MetaChange } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchStatus } from '../batch/lifecycle.js';
+import type { BatchMeta } from '../batch/records.js';
 import { jobOptions, pauseQueueWhile } from '../store/job-queue.js';
 import type { AgentJobData } from '../batch/job.js';
 import { requireBatch } from './require-batch.js';

@@ -11,7 +11,9 @@
  */
 import * as z from 'zod';
 import { UsageError } from '../errors.js';
-import { AGENT_STATUSES, ENV_NAME, FINAL_BATCH_STATUSES, type BatchMeta, type BatchStatus } from '../store/batch-store.js';
+import { ENV_NAME } from '../store/batch-store.js';
+import { AGENT_STATUSES, FINAL_BATCH_STATUSES, type BatchStatus } from '../batch/lifecycle.js';
+import type { BatchMeta } from '../batch/records.js';
 import { BATCH_ID } from '../store/keys.js';
 import { halt } from '../batch/halt.js';
 

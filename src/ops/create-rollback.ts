@@ -8,7 +8,9 @@
  * Jobs carry no patch: at run time the processor reads the origin's record of the agent (restoration).
  */
 import { randomBytes } from 'node:crypto';
-import { FINAL_BATCH_STATUSES, type AgentStatus, type BatchMeta, type BatchOptions, type BatchStore } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES, type AgentStatus } from '../batch/lifecycle.js';
+import type { BatchMeta, BatchOptions } from '../batch/records.js';
 import { changedStatus, MAYBE_CHANGED } from '../batch/restore-plan.js';
 import { cancelBatch, requireBatch } from './actions.js';
 import { enqueueAgents } from '../store/job-queue.js';

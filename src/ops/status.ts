@@ -1,5 +1,5 @@
 /** What is going on, read-only: one batch's view, or every batch's (`status`, `batches`, the library). */
-import type { BatchMeta, Counts } from '../store/types.js';
+import type { BatchMeta, Counts } from '../batch/records.js';
 import { doneOf, viewAllBatches, viewBatch, type BatchView } from '../views/batch-view.js';
 import { openStore, type RedisFlags } from './context.js';
 import { requireBatch } from './require-batch.js';

@@ -6,7 +6,7 @@
 import { DEFAULTS } from '../config.js';
 import { checkBatchId } from '../batch/batch-id.js';
 import { chooseBatch, fileDigest, requireSameManifest, submitBatch, type OnCreated, type SubmitResult } from './create-batch.js';
-import type { BatchMeta, BatchOptions } from '../store/batch-store.js';
+import type { BatchMeta, BatchOptions } from '../batch/records.js';
 import type { BatchStatus } from '../batch/lifecycle.js';
 import { fitWarning } from '../worker/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';

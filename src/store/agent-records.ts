@@ -11,7 +11,8 @@ import { setOwn } from '../patch/merge.js';
 import { Cluster } from 'ioredis';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
-import type { AgentRecord, AgentStatus, BatchStatus } from './types.js';
+import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
+import type { AgentRecord } from '../batch/records.js';
 
 /** What an agent's end records besides its status (finish). */
 export interface FinishRecord {

@@ -8,7 +8,8 @@ import { BATCH_ID, escapeGlob } from './keys.js';
 import { scanKeys } from './connect.js';
 import { AgentRecords } from './agent-records.js';
 import { decodeMeta, encodeChange, encodeMeta, type MetaChange } from './meta-codec.js';
-import type { BatchMeta, BatchOptions, BatchStatus, Counts } from './types.js';
+import type { BatchStatus } from '../batch/lifecycle.js';
+import type { BatchMeta, BatchOptions, Counts } from '../batch/records.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 

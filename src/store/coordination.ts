@@ -9,7 +9,8 @@ import { escapeGlob, QUEUE_NAME, Keys } from './keys.js';
 import { StatusFeed } from './status-feed.js';
 import { scanKeys } from './connect.js';
 import type { ScriptClient } from './scripts.js';
-import type { BatchStatus, WorkerInfo } from './types.js';
+import type { WorkerInfo } from './types.js';
+import type { BatchStatus } from '../batch/lifecycle.js';
 import type { AgentJobData } from '../batch/job.js';
 
 /**

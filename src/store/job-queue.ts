@@ -3,7 +3,8 @@
  * keys share the batch's hash tag), its jobs added, woken and paused (the job itself: batch/job.ts).
  */
 import type { JobsOptions, Queue } from 'bullmq';
-import type { BatchOptions, BatchStore } from './batch-store.js';
+import type { BatchStore } from './batch-store.js';
+import type { BatchOptions } from '../batch/records.js';
 import { BATCH_ID } from './keys.js';
 
 import { jobId, type AgentJobData } from '../batch/job.js';

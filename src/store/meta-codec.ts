@@ -5,7 +5,7 @@
  */
 import { BATCH_STATUSES, type BatchStatus } from '../batch/lifecycle.js';
 import { ENV_NAME } from '../names.js';
-import type { BatchMeta, BatchOptions } from './types.js';
+import type { BatchMeta, BatchOptions } from '../batch/records.js';
 
 type Codec<T> = { read: (text: string) => T | undefined; write: (value: T) => string | number | undefined };
 

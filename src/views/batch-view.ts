@@ -2,7 +2,9 @@
  * A batch as operators look at it: counts, progress, rate, ETA and the top failure reasons. Read-only;
  * shared by `status`, `batches`, `run`, the dashboard and the demo (cli/view-text.ts renders it).
  */
-import { FINAL_BATCH_STATUSES, type BatchMeta, type BatchStore, type Counts, type WorkerInfo } from '../store/batch-store.js';
+import type { BatchStore, WorkerInfo } from '../store/batch-store.js';
+import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
+import type { BatchMeta, Counts } from '../batch/records.js';
 import { nextChange, windowSpec } from '../batch/window.js';
 import { maskUrl, verifyState } from '../controller/hooks.js';
 

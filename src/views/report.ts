@@ -4,7 +4,8 @@
  * and one agent at a time), so a 100k-agent report is never built in memory.
  */
 import type { Agent } from '../api/types.js';
-import type { AgentStatus, BatchStore } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { AgentStatus } from '../batch/lifecycle.js';
 import { splitAgentKey } from '../store/keys.js';
 
 export interface ReportRow {

@@ -4,7 +4,7 @@
  * goes out. 429s wait, shared by the batch, without using an attempt.
  */
 import { looksDown, MAX_RATE_LIMIT_WAITS, NovaApiError } from '../api/errors.js';
-import type { BatchStatus } from '../store/batch-store.js';
+import type { BatchStatus } from '../batch/lifecycle.js';
 import type { ProcessorDeps } from './job-ports.js';
 import type { Slot } from './rate-limiter.js';
 import { Deferred, Skip, Stopped } from './job-signals.js';

@@ -19,7 +19,7 @@ import { looksDown, NovaApiError } from '../api/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent } from '../api/types.js';
 import { carriesDesired } from '../patch/desired.js';
-import type { AgentStatus } from '../store/batch-store.js';
+import type { AgentStatus } from '../batch/lifecycle.js';
 import type { FinishRecord } from '../store/agent-records.js';
 import { splitAgentKey } from '../store/keys.js';
 import { backoffDelay } from '../batch/backoff.js';

@@ -13,7 +13,8 @@
  * slot within BLOCK_SPAN_MS of its time (a slot left unused longer is dropped, never sent late in a
  * bunch). At ordinary rates (below 1,000 requests/s) every request reserves its own slot, as before.
  */
-import type { BatchStatus, BatchStore } from '../store/batch-store.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { BatchStatus } from '../batch/lifecycle.js';
 
 /** A reserved slot, and the batch's status read when it was reserved (valid as a gate only if `waited` is 0). */
 export interface Slot {

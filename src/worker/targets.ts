@@ -8,7 +8,7 @@ import type { Agent, Json } from '../api/types.js';
 import { carriesDesired, desiredState } from '../patch/desired.js';
 import { fileRefs, resolvePatch } from '../patch/resolve.js';
 import { checkRowPatch } from '../patch/row-patch.js';
-import type { AgentStatus } from '../store/batch-store.js';
+import type { AgentStatus } from '../batch/lifecycle.js';
 import type { ProcessorDeps } from './job-ports.js';
 import { BadJobError, readJob, type AgentJobData, type AgentJobSpec } from '../batch/job.js';
 import { Unrecoverable } from './job-signals.js';

@@ -1,0 +1,97 @@
+/**
+ * The batch's records: its options and metadata, an agent's record, the counts by status. The store
+ * keeps them (src/store, whose codecs alone know their fields in Redis); everything else reads them
+ * here. The statuses and their life cycle are lifecycle.ts's. Types only.
+ */
+import type { Agent } from '../api/types.js';
+import type { AgentStatus, BatchStatus } from './lifecycle.js';
+
+export interface BatchOptions {
+  /** API requests per second shared by every worker of the batch. */
+  rate: number;
+  /** Attempts per agent for retryable failures (BullMQ attempts). */
+  attempts: number;
+  /** First retry delay; doubles each attempt, with jitter, up to `backoffCapMs`. */
+  backoffMs: number;
+  backoffCapMs: number;
+  /** No request succeeding for this long while errors go on halts the batch (api_unreachable). Default 60 s. */
+  outageHaltMs?: number;
+  /** Made by `apply` from a plan (SPEC §12): an unmet precondition is drift since the plan, a `conflict`. */
+  planned?: boolean;
+}
+
+export const DEFAULT_OUTAGE_HALT_MS = 60_000;
+
+export interface BatchMeta {
+  id: string;
+  kind: 'rollout' | 'rollback';
+  /** The manifest as given on the command line, and the SHA-256 of its bytes. */
+  manifest: string;
+  digest: string;
+  createdAt: number;
+  status: BatchStatus;
+  /** Agents registered so far (all of them once `enqueued`). */
+  total: number;
+  /** True once every row of the manifest has been registered and enqueued. */
+  enqueued: boolean;
+  options: BatchOptions;
+  finishedAt?: number;
+  /** Why it halted (or was cut), as `kind: detail` text; `haltKind(meta)` reads its kind (batch/halt.ts). */
+  haltReason?: string;
+  /**
+   * For a rollback: the batch it rolls back. `force`: conflicts are overridden (a rollback's `--force`;
+   * a rollout's `retry --force`, whose later attempts then overwrite edits made since the first).
+   */
+  rollbackOf?: string;
+  force?: boolean;
+  /** The latest rollback made of this batch: while it is unfinished, another rollback attaches to it. */
+  rollbackId?: string;
+  /** Staged rollout (SPEC §9): cumulative agent targets of the waves, and the current wave (0-based). */
+  waves?: number[];
+  wave?: number;
+  /** When the current wave finished (Redis time, ms); the bake starts then. */
+  waveDoneAt?: number;
+  bakeMs?: number;
+  /** Pause after each wave until `approve`; `approvedWave` is the last wave approved to move on from. */
+  approve?: boolean;
+  approvedWave?: number;
+  /** Error budget: the batch halts when more than this many agents have failed. */
+  maxFailures?: number;
+  autoRollback?: boolean;
+  /** The rollback started automatically after a halt. */
+  autoRollbackId?: string;
+  /** Maintenance window (SPEC §9): no request before `startAt`, only inside `window`, none after `deadline` (ms). */
+  startAt?: number;
+  window?: string;
+  deadline?: number;
+  /** The deadline passed and its agents are being skipped (a retry waits until that is done). */
+  deadlineSkipping?: boolean;
+  /** When the window next opens or closes (for status). */
+  windowNext?: number;
+  /** Run after each wave; non-zero halts (hooks.ts). */
+  verifyCmd?: string;
+  /** Environment variables (names) the verify command gets from its worker, beyond the basics. */
+  verifyEnv?: string[];
+  /** POST a JSON event here on wave done, halt, completion. */
+  notifyUrl?: string;
+  /** Orgs whose key the API refused repeatedly (SPEC §10), with the server's words: their agents wait. */
+  blockedOrgs?: Record<string, string>;
+  /** The auth scheme each org's key was accepted with (`auto` finds it). */
+  authSchemes?: Record<string, string>;
+}
+
+/** The staged-rollout controls a batch is created with. */
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'verifyEnv' | 'notifyUrl'>;
+
+export type Counts = Record<AgentStatus, number>;
+
+export interface AgentRecord {
+  key: string;
+  status: AgentStatus;
+  attempts: number;
+  error?: string;
+  /** Top-level fields the batch changed (or, for unchanged, would have). */
+  changed?: string[];
+  before?: Agent;
+  after?: Agent;
+}
