@@ -12,7 +12,7 @@
  * migrations' jiti, msgpackr's optional native extractor), and prom-client (only with --metrics-port).
  */
 import { build } from 'esbuild';
-import { cpSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,5 +41,3 @@ await build({
   },
   logLevel: 'warning',
 });
-// The store's Lua scripts are read next to the code that runs them (src/store/scripts.ts).
-cpSync(path.join(root, 'src/store/lua'), path.join(outdir, 'lua'), { recursive: true });

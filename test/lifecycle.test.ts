@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { formatHalt, halt, haltKind, parseHalt } from '../src/batch/halt.js';
 import { BATCH_STATUSES, FINAL_BATCH_STATUSES, FROM, luaStatusSets, UNFINISHED_BATCH_STATUSES } from '../src/batch/lifecycle.js';
 import { luaScript } from '../src/store/scripts.js';
+import { LUA_COMMANDS, type LuaCommandName } from '../src/store/lua-scripts.generated.js';
+import { execFileSync } from 'node:child_process';
+import { ROOT } from './helpers/cli.js';
 
 describe('the batch life cycle', () => {
   it('splits the statuses into final and unfinished, every one in exactly one', () => {
@@ -18,7 +21,7 @@ describe('the batch life cycle', () => {
   });
 
   it('resolves every include of the scripts once, leaving no directive and no undefined set', () => {
-    for (const name of ['finish', 'complete-if-done', 'api-trouble', 'transition', 'reserve']) {
+    for (const name of ['finish', 'complete-if-done', 'api-trouble', 'transition', 'reserve'] as const) {
       const source = luaScript(name);
       expect(source).not.toMatch(/--!include/);
       for (const used of new Set(source.match(/FROM_[A-Z_]+/g) ?? [])) expect(source).toContain(`local ${used} = {`);
@@ -26,6 +29,21 @@ describe('the batch life cycle', () => {
     const finish = luaScript('finish');
     expect(finish.match(/local function complete\(/g)).toHaveLength(1);
     expect(finish.match(/generated from src\/batch\/lifecycle\.ts/g)).toHaveLength(1);
+  });
+});
+
+describe('the embedded Lua commands', () => {
+  it('are those of src/store/lua as they are now (the build embeds them; a stale file is found)', () => {
+    expect(() => execFileSync(process.execPath, ['scripts/embed-lua.mjs', '--check'], { cwd: ROOT, stdio: 'pipe' })).not.toThrow();
+  });
+
+  it("each takes exactly the number of keys its file name says: the highest KEYS[n] it reads", () => {
+    const names = Object.keys(LUA_COMMANDS) as LuaCommandName[];
+    expect(names.length).toBeGreaterThan(15);
+    for (const name of names) {
+      const used = Math.max(0, ...[...LUA_COMMANDS[name].lua.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])));
+      expect({ name, keys: used }).toEqual({ name, keys: LUA_COMMANDS[name].keys });
+    }
   });
 });
 

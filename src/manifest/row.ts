@@ -10,7 +10,6 @@ import { composePatches } from '../patch/merge.js';
 import { checkRowPatch, MAX_DEPTH, type RowPatchCheck, type RowPatchOptions, type FileRef } from '../patch/row-patch.js';
 import { isPlainObject, type PatchValue, type RowPatch } from '../patch/types.js';
 import type { ManifestIssue } from './errors.js';
-import type { ManifestRow } from './types.js';
 
 const ID = /^[A-Za-z0-9._:-]+$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -46,6 +45,18 @@ function sameJson(a: unknown, b: unknown, depth: number): boolean {
     if (key !== keysB[i] || !sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], depth + 1)) return false;
   }
   return true;
+}
+
+/** A row as the checks left it: what the rest of the tool reads (a job takes its part: batch/job.ts). */
+export interface ManifestRow {
+  line: number;
+  orgId: string;
+  agentId: string;
+  /** The row's patch, defaults merged in, directives unresolved. */
+  patch: RowPatch;
+  vars: Record<string, string>;
+  /** Preconditions checked on the agent right before its PATCH (SPEC §11): dotted path → JSON value. */
+  expect?: Record<string, Json>;
 }
 
 export interface Defaults {

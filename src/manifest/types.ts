@@ -7,8 +7,6 @@
  * - defaults: the `{"defaults": {"patch": …, "vars": …}}` of a JSON manifest, merged under every row.
  * - manifest row: a raw row that passed every check; what plan and submit work from.
  */
-import type { Json } from '../api/types.js';
-import type { RowPatch } from '../patch/types.js';
 import type { ManifestIssue } from './errors.js';
 
 export type ManifestFormat = 'csv' | 'json' | 'ndjson';
@@ -27,16 +25,8 @@ export type ReaderItem =
   | { kind: 'select'; line: number; value: unknown }
   | { kind: 'issue'; issue: ManifestIssue };
 
-export interface ManifestRow {
-  line: number;
-  orgId: string;
-  agentId: string;
-  /** The row's patch, defaults merged in, directives unresolved. */
-  patch: RowPatch;
-  vars: Record<string, string>;
-  /** Preconditions checked on the agent right before its PATCH (SPEC §11): dotted path → JSON value. */
-  expect?: Record<string, Json>;
-}
+/** A checked row: defined beside its check (row.ts), so that a new column is one place there. */
+export type { ManifestRow } from './row.js';
 
 /** A cell or string value above this is refused (SPEC §3: cells over 1 MiB). */
 export const MAX_CELL_BYTES = 1024 * 1024;

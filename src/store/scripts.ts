@@ -1,29 +1,19 @@
 /**
  * The Lua scripts (one gateway defines every script, as BullMQ's scripts.ts does): each is a file in
- * ./lua, one named atomic command keeping several keys of one batch consistent (all of a script's keys
- * share the batch's hash tag). `--!include NAME` pulls in a shared file (the completion rule) or the
- * generated `statuses` (the status sets of src/batch/lifecycle.ts), so no status list is written twice.
- * Time comes from the Redis server (`TIME`), so workers with skewed clocks agree.
+ * ./lua named after the command and its number of keys (`finish-5.lua`), one atomic command keeping
+ * several keys of one batch consistent (all of a script's keys share the batch's hash tag). `--!include
+ * NAME` pulls in a shared file of ./lua/includes (the completion rule) — resolved when the build embeds
+ * the scripts (scripts/embed-lua.mjs) — or `statuses`, the status sets of src/batch/lifecycle.ts
+ * written in here, so no status list is written twice. Time comes from the Redis server (`TIME`), so
+ * workers with skewed clocks agree.
  */
-import { readFileSync } from 'node:fs';
 import type { Redis, Cluster } from 'ioredis';
 import { luaStatusSets } from '../batch/lifecycle.js';
+import { LUA_COMMANDS, type LuaCommandName } from './lua-scripts.generated.js';
 
-const sources = new Map<string, string>();
-function readLua(name: string): string {
-  let source = sources.get(name);
-  if (source === undefined) sources.set(name, (source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')));
-  return source;
-}
-
-/** The script `name` (src/store/lua/NAME.lua, copied to dist by the build) with its includes resolved, each once. */
-export function luaScript(name: string, included = new Set<string>()): string {
-  const source = readLua(name);
-  return source.replace(/^--!include ([a-z-]+)[ \t]*$/gm, (_line, include: string) => {
-    if (included.has(include)) return '';
-    included.add(include);
-    return include === 'statuses' ? luaStatusSets() : luaScript(include, included);
-  });
+/** The command `name` (src/store/lua/NAME-KEYS.lua, embedded at build time) with the status sets written in. */
+export function luaScript(name: LuaCommandName): string {
+  return LUA_COMMANDS[name].lua.replace(/^--!include statuses[ \t]*$/m, () => luaStatusSets());
 }
 
 type Client = Redis | Cluster;
@@ -52,29 +42,34 @@ interface ScriptCommands {
 
 export type ScriptClient = Client & ScriptCommands;
 
+/** Each command's script; its number of keys is in the script's file name. */
+const COMMANDS: ReadonlyArray<[string, LuaCommandName]> = [
+  ['nfRegister', 'register'],
+  ['nfFinish', 'finish'],
+  ['nfFinishRelease', 'finish-release'],
+  ['nfCompleteIfDone', 'complete-if-done'],
+  ['nfBegin', 'begin'],
+  ['nfReleaseLease', 'release-if-holder'],
+  ['nfTakeLease', 'take-lease'],
+  ['nfBeginLease', 'begin-lease'],
+  ['nfReleaseAgentLease', 'release-agent-lease'],
+  ['nfReserve', 'reserve'],
+  ['nfSaveBefore', 'save-before'],
+  ['nfUncount', 'uncount'],
+  ['nfApiTrouble', 'api-trouble'],
+  ['nfApiReachable', 'api-reachable'],
+  ['nfPenalize', 'penalize'],
+  ['nfReserveKey', 'reserve-key'],
+  ['nfReserveBoth', 'reserve-both'],
+  ['nfTransition', 'transition'],
+];
+
 /** Define the scripts on a connection (idempotent) and return it typed with them. */
 export function withScripts(client: Client): ScriptClient {
   const c = client as ScriptClient;
   if (typeof c.nfFinish === 'function') return c;
-  client.defineCommand('nfRegister', { numberOfKeys: 3, lua: luaScript('register') });
-  client.defineCommand('nfFinish', { numberOfKeys: 5, lua: luaScript('finish') });
-  client.defineCommand('nfFinishRelease', { numberOfKeys: 7, lua: luaScript('finish-release') });
-  client.defineCommand('nfCompleteIfDone', { numberOfKeys: 2, lua: luaScript('complete-if-done') });
-  client.defineCommand('nfBegin', { numberOfKeys: 2, lua: luaScript('begin') });
-  client.defineCommand('nfReleaseLease', { numberOfKeys: 1, lua: luaScript('release-if-holder') });
-  client.defineCommand('nfTakeLease', { numberOfKeys: 2, lua: luaScript('take-lease') });
-  client.defineCommand('nfBeginLease', { numberOfKeys: 4, lua: luaScript('begin-lease') });
-  client.defineCommand('nfReleaseAgentLease', { numberOfKeys: 2, lua: luaScript('release-agent-lease') });
-  client.defineCommand('nfReserve', { numberOfKeys: 2, lua: luaScript('reserve') });
-  client.defineCommand('nfSaveBefore', { numberOfKeys: 2, lua: luaScript('save-before') });
-  client.defineCommand('nfUncount', { numberOfKeys: 2, lua: luaScript('uncount') });
-  client.defineCommand('nfApiTrouble', { numberOfKeys: 1, lua: luaScript('api-trouble') });
-  client.defineCommand('nfApiReachable', { numberOfKeys: 1, lua: luaScript('api-reachable') });
-  client.defineCommand('nfPenalize', { numberOfKeys: 1, lua: luaScript('penalize') });
-  client.defineCommand('nfReserveKey', { numberOfKeys: 1, lua: luaScript('reserve-key') });
-  client.defineCommand('nfReserveBoth', { numberOfKeys: 3, lua: luaScript('reserve-both') });
-  client.defineCommand('nfTransition', { numberOfKeys: 1, lua: luaScript('transition') });
+  for (const [command, name] of COMMANDS) client.defineCommand(command, { numberOfKeys: LUA_COMMANDS[name].keys, lua: luaScript(name) });
   // The same, allowed to write when Redis is out of memory: only the `redis_full` halt uses it.
-  client.defineCommand('nfTransitionOom', { numberOfKeys: 1, lua: `#!lua flags=allow-oom\n${luaScript('transition')}` });
+  client.defineCommand('nfTransitionOom', { numberOfKeys: LUA_COMMANDS.transition.keys, lua: `#!lua flags=allow-oom\n${luaScript('transition')}` });
   return c;
 }
