@@ -3,7 +3,7 @@
  * have, and the hidden mark of fields in which the key was found and replaced. Pure.
  */
 import { printable } from '../printable.js';
-import type { Agent, AgentPage } from './types.js';
+import type { Agent, AgentPage, CallPage } from './types.js';
 
 export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -59,6 +59,11 @@ export function isAgentPage(value: unknown): value is AgentPage {
     isObject(value.meta) &&
     typeof value.meta.total_pages === 'number'
   );
+}
+
+/** A calls page: its rows are objects with an id (anything else in a row is read, checked, where it is used). */
+export function isCallPage(value: unknown): value is CallPage {
+  return isAgentPage(value) && (value.data as unknown[]).every((row) => isObject(row) && typeof row.id === 'string');
 }
 
 /**

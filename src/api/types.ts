@@ -27,5 +27,20 @@ export interface AgentPage {
   meta: { page: number; size: number; total: number; total_pages: number };
 }
 
+/** A row of an org's calls list (SPEC §14): what the calls gate reads; anything else is passed over. */
+export interface CallRow {
+  id: string;
+  initial_agent_id?: string;
+  /** `completed`, `failed`, `no-answer`, `busy`, `in-progress`, … */
+  status?: string;
+  started_at?: string;
+  ended_at?: string | null;
+}
+
+export interface CallPage {
+  data: CallRow[];
+  meta: { page: number; size: number; total: number; total_pages: number };
+}
+
 /** How the key is sent: `X-API-Key` (the vendor page) or `Authorization: Bearer` (its SDK). */
 export type AuthScheme = 'x-api-key' | 'bearer';

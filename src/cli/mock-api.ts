@@ -23,6 +23,9 @@ export interface MockApiFlags {
   orgKeys?: boolean;
   readOnlyKeys?: string[];
   authScheme?: 'x-api-key' | 'bearer' | 'both';
+  callsPerMin: number;
+  badMarker?: string;
+  callMs: number;
 }
 
 export function mockOptionsFromFlags(flags: MockApiFlags): MockApiOptions {

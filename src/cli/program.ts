@@ -97,6 +97,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--org-keys', 'every org its own key (<api-key>-N); another org\'s key answers 403')
     .option('--read-only-keys <orgs>', 'orgs whose key may only read (PATCH answers 403), comma-separated', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .addOption(new Option('--auth-scheme <scheme>', 'the header the mock accepts').choices(['x-api-key', 'bearer', 'both']).default('both'))
+    .option('--calls-per-min <n>', 'simulated calls per minute per agent (GET /org/ID/calls); 0 = none', positiveNumberOrZero, 0)
+    .option('--bad-marker <text>', 'a call completes 60% of the time instead of 90% while its agent\'s config holds this text')
+    .option('--call-ms <ms>', 'how long each simulated call lasts', wholeNumber(1), 2000)
     .action(act(async (o: CommonOptions & MockApiFlags, out) => {
       const { mockApiCommand, mockOptionsFromFlags } = await import('./mock-api.js');
       return mockApiCommand(mockOptionsFromFlags(o), out);

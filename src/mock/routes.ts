@@ -7,6 +7,7 @@ const MAX_BODY_BYTES = 5 * 1024 * 1024;
 export type Route =
   | { kind: 'agent'; orgId: string; agentId: string }
   | { kind: 'list'; orgId: string }
+  | { kind: 'calls'; orgId: string }
   | { kind: 'control'; name: string }
   | { kind: 'none' };
 
@@ -14,6 +15,14 @@ export function route(pathname: string): Route {
   const path = pathname.startsWith('/api/') ? pathname.slice(4) : pathname;
   const control = /^\/__mock\/([a-z]+)$/.exec(path);
   if (control) return { kind: 'control', name: control[1]! };
+  const calls = /^\/org\/([^/]+)\/calls\/?$/.exec(path);
+  if (calls) {
+    try {
+      return { kind: 'calls', orgId: decodeURIComponent(calls[1]!) };
+    } catch {
+      return { kind: 'none' };
+    }
+  }
   const match = /^\/org\/([^/]+)\/agents(?:\/([^/]+))?\/?$/.exec(path);
   if (!match) return { kind: 'none' };
   try {

@@ -27,6 +27,7 @@ import { agentKey, generateFleet, type Fleet } from './fleet.js';
 import { Random } from './random.js';
 import { TokenBucket } from './token-bucket.js';
 import { BodyTooLarge, emptyStats, readBody, route, type Route } from './routes.js';
+import { CallSimulator } from './calls.js';
 import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type RequestRecord } from './types.js';
 
 export { MockFaultsSchema, type InterceptedRequest, type MockApi, type MockApiOptions, type MockFaults, type MockReply, type MockStats, type RequestRecord } from './types.js';
@@ -48,6 +49,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     bucket = rate > 0 ? new TokenBucket(rate, faults.burst ?? Math.max(1, rate)) : undefined;
   };
   configure(Object.fromEntries(Object.entries(options).filter(([k]) => k in MockFaultsSchema.shape)));
+
+  const calls = new CallSimulator({ callsPerMin: options.callsPerMin ?? 0, badMarker: options.badMarker, goodRate: options.goodRate, badRate: options.badRate, callMs: options.callMs, seed: options.seed ?? 1 });
+  for (const [key, agent] of fleet.agents) calls.noteConfig(key, agent, calls.startedAt);
 
   let stats = emptyStats();
   let appliedPerAgent = new Map<string, number>();
@@ -144,6 +148,36 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     return reply(res, 200, { data, meta: { page, size, total, total_pages: Math.ceil(total / size) } });
   }
 
+  /**
+   * `GET /org/{org_id}/calls?agent_id&start_date&end_date&status&page&size` (SPEC §14): the org's
+   * simulated calls that started in [start_date, end_date), oldest first, 100 at most a page.
+   */
+  function handleCalls(orgId: string, url: URL, res: http.ServerResponse): number {
+    const agents = fleet.byOrg.get(orgId);
+    if (!agents) return reply(res, 404, { detail: 'Organization not found' });
+    const query = url.searchParams;
+    const page = Number(query.get('page') ?? '1');
+    const size = Number(query.get('size') ?? '20');
+    if (!Number.isInteger(page) || page < 1) return reply(res, 400, { detail: 'page: must be an integer from 1' });
+    if (!Number.isInteger(size) || size < 1 || size > 100) return reply(res, 400, { detail: 'size: must be an integer from 1 to 100' });
+    const date = (name: string, fallback: number): number | string => {
+      const text = query.get(name);
+      if (text === null) return fallback;
+      const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : NaN;
+      return Number.isNaN(at) ? `${name}: not an ISO 8601 date-time: ${text.slice(0, 40)}` : at;
+    };
+    const from = date('start_date', 0);
+    const to = date('end_date', Date.now());
+    if (typeof from === 'string') return reply(res, 400, { detail: from });
+    if (typeof to === 'string') return reply(res, 400, { detail: to });
+    const agentId = query.get('agent_id');
+    const status = query.get('status');
+    const chosen = agents.filter((a) => agentId === null || a.id === agentId).map((a) => ({ key: agentKey(orgId, String(a.id)), id: String(a.id), name: String(a.name) }));
+    const all = calls.calls(chosen, from, to).filter((call) => status === null || call.status === status);
+    const total = all.length;
+    return reply(res, 200, { data: all.slice((page - 1) * size, page * size), meta: { page, size, total, total_pages: Math.ceil(total / size) } });
+  }
+
   /** Applies a validated PATCH: each top-level field replaced whole (the pessimistic reading, SPEC §2). */
   function applyPatch(agent: Agent, key: string, body: Record<string, unknown>) {
     let changed = false;
@@ -154,6 +188,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     if (changed) {
       agent.updated_at = new Date().toISOString();
       stats.changes++;
+      calls.noteConfig(key, agent);
     }
     stats.patchesApplied++;
     appliedPerAgent.set(key, (appliedPerAgent.get(key) ?? 0) + 1);
@@ -171,7 +206,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     if (r.kind === 'none') return reply(res, 404, { detail: 'Not found' });
     if (options.intercept) {
       const n = ++arrived;
-      const instead = await options.intercept({ method: req.method ?? '?', orgId: r.orgId, agentId: r.kind === 'agent' ? r.agentId : undefined, headers: req.headers, n });
+      const instead = await options.intercept({ method: req.method ?? '?', orgId: r.orgId, agentId: r.kind === 'agent' ? r.agentId : undefined, resource: r.kind, headers: req.headers, n });
       if (instead) return reply(res, instead.status, instead.body, instead.headers);
     }
     const refused = refusal(req, r.orgId);
@@ -195,9 +230,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     if (dice.chance(faults.failRate ?? 0)) {
       return reply(res, dice.pick([500, 502, 503]), { detail: 'Injected server fault' });
     }
-    if (r.kind === 'list') {
+    if (r.kind === 'list' || r.kind === 'calls') {
       if (req.method !== 'GET') return reply(res, 405, { detail: 'Method not allowed' });
-      return handleList(r.orgId, url, res);
+      return r.kind === 'list' ? handleList(r.orgId, url, res) : handleCalls(r.orgId, url, res);
     }
     const forced = faults.agentStatus?.[r.agentId] ?? (req.method === 'PATCH' ? faults.patchStatus?.[r.agentId] : undefined);
     if (forced !== undefined) return reply(res, forced, { detail: `Injected ${forced} for agent ${r.agentId}` });

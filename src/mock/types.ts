@@ -53,6 +53,15 @@ export interface MockApiOptions extends FleetOptions, MockFaults {
   readOnlyOrgs?: readonly string[];
   /** The header the mock accepts. Default `both`. */
   authScheme?: 'x-api-key' | 'bearer' | 'both';
+  /** Simulated calls per minute per agent (SPEC §14, calls.ts); 0 (default): the calls list is empty. */
+  callsPerMin?: number;
+  /** A call completes less often (`badRate`) while its agent's config holds this text. */
+  badMarker?: string;
+  /** Completion probability of a call of a good agent (0.9) and of a bad one (0.6). */
+  goodRate?: number;
+  badRate?: number;
+  /** How long each simulated call lasts, ms. Default 2000. */
+  callMs?: number;
   /** Keep a log of every API request with its time and status. Default false. */
   recordRequests?: boolean;
   /**
@@ -67,8 +76,10 @@ export interface MockApiOptions extends FleetOptions, MockFaults {
 export interface InterceptedRequest {
   method: string;
   orgId: string;
-  /** Undefined for the list endpoint. */
+  /** Undefined for the list endpoints. */
   agentId: string | undefined;
+  /** What the request reads or writes: one agent, the agents' list, or the calls' list. */
+  resource: 'agent' | 'list' | 'calls';
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** 1 for the first API request this mock received, and so on. */
   n: number;
