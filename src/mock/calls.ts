@@ -11,6 +11,7 @@
  */
 import type { Agent } from '../api/types.js';
 import { Random } from './random.js';
+import { pageQuery } from './routes.js';
 
 export interface CallSimOptions {
   /** Calls per minute per agent; 0 turns calls off. */
@@ -119,4 +120,28 @@ export class CallSimulator {
     }
     return out.sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id < b.id ? -1 : 1));
   }
+}
+
+/**
+ * The answer to `GET /org/{org_id}/calls?agent_id&start_date&end_date&status&page&size` for an org's
+ * agents: its calls that started in [start_date, end_date), oldest first, 100 at most a page.
+ */
+export function callsReply(sim: CallSimulator, agents: ReadonlyArray<{ key: string; id: string; name: string }>, query: URLSearchParams, now = Date.now()): { status: number; body: unknown } {
+  const paging = pageQuery(query);
+  if (typeof paging === 'string') return { status: 400, body: { detail: paging } };
+  const date = (name: string, fallback: number): number | string => {
+    const text = query.get(name);
+    if (text === null) return fallback;
+    const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : NaN;
+    return Number.isNaN(at) ? `${name}: not an ISO 8601 date-time: ${text.slice(0, 40)}` : at;
+  };
+  const from = date('start_date', 0);
+  const to = date('end_date', now);
+  if (typeof from === 'string') return { status: 400, body: { detail: from } };
+  if (typeof to === 'string') return { status: 400, body: { detail: to } };
+  const agentId = query.get('agent_id');
+  const status = query.get('status');
+  const all = sim.calls(agents.filter((a) => agentId === null || a.id === agentId), from, to, now).filter((call) => status === null || call.status === status);
+  const { page, size } = paging;
+  return { status: 200, body: { data: all.slice((page - 1) * size, page * size), meta: { page, size, total: all.length, total_pages: Math.ceil(all.length / size) } } };
 }

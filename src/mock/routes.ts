@@ -35,6 +35,15 @@ export function route(pathname: string): Route {
   }
 }
 
+/** A list's `page` (from 1) and `size` (1–100, default 20), or what is wrong with them. */
+export function pageQuery(query: URLSearchParams): { page: number; size: number } | string {
+  const page = Number(query.get('page') ?? '1');
+  const size = Number(query.get('size') ?? '20');
+  if (!Number.isInteger(page) || page < 1) return 'page: must be an integer from 1';
+  if (!Number.isInteger(size) || size < 1 || size > 100) return 'size: must be an integer from 1 to 100';
+  return { page, size };
+}
+
 export class BodyTooLarge extends Error {}
 
 export async function readBody(req: http.IncomingMessage): Promise<string> {

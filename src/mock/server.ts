@@ -26,8 +26,8 @@ import { bodyProblems } from './validate-body.js';
 import { agentKey, generateFleet, type Fleet } from './fleet.js';
 import { Random } from './random.js';
 import { TokenBucket } from './token-bucket.js';
-import { BodyTooLarge, emptyStats, readBody, route, type Route } from './routes.js';
-import { CallSimulator } from './calls.js';
+import { BodyTooLarge, emptyStats, pageQuery, readBody, route, type Route } from './routes.js';
+import { CallSimulator, callsReply } from './calls.js';
 import { MockFaultsSchema, type MockApi, type MockApiOptions, type MockFaults, type RequestRecord } from './types.js';
 
 export { MockFaultsSchema, type InterceptedRequest, type MockApi, type MockApiOptions, type MockFaults, type MockReply, type MockStats, type RequestRecord } from './types.js';
@@ -128,10 +128,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
   function handleList(orgId: string, url: URL, res: http.ServerResponse): number {
     const agents = fleet.byOrg.get(orgId);
     if (!agents) return reply(res, 404, { detail: 'Organization not found' });
-    const page = Number(url.searchParams.get('page') ?? '1');
-    const size = Number(url.searchParams.get('size') ?? '20');
-    if (!Number.isInteger(page) || page < 1) return reply(res, 400, { detail: 'page: must be an integer from 1' });
-    if (!Number.isInteger(size) || size < 1 || size > 100) return reply(res, 400, { detail: 'size: must be an integer from 1 to 100' });
+    const paging = pageQuery(url.searchParams);
+    if (typeof paging === 'string') return reply(res, 400, { detail: paging });
+    const { page, size } = paging;
     const search = url.searchParams.get('search')?.toLowerCase();
     const type = url.searchParams.get('type');
     const matching = agents.filter(
@@ -148,34 +147,12 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     return reply(res, 200, { data, meta: { page, size, total, total_pages: Math.ceil(total / size) } });
   }
 
-  /**
-   * `GET /org/{org_id}/calls?agent_id&start_date&end_date&status&page&size` (SPEC §14): the org's
-   * simulated calls that started in [start_date, end_date), oldest first, 100 at most a page.
-   */
+  /** `GET /org/{org_id}/calls` (SPEC §14): calls.ts answers from the simulated calls. */
   function handleCalls(orgId: string, url: URL, res: http.ServerResponse): number {
     const agents = fleet.byOrg.get(orgId);
     if (!agents) return reply(res, 404, { detail: 'Organization not found' });
-    const query = url.searchParams;
-    const page = Number(query.get('page') ?? '1');
-    const size = Number(query.get('size') ?? '20');
-    if (!Number.isInteger(page) || page < 1) return reply(res, 400, { detail: 'page: must be an integer from 1' });
-    if (!Number.isInteger(size) || size < 1 || size > 100) return reply(res, 400, { detail: 'size: must be an integer from 1 to 100' });
-    const date = (name: string, fallback: number): number | string => {
-      const text = query.get(name);
-      if (text === null) return fallback;
-      const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : NaN;
-      return Number.isNaN(at) ? `${name}: not an ISO 8601 date-time: ${text.slice(0, 40)}` : at;
-    };
-    const from = date('start_date', 0);
-    const to = date('end_date', Date.now());
-    if (typeof from === 'string') return reply(res, 400, { detail: from });
-    if (typeof to === 'string') return reply(res, 400, { detail: to });
-    const agentId = query.get('agent_id');
-    const status = query.get('status');
-    const chosen = agents.filter((a) => agentId === null || a.id === agentId).map((a) => ({ key: agentKey(orgId, String(a.id)), id: String(a.id), name: String(a.name) }));
-    const all = calls.calls(chosen, from, to).filter((call) => status === null || call.status === status);
-    const total = all.length;
-    return reply(res, 200, { data: all.slice((page - 1) * size, page * size), meta: { page, size, total, total_pages: Math.ceil(total / size) } });
+    const answer = callsReply(calls, agents.map((a) => ({ key: agentKey(orgId, String(a.id)), id: String(a.id), name: String(a.name) })), url.searchParams);
+    return reply(res, answer.status, answer.body);
   }
 
   /** Applies a validated PATCH: each top-level field replaced whole (the pessimistic reading, SPEC §2). */
