@@ -44,7 +44,7 @@ describe('boundaries', () => {
   it("no batch metadata field is named outside src/store: changes go through MetaChange's properties", () => {
     // The Redis field names of meta-codec.ts (those that read like nothing else; `deadline_passed` is a
     // halt kind as well, `created_at` an agent field of the API).
-    const field = /\b(halt_reason|finished_at|max_failures|approved_wave|window_next|auto_rollback_id|rollback_id|wave_done_at|auth_failures|outage_since|rollback_of|bake_ms|auto_rollback|start_at|verify_cmd|verify_env|notify_url)\b/;
+    const field = /\b(halt_reason|finished_at|max_failures|approved_wave|window_next|auto_rollback_id|rollback_id|wave_done_at|auth_failures|outage_since|rollback_of|bake_ms|auto_rollback|start_at|verify_cmd|verify_env|notify_url|hold_completion)\b/;
     const named = linesMatching(files.filter((f) => !f.file.startsWith(path.join('src', 'store'))), field);
     expect(named).toEqual([]);
     // The codec itself names them (the check looks where it should).

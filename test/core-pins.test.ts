@@ -235,15 +235,34 @@ describe('meta changes (pure)', () => {
 describe('halt policy (pure)', () => {
   it('infrastructure halts exit 3 and resume plainly; gate halts are what --auto-rollback undoes', () => {
     expect([...INFRA_HALTS].sort()).toEqual(['api_unreachable', 'bad_credentials', 'redis_full']);
-    expect([...GATE_HALTS].sort()).toEqual(['error_budget', 'verify_failed']);
+    expect([...GATE_HALTS].sort()).toEqual(['calls_degraded', 'error_budget', 'verify_failed']);
+    // Too few calls is no evidence of harm: it halts for a person, nothing is undone by itself.
+    expect(HALT_POLICY.analysis_inconclusive).toMatchObject({ gate: false, infra: false, resume: 'gate' });
     for (const kind of HALT_KINDS) expect(HALT_POLICY[kind].infra && HALT_POLICY[kind].gate, kind).toBe(false);
   });
 });
 
 describe('a rollout\'s controls (pure)', () => {
+  it('the calls gate: needs waves, its knobs need it, its defaults (10m bake, timeout 3 bakes, 5 points as 0.05), and it holds completion', () => {
+    expect(() => rolloutControls({ gate: 'calls' }, 10)).toThrow('--gate calls judges each wave against the agents not yet changed: give --waves too');
+    expect(() => rolloutControls({ waves: parseWaves('50%'), maxDrop: 3 }, 10)).toThrow('--max-drop sets the calls gate: give --gate calls too');
+    expect(() => rolloutControls({ waves: parseWaves('50%'), gateMaxPages: 3 }, 10)).toThrow('--gate-max-pages sets the calls gate');
+    expect(() => rolloutControls({ waves: parseWaves('50%'), gate: 'calls', maxDrop: 100 }, 10)).toThrow('--max-drop 100');
+    expect(() => rolloutControls({ waves: parseWaves('50%'), gate: 'calls', confidence: 0.3 }, 10)).toThrow('--confidence 0.3');
+    expect(rolloutControls({ waves: parseWaves('10%,100%'), gate: 'calls', autoRollback: true }, 20)).toEqual({
+      waves: [2, 20],
+      bakeMs: 600_000,
+      autoRollback: true,
+      gate: { kind: 'calls', maxDrop: 0.05, confidence: 0.95, minCalls: 100, timeoutMs: 1_800_000, maxPages: 50 },
+      holdCompletion: true,
+    });
+    expect(rolloutControls({ waves: parseWaves('10%,100%'), gate: 'calls', bake: 60_000, maxDrop: 2.5, confidence: 0.99, minCalls: 400, gateTimeout: 90_000, gateMaxPages: 5 }, 20).gate).toEqual({ kind: 'calls', maxDrop: 0.025, confidence: 0.99, minCalls: 400, timeoutMs: 90_000, maxPages: 5 });
+  });
+
+
   it('refuses a flag that needs another, naming both; resolves waves and the budget for the batch size', () => {
     expect(() => rolloutControls({ bake: 60_000 }, 10)).toThrow('--bake and --approve act between waves: give --waves too');
-    expect(() => rolloutControls({ autoRollback: true }, 10)).toThrow('--auto-rollback acts when the error budget is exceeded: give --max-failures too');
+    expect(() => rolloutControls({ autoRollback: true }, 10)).toThrow('--auto-rollback acts when the error budget is exceeded or the calls gate fails: give --max-failures or --gate calls too');
     expect(() => rolloutControls({ verifyEnv: ['TOKEN'] }, 10)).toThrow('--verify-env names variables for --verify-cmd');
     expect(() => rolloutControls({ deadline: 1_000, startAt: 2_000 }, 10, 0)).toThrow('--deadline must come after --start-at');
     expect(() => rolloutControls({ deadline: 1_000 }, 10, 5_000)).toThrow('has already passed');

@@ -3,7 +3,7 @@
  * Redis as the text `kind: detail` (as every earlier version wrote it), so a batch halted before this
  * type existed reads back with its kind. Pure.
  */
-export const HALT_KINDS = ['error_budget', 'verify_failed', 'bad_credentials', 'api_unreachable', 'deadline_passed', 'imported', 'redis_full', 'other'] as const;
+export const HALT_KINDS = ['error_budget', 'verify_failed', 'calls_degraded', 'analysis_inconclusive', 'bad_credentials', 'api_unreachable', 'deadline_passed', 'imported', 'redis_full', 'other'] as const;
 export type HaltKind = (typeof HALT_KINDS)[number];
 
 export interface HaltReason {
@@ -17,20 +17,24 @@ export interface HaltReason {
  *   - `gate`: a gate of a staged rollout (the error budget, a failed verification) — `--auto-rollback`
  *     undoes what was applied;
  *   - `resume`: how `resume` lifts it — `plain` (once the key, the API or Redis is fixed), `budget`
- *     (with `--override-budget` or a budget above the failures so far), or `refused` (roll back or
- *     cancel instead; a cut or imported batch is over);
+ *     (with `--override-budget` or a budget above the failures so far), `gate` (with
+ *     `--override-gate`: the operator goes on past the calls gate on purpose), or `refused` (roll back
+ *     or cancel instead; a cut or imported batch is over);
  *   - `says`: the halt in the operator's words (`run`'s note when an automatic rollback starts).
  */
 export interface HaltRule {
   infra: boolean;
   gate: boolean;
-  resume: 'plain' | 'budget' | 'refused';
+  resume: 'plain' | 'budget' | 'gate' | 'refused';
   says: string;
 }
 
 export const HALT_POLICY: Readonly<Record<HaltKind, HaltRule>> = {
   error_budget: { infra: false, gate: true, resume: 'budget', says: 'error budget exceeded' },
   verify_failed: { infra: false, gate: true, resume: 'refused', says: 'verification failed' },
+  calls_degraded: { infra: false, gate: true, resume: 'gate', says: 'the changed agents complete fewer calls' },
+  // Too few calls is no evidence of harm: the batch stops for a person, nothing is undone by itself.
+  analysis_inconclusive: { infra: false, gate: false, resume: 'gate', says: 'too few calls to judge the wave' },
   bad_credentials: { infra: true, gate: false, resume: 'plain', says: 'the API refused a key' },
   api_unreachable: { infra: true, gate: false, resume: 'plain', says: 'the API is unreachable' },
   redis_full: { infra: true, gate: false, resume: 'plain', says: 'Redis is full' },

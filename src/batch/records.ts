@@ -74,6 +74,13 @@ export interface BatchMeta {
   verifyEnv?: string[];
   /** POST a JSON event here on wave done, halt, completion. */
   notifyUrl?: string;
+  /** Waves judged by the agents' calls (SPEC §14): the rule, read by the controller after each bake. */
+  gate?: CallsGate;
+  /**
+   * Completion waits for the controller (a gated batch's last wave is judged before the batch may end):
+   * the completion rule in Lua leaves such a batch running; the controller ends it once judged.
+   */
+  holdCompletion?: boolean;
   /** Orgs whose key the API refused repeatedly (SPEC §10), with the server's words: their agents wait. */
   blockedOrgs?: Record<string, string>;
   /** The auth scheme each org's key was accepted with (`auto` finds it). */
@@ -81,7 +88,21 @@ export interface BatchMeta {
 }
 
 /** The staged-rollout controls a batch is created with. */
-export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'verifyEnv' | 'notifyUrl'>;
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'verifyEnv' | 'notifyUrl' | 'gate' | 'holdCompletion'>;
+
+/** A calls gate (SPEC §14): the completion rate of the changed agents' calls against a control's. */
+export interface CallsGate {
+  kind: 'calls';
+  /** The largest drop tolerated, as a fraction (0.05: 5 percentage points). */
+  maxDrop: number;
+  confidence: number;
+  /** Fewer calls in either cohort: the bake is extended, up to `timeoutMs`. */
+  minCalls: number;
+  /** How long after a wave's end its judgement may wait for enough calls before the batch halts (ms). */
+  timeoutMs: number;
+  /** The most pages (100 calls each) read per org for one judgement. */
+  maxPages: number;
+}
 
 export type Counts = Record<AgentStatus, number>;
 

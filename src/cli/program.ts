@@ -151,7 +151,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--bake <duration>', 'wait between waves (30s, 10m, 1h)', flagParser(parseDuration))
       .option('--approve', 'pause after each wave until `nova-fleet approve BATCH`')
       .option('--max-failures <n|p%>', "error budget: N agents, or P% of the batch's agents; exceeded → halted", flagParser(parseBudget))
-      .option('--auto-rollback', 'on an error-budget halt, roll back what was applied')
+      .option('--auto-rollback', 'on an error-budget or calls-gate halt, roll back what was applied')
+      .addOption(new Option('--gate <kind>', "judge each wave by its agents' calls against the agents not yet changed (SPEC §14); default bake 10m").choices(['calls']))
+      .option('--max-drop <points>', 'calls gate: the largest drop in completion rate tolerated, in percentage points (default 5)', positiveNumberOrZero)
+      .option('--confidence <p>', 'calls gate: how sure the test must be to call a drop (default 0.95)', probability)
+      .option('--min-calls <n>', 'calls gate: fewer calls in either cohort wait for more (default 100)', wholeNumber(1))
+      .option('--gate-timeout <duration>', 'calls gate: how long after a wave to wait for enough calls before halting analysis_inconclusive (default 3 × bake)', flagParser(parseDuration))
+      .option('--gate-max-pages <n>', 'calls gate: the most pages of 100 calls read per org per judgement (default 50)', wholeNumber(1))
       .option('--start-at <iso>', 'no request before this time (ISO 8601)', flagParser(parseInstant))
       .option('--window <spec>', 'requests only inside this window, e.g. "Sat,Sun 02:00-04:00 Europe/Berlin" (days optional)', flagParser((text) => parseWindow(text).text))
       .option('--deadline <iso>', 'past this time, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
@@ -219,6 +225,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   );
   runFlags(prefixFlag(command('resume', 'resume a paused batch, or a halted one (bad credentials fixed, API back; error budget: with --override-budget or a higher --max-failures)').argument('<batch>', 'batch id')))
     .option('--override-budget', 'after an error-budget halt: go on with no budget')
+    .option('--override-gate', 'after a calls-gate halt (calls_degraded, analysis_inconclusive): go on past that wave on purpose')
     .option('--max-failures <n>', 'after an error-budget halt: go on with this higher budget', wholeNumber(0))
     .action(act(async (o: CommonOptions & WorkFlags & ResumeOptions, out, batch) => (await import('./actions.js')).resumeCommand(batch!, o, out)));
 

@@ -22,6 +22,7 @@ import { FROM } from '../batch/lifecycle.js';
 import { GATE_HALTS, halt, haltKind } from '../batch/halt.js';
 import { haltIfOnlyBlockedLeft } from '../worker/org-blocks.js';
 import { recordFailedJobs } from './lost-jobs.js';
+import { startAnalysis, storedAnalysis, type CallsReader } from './calls-gate.js';
 
 
 /** The controller's lock: long enough for one step, short enough that a dead worker's is soon gone. */
@@ -33,6 +34,7 @@ export type ControllerEvent =
   | { kind: 'deadline_passed'; skipped: number }
   | { kind: 'wave_done'; wave: number }
   | { kind: 'verifying'; wave: number }
+  | { kind: 'analysing'; wave: number }
   | { kind: 'waiting_approval'; wave: number }
   | { kind: 'wave_started'; wave: number }
   | { kind: 'halted'; reason: string; rollbackId?: string };
@@ -51,6 +53,8 @@ export async function cutByDeadline(store: BatchStore, batchId: string, deadline
 export interface StepOptions {
   /** This process may run --verify-cmd commands (worker --run-verify, or run for its own batch). */
   runVerify?: boolean;
+  /** This process can read the batch's calls (a worker serving it): a calls gate's judgement may start here. */
+  calls?: CallsReader;
   onError?: (error: Error) => void;
 }
 
@@ -140,9 +144,11 @@ async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerE
 async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOptions): Promise<ControllerEvent[]> {
   const waves = meta.waves!;
   const wave = meta.wave ?? 0;
-  if (wave >= waves.length - 1) return [];
-  const done = doneOf(await store.counts(meta.id));
-  if (done < waves[wave]!) return [];
+  const last = wave >= waves.length - 1;
+  // The last wave is judged too when the batch has a calls gate: its completion waits for that.
+  if (last && !(meta.gate && meta.holdCompletion)) return [];
+  const counts = await store.counts(meta.id);
+  if (last ? counts.pending > 0 || !meta.enqueued : doneOf(counts) < waves[wave]!) return [];
   const events: ControllerEvent[] = [];
   const now = await store.now();
   let doneAt = meta.waveDoneAt;
@@ -152,6 +158,17 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
     events.push({ kind: 'wave_done', wave });
   }
   if (meta.bakeMs && now < doneAt + meta.bakeMs) return events;
+  if (meta.gate) {
+    const gated = await gateStep(store, { ...meta, waveDoneAt: doneAt }, wave, now, options);
+    events.push(...gated.events);
+    if (!gated.passed) return events;
+    if (last) {
+      // Judged: the batch may end now, as the completion rule says.
+      await store.setMeta(meta.id, { holdCompletion: null });
+      await store.completeIfDone(meta.id);
+      return events;
+    }
+  }
   if (meta.verifyCmd) {
     const state = await verifyState(store, meta.id, wave);
     if (state === 'none') {
@@ -176,6 +193,27 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
   if (meta.status === 'waiting_approval') await store.transition(meta.id, 'running', FROM.approve);
   events.push({ kind: 'wave_started', wave: wave + 1 });
   return events;
+}
+
+/**
+ * The calls gate of a baked wave (SPEC §14): its judgement kept with the batch decides — pass (or an
+ * operator's override) goes on; degraded halts `calls_degraded`; too few calls waits, judged again every
+ * half bake (1 s to 1 min), until the gate's timeout after the wave's end, then halts
+ * `analysis_inconclusive`. A judgement is started only by a worker that can read the calls.
+ */
+async function gateStep(store: BatchStore, meta: BatchMeta, wave: number, now: number, options: StepOptions): Promise<{ passed: boolean; events: ControllerEvent[] }> {
+  const gate = meta.gate!;
+  const judged = await storedAnalysis(store, meta.id, wave);
+  if (judged?.verdict === 'pass' || judged?.verdict === 'overridden') return { passed: true, events: [] };
+  const deadline = meta.waveDoneAt! + Math.max(meta.bakeMs ?? 0, gate.timeoutMs);
+  const stop = async (reason: string) => ((await store.transition(meta.id, 'halted', FROM.gateHalt, { haltReason: reason })) ? [{ kind: 'halted' as const, reason }] : []);
+  if (judged?.verdict === 'degraded') return { passed: false, events: await stop(halt('calls_degraded', `wave ${wave + 1}: ${judged.why}`)) };
+  if (judged?.verdict === 'inconclusive' && judged.at >= deadline) return { passed: false, events: await stop(halt('analysis_inconclusive', `wave ${wave + 1}: ${judged.why}, still after ${Math.round((judged.at - meta.waveDoneAt!) / 1000)} s`)) };
+  const again = Math.min(60_000, Math.max(1000, (meta.bakeMs ?? 0) / 2));
+  if (judged && now < Math.min(judged.at + again, deadline)) return { passed: false, events: [] };
+  if (!options.calls) return { passed: false, events: [] };
+  const started = await startAnalysis(store, meta, wave, options.calls, options.onError ?? (() => {}));
+  return { passed: false, events: started ? [{ kind: 'analysing', wave }] : [] };
 }
 
 /** Moves a held wave's jobs into the queue. Safe to repeat: job ids dedupe, the list goes last. */

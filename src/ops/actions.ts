@@ -11,6 +11,8 @@ import type { AgentJobData } from '../batch/job.js';
 import { requireBatch } from './require-batch.js';
 import { FROM } from '../batch/lifecycle.js';
 import { haltRule } from '../batch/halt.js';
+import { storedAnalysis } from '../controller/calls-gate.js';
+import { encodeAnalysis } from '../batch/wave-analysis.js';
 
 export { requireBatch };
 
@@ -28,6 +30,8 @@ export async function pauseBatch(store: BatchStore, batchId: string): Promise<Ba
 }
 
 export interface ResumeOptions {
+  /** After a calls-gate halt: the wave's judgement is overridden, the rollout goes on. */
+  overrideGate?: boolean;
   /** After an error-budget halt: go on with no budget at all. */
   overrideBudget?: boolean;
   /** After an error-budget halt: go on with this higher budget (failures allowed). */
@@ -53,6 +57,9 @@ export async function resumeBatch(store: BatchStore, batchId: string, options: R
       throw new UsageError(`batch ${batchId} was halted by its error budget (${reason})`, `resume with --override-budget, or --max-failures N with N ≥ ${failed}`);
     }
     await store.setMeta(batchId, { maxFailures: options.overrideBudget ? null : options.maxFailures! });
+  } else if (lift === 'gate') {
+    if (!options.overrideGate) throw new UsageError(`batch ${batchId} was halted by its calls gate (${reason})`, 'look at `nova-fleet analyze ' + batchId + '`; go on anyway with `resume --override-gate`, or roll it back');
+    await overrideGate(store, meta);
   } else if (meta.status !== 'paused' && lift !== 'plain') {
     refuse(meta, 'resumed');
   }
@@ -62,6 +69,13 @@ export async function resumeBatch(store: BatchStore, batchId: string, options: R
   await unblock(store, batchId);
   await store.completeIfDone(batchId);
   return (await store.getBatch(batchId))!;
+}
+
+/** The halted wave's judgement marked overridden, so the controller goes on past it (kept, with its figures). */
+async function overrideGate(store: BatchStore, meta: BatchMeta): Promise<void> {
+  const wave = meta.wave ?? 0;
+  const judged = await storedAnalysis(store, meta.id, wave);
+  if (judged) await store.saveAnalysis(meta.id, wave, encodeAnalysis({ ...judged, verdict: 'overridden', why: `overridden by resume --override-gate (was ${judged.verdict}: ${judged.why})`.slice(0, 2000) }));
 }
 
 /** Lifts the orgs' blocks; their sleeping jobs are woken at once (not after their 30 s). */

@@ -34,7 +34,7 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags, Contro
 }
 
 /** Flags that shape a batch when it is created; an existing batch keeps its own. */
-const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback', 'startAt', 'window', 'deadline', 'verifyCmd', 'verifyEnv', 'notify'] as const;
+const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback', 'startAt', 'window', 'deadline', 'verifyCmd', 'verifyEnv', 'notify', 'gate', 'maxDrop', 'confidence', 'minCalls', 'gateTimeout', 'gateMaxPages'] as const;
 
 /** Defaults of a batch's retry policy (SPEC §5). */
 export const RETRY_DEFAULTS = { attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 } as const;

@@ -225,6 +225,26 @@ export class BatchStore extends AgentRecords {
     return deleted;
   }
 
+  /** The calls gate's judgements, wave → JSON as the controller wrote it (read as untrusted by its reader). */
+  async analyses(batchId: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.analysis(batchId));
+  }
+
+  async saveAnalysis(batchId: string, wave: number, json: string): Promise<void> {
+    await this.redis.hset(this.keys.analysis(batchId), String(wave), json);
+  }
+
+  /** Claims the judgement of a wave for `ttlMs`: one worker reads the calls at a time. */
+  async claimAnalysis(batchId: string, wave: number, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.analysing(batchId, wave), '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Ends the claim now, or (`afterMs`) lets it lapse only that much later: a failed read is not retried at once. */
+  async releaseAnalysis(batchId: string, wave: number, afterMs?: number): Promise<void> {
+    if (afterMs === undefined) await this.redis.del(this.keys.analysing(batchId, wave));
+    else await this.redis.set(this.keys.analysing(batchId, wave), '1', 'PX', afterMs);
+  }
+
   /** Registers agents of a later wave: their jobs wait in the wave's list until it is released. */
   async hold(batchId: string, wave: number, items: ReadonlyArray<{ k: string }>): Promise<void> {
     const flags = await this.register(batchId, items.map((item) => item.k));

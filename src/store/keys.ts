@@ -16,6 +16,8 @@
  *   P:{B}:held:<wave>         list   jobs of a later wave, released when the wave before it is done
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
  *   P:{B}:verify:<wave>       string the wave's verification: running (with expiry), passed, failed: …
+ *   P:{B}:analysis            hash   wave → the calls gate's judgement of it (JSON, SPEC §14)
+ *   P:{B}:analysing:<wave>    string the claim of the worker judging the wave now (with expiry)
  *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
  *   P:lease:{<agent key>}:waiters set  batches whose job for the agent waits for that lease
  *   P:{:workers}              zset   worker id → its last heartbeat (Redis clock, ms)
@@ -151,6 +153,16 @@ export class Keys {
 
   verify(batchId: string, wave: number): string {
     return this.batch(batchId, `verify:${wave}`);
+  }
+
+  /** The calls gate's judgements: wave → JSON (SPEC §14). */
+  analysis(batchId: string): string {
+    return this.batch(batchId, 'analysis');
+  }
+
+  /** The claim of whichever worker is judging a wave now (expires: a crashed judge's lapses). */
+  analysing(batchId: string, wave: number): string {
+    return this.batch(batchId, `analysing:${wave}`);
   }
 
   controller(batchId: string): string {

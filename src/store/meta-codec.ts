@@ -5,7 +5,7 @@
  */
 import { BATCH_STATUSES, type BatchStatus } from '../batch/lifecycle.js';
 import { ENV_NAME } from '../names.js';
-import type { BatchMeta, BatchOptions } from '../batch/records.js';
+import type { BatchMeta, BatchOptions, CallsGate } from '../batch/records.js';
 
 type Codec<T> = { read: (text: string) => T | undefined; write: (value: T) => string | number | undefined };
 
@@ -23,6 +23,16 @@ const json = <T>(): Codec<T> => ({
   },
   write: (v) => JSON.stringify(v),
 });
+/** A calls gate as stored: every number checked, so a hand-edited field cannot make the gate lenient by accident. */
+const gate: Codec<CallsGate> = {
+  read: (t) => {
+    const value = json<Partial<CallsGate>>().read(t);
+    const numbers = value && [value.maxDrop, value.confidence, value.minCalls, value.timeoutMs, value.maxPages];
+    if (!value || value.kind !== 'calls' || !numbers!.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return undefined;
+    return value as CallsGate;
+  },
+  write: (v) => JSON.stringify(v),
+};
 const names: Codec<string[]> = { read: (t) => (t ? t.split(',').filter((n) => ENV_NAME.test(n)) : undefined), write: (v) => (v.length ? v.join(',') : undefined) };
 
 /** BatchMeta property → Redis field and codec (the properties read specially are below the table). */
@@ -50,6 +60,8 @@ const FIELDS: { [K in keyof BatchMeta]?: [field: string, codec: Codec<NonNullabl
   verifyCmd: ['verify_cmd', text],
   verifyEnv: ['verify_env', names],
   notifyUrl: ['notify_url', text],
+  gate: ['gate', gate],
+  holdCompletion: ['hold_completion', flag],
 };
 
 /** Fields only ever written by steps after creation (the table's write side skips them). */
@@ -107,7 +119,7 @@ export function encodeMeta(meta: BatchMeta): Record<string, string | number> {
 }
 
 /** The properties a step may change after the batch was created. */
-type Changeable = 'haltReason' | 'finishedAt' | 'maxFailures' | 'approvedWave' | 'force' | 'window' | 'windowNext' | 'deadline' | 'enqueued' | 'autoRollbackId' | 'rollbackId' | 'waveDoneAt' | 'wave';
+type Changeable = 'haltReason' | 'finishedAt' | 'maxFailures' | 'approvedWave' | 'force' | 'window' | 'windowNext' | 'deadline' | 'enqueued' | 'autoRollbackId' | 'rollbackId' | 'waveDoneAt' | 'wave' | 'holdCompletion';
 
 /**
  * A change to a batch's metadata: the one way code outside the store names what it changes (the Redis
@@ -137,6 +149,7 @@ const CHANGE_FIELDS = {
   rollbackId: 'rollback_id',
   waveDoneAt: 'wave_done_at',
   wave: 'wave',
+  holdCompletion: 'hold_completion',
   authFailures: 'auth_failures',
   outageSince: 'outage_since',
   deadlinePassed: 'deadline_passed',

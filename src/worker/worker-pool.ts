@@ -3,6 +3,8 @@
  * (each batch has its own queue), and shares one limit of in-flight requests (`--concurrency`) across
  * them. On close it stops taking jobs, lets in-flight ones finish (up to a grace period, then aborts
  * their requests — the jobs are retried later, safely), and closes its connections.
+ * Longer than 300 lines because its poll, its runners and its shutdown share one set of private
+ * state (the runners, the stop signal, the in-flight limit); splitting them would pass it all around.
  */
 import { DelayedError, Worker, type Job } from 'bullmq';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +27,7 @@ import { backoffDelay } from '../batch/backoff.js';
 import type { AgentJobData } from '../batch/job.js';
 import { processAgentJob } from './processor.js';
 import { stepBatch } from '../controller/controller.js';
+import { callsReader, type CallsReader } from '../controller/calls-gate.js';
 import { flushNotifications, notify } from '../controller/hooks.js';
 import { batchDeps } from './batch-deps.js';
 import { haltIfNearlyFull, isRedisFull, quietRepeats } from './redis-full.js';
@@ -73,6 +76,8 @@ interface Runner {
   connection: ScriptClient;
   /** The latest metadata, read by the processor's window check. */
   update(meta: BatchMeta): void;
+  /** The batch's calls, read within its budget, for a calls gate's judgement. */
+  calls: CallsReader;
 }
 
 export class WorkerPool {
@@ -168,7 +173,8 @@ export class WorkerPool {
       } else if (runner && meta) runner.update(meta);
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
-        const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, onError: (error) => this.#options.onError?.(error) });
+        const calls = this.#runners.get(id)?.calls;
+        const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, ...(calls ? { calls } : {}), onError: (error) => this.#options.onError?.(error) });
         for (const event of events) {
           this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
           if (event.kind === 'halted') this.#options.metrics?.halts.inc({ batch: id, reason: parseHalt(event.reason).kind });
@@ -252,6 +258,7 @@ export class WorkerPool {
         jobs = jobsInFlight(limit.concurrency, next.options.rate);
         if (worker.concurrency > jobs) worker.concurrency = jobs;
       },
+      calls: callsReader(this.#options.client, limiter, this.#stopping.signal),
     };
   }
 
