@@ -5,7 +5,12 @@
  * every wave (the last one judged before/after) and the batch completes only then.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { runCommand } from '../src/cli/run.js';
+import { statusCommand } from '../src/cli/status.js';
+import { analyzeCommand } from '../src/cli/analyze.js';
+import { reportCommand } from '../src/cli/report.js';
+import { resumeCommand } from '../src/cli/actions.js';
 import { createOutput } from '../src/cli/output.js';
 import { storedAnalyses } from '../src/controller/calls-gate.js';
 import type { MockApi } from '../src/mock/server.js';
@@ -15,7 +20,7 @@ import { capture } from './helpers/capture.js';
 import { startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
 
-const { manifest, redis } = engineFixtures('calls-gate');
+const { manifest, redis, dir } = engineFixtures('calls-gate');
 const saved = { ...process.env };
 const never = new Promise<never>(() => {});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,6 +74,23 @@ describe('--gate calls', () => {
     expect(patched.length).toBe(4);
     for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.prompt_template).toEqual(originals.get(a.agent_id));
     expect(sink.text()).toMatch(/the changed agents complete fewer calls — rolling back what was applied/);
+
+    // Shown where an operator looks: status, analyze, report --format json.
+    const status = capture();
+    await statusCommand(batchId!, {}, createOutput(false, status.stream, status.stream));
+    expect(status.text()).toMatch(/gate {6}calls: completion may drop 5\.0 points at most \(95% confidence, ≥ 100 calls a cohort\)\n {4}wave 1: degraded — changed \d+\.\d% \[\d+\.\d%–\d+\.\d%\] of \d+, control \d+\.\d% \[/);
+    const kept = capture();
+    expect(await analyzeCommand(batchId!, { kept: true }, createOutput(true, kept.stream, kept.stream))).toBe(0);
+    const analysis = JSON.parse(kept.text()) as { gate: { maxDrop: number }; waves: Array<{ verdict: string; treated: { calls: number } }>; now?: unknown };
+    expect(analysis.gate.maxDrop).toBe(0.05);
+    expect(analysis.waves).toHaveLength(1);
+    expect(analysis.waves[0]).toMatchObject({ verdict: 'degraded', treated: { calls: first!.treated.calls } });
+    expect(analysis.now).toBeUndefined();
+    const out = `${dir}/report.json`;
+    await reportCommand(batchId!, { format: 'json', out }, createOutput(false, capture().stream, capture().stream));
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { analysis: Array<{ verdict: string }>; agents: unknown[] };
+    expect(report.analysis.map((a) => a.verdict)).toEqual(['degraded']);
+    expect(report.agents).toHaveLength(40);
   }, 60_000);
 
   it('a harmless change passes both waves — the last judged against the agents’ own calls before it — and only then completes', async () => {
@@ -90,5 +112,47 @@ describe('--gate calls', () => {
     // The batch ended after its last judgement, not when its last agent did.
     expect(meta.finishedAt!).toBeGreaterThanOrEqual(analyses[1]!.at);
     for (const a of ids) expect(api.agent(a.org_id, a.agent_id)!.prompt_template).toBe('You are warm and patient with every caller.');
+
+    // A judgement made now, after the fact: every agent changed, so each against its own calls before.
+    await sleep(600);
+    const now = capture();
+    const notes = capture();
+    expect(await analyzeCommand(batchId!, { rate: 500 }, createOutput(true, now.stream, notes.stream))).toBe(0);
+    expect(notes.text()).toMatch(/^analyze: reading the calls of batch .* at up to 500 requests\/s/);
+    const judged = JSON.parse(now.text()) as { waves: unknown[]; now: { mode: string; verdict: string; requests: number } };
+    expect(judged.waves).toHaveLength(2);
+    expect(judged.now).toMatchObject({ mode: 'before_after', verdict: 'pass' });
+    expect(judged.now.requests).toBeGreaterThan(1);
+  }, 60_000);
+
+  it('too few calls: the bake is extended to the gate timeout, then analysis_inconclusive halts — nothing undone, even with --auto-rollback; resume --override-gate goes on', async () => {
+    const api = await startMock({ agents: 10, orgs: 1, callsPerMin: 30, callMs: 100 });
+    const prefix = testPrefix('gate-few');
+    useEnv(api, prefix);
+    const ids = api.agentIds();
+    const file = manifest('few.ndjson', ids.map((a) => ({ ...a, patch: { prompt_template: 'Quiet hours.' } })));
+    const started = Date.now();
+    const code = await runCommand(file, { ...GATED, bake: 1000, gateTimeout: 3000, autoRollback: true }, createOutput(true, capture().stream, capture().stream), never);
+    expect(code).toBe(1);
+    const store = new BatchStore(redis, prefix);
+    const [batchId] = await store.listBatchIds();
+    const meta = (await store.getBatch(batchId!))!;
+    expect(meta.status).toBe('halted');
+    expect(meta.haltReason).toMatch(/^analysis_inconclusive: wave 1: too few calls to judge: \d+ changed, \d+ control \(at least 100 each\), still after [3-9] s$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000); // judged again until the timeout, not halted at the first look
+    expect(meta.autoRollbackId).toBeUndefined();
+    const analyses = await storedAnalyses(store, batchId!);
+    expect(analyses.map((a) => a.verdict)).toEqual(['inconclusive']);
+    // A plain resume is refused, naming the way on; --override-gate goes on past the wave.
+    const refused = await resumeCommand(batchId!, {}, createOutput(true, capture().stream, capture().stream)).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ exitCode: 2, message: expect.stringMatching(/halted by its calls gate/), hint: expect.stringMatching(/--override-gate/) });
+    await resumeCommand(batchId!, { overrideGate: true }, createOutput(true, capture().stream, capture().stream));
+    expect((await storedAnalyses(store, batchId!))[0]).toMatchObject({ verdict: 'overridden', why: expect.stringMatching(/^overridden by resume --override-gate \(was inconclusive: too few calls/) });
+    // The first wave is passed on purpose; the next (the last) is judged on its own and times out as well.
+    expect(await runCommand(file, { ...GATED, bake: 1000, gateTimeout: 2000 }, createOutput(true, capture().stream, capture().stream), never)).toBe(1);
+    const after = (await store.getBatch(batchId!))!;
+    expect(after.wave).toBe(1);
+    expect(after.haltReason).toMatch(/^analysis_inconclusive: wave 2: /);
+    expect(Object.keys(api.stats({ perAgent: true }).appliedPerAgent ?? {})).toHaveLength(10);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 /** Which calls judge a wave (batch/cohorts.ts): treated after each change, control in the same interval, before/after in the last wave. */
 import { describe, expect, it } from 'vitest';
-import { buildCohorts, callsInterval } from '../src/batch/cohorts.js';
+import { buildCohorts, callsIntervals } from '../src/batch/cohorts.js';
 
 const T0 = Date.parse('2026-12-04T10:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -18,7 +18,7 @@ describe('the cohorts of a wave', () => {
       call('e', 50), // an agent of the org the batch does not hold
     ]);
     expect(cohorts).toEqual({ mode: 'control', treated: { calls: 4, completed: 2 }, control: { calls: 3, completed: 2 }, outside: 3, inProgress: 0, unreadable: 0 });
-    expect(callsInterval(input)).toEqual({ from: input.from, to: input.to });
+    expect(callsIntervals(input)).toEqual([{ from: input.from, to: input.to }]);
   });
 
   it('calls still going are not counted; rows without an agent, a status or a start are counted apart', () => {
@@ -39,8 +39,8 @@ describe('the cohorts of a wave', () => {
 
   it('the last wave, no agent left unchanged: each agent after its change against itself in as long an interval just before it', () => {
     const last = { changedAt: new Map([['o1/a', T0 + 100_000], ['o1/b', T0 + 110_000]]), unchanged: new Set<string>(), from: T0 + 120_000, to: T0 + 180_000 };
-    // Read from one interval (60 s) before the first change.
-    expect(callsInterval(last)).toEqual({ from: T0 + 40_000, to: T0 + 180_000 });
+    // Read apart: from one interval (60 s) before the first change to the last change, and the interval.
+    expect(callsIntervals(last)).toEqual([{ from: T0 + 40_000, to: T0 + 110_000 }, { from: T0 + 120_000, to: T0 + 180_000 }]);
     const cohorts = buildCohorts(last, [
       call('a', 130), call('b', 150, 'failed'), // after: treated
       call('a', 45), call('a', 99, 'busy'), call('b', 51), // before each change, within 60 s of it: control

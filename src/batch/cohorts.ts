@@ -33,11 +33,17 @@ export interface Cohorts {
   unreadable: number;
 }
 
-/** The interval to read the calls of, per mode: before-after reaches back one interval before the first change. */
-export function callsInterval(input: CohortInput): { from: number; to: number } {
-  if (input.unchanged.size > 0) return { from: input.from, to: input.to };
-  const firstChange = Math.min(...input.changedAt.values());
-  return { from: Math.min(input.from, firstChange) - (input.to - input.from), to: input.to };
+/**
+ * The intervals to read calls in, apart (each gets its own pages, so a busy "after" cannot crowd out the
+ * "before"): the judged interval, and for before/after also the stretch from one interval's length
+ * before the first change to the last change.
+ */
+export function callsIntervals(input: CohortInput): Array<{ from: number; to: number }> {
+  const judged = { from: input.from, to: input.to };
+  if (input.unchanged.size > 0 || input.changedAt.size === 0) return [judged];
+  const changes = [...input.changedAt.values()];
+  const before = { from: Math.min(...changes) - (input.to - input.from), to: Math.min(Math.max(...changes), input.from) };
+  return before.to > before.from ? [before, judged] : [judged];
 }
 
 export function buildCohorts(input: CohortInput, rows: Iterable<{ orgId: string; row: CallRow }>): Cohorts {

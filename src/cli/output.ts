@@ -24,6 +24,6 @@ export function createOutput(json: boolean, stdout: NodeJS.WritableStream = proc
       stderr.write(line.endsWith('\n') ? line : `${line}\n`);
     },
     // A batch worked here shows its progress on the terminal (stderr).
-    progress: () => createProgress(),
+    progress: () => createProgress(stderr as NodeJS.WriteStream),
   };
 }

@@ -3,6 +3,7 @@
  * expected (``Expected a whole number from 1 and up``), so bad flags exit 2 with a clear message.
  */
 import { InvalidArgumentError } from 'commander';
+import { ENV_NAME } from '../names.js';
 
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -70,3 +71,22 @@ export function positiveNumberOrZero(value: string): number {
  * controls: batch/controls.ts.)
  */
 export { requireFutureDeadline } from '../batch/controls.js';
+
+/** `--verify-env A B,C`: environment variable names. */
+export function envNames(text: string, previous: string[] = []): string[] {
+  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+  const bad = names.find((n) => !ENV_NAME.test(n));
+  if (bad !== undefined) throw new RangeError(`"${bad}" is not an environment variable name`);
+  return [...previous, ...names];
+}
+
+export function parseHttpUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RangeError(`"${text}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`"${text}" is not an http(s) URL`);
+  return url.toString();
+}

@@ -8,11 +8,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { redisFailure } from '../ops/redis-errors.js';
 import { VERSION } from '../package-info.js';
-import { CONFIG_FILE, ENV_NAME, LOG_LEVELS } from '../names.js';
+import { CONFIG_FILE, LOG_LEVELS } from '../names.js';
 import { parseBudget, parseDuration, parseWaves } from '../batch/waves.js';
 import { parseWindow } from '../batch/window.js';
 import { createOutput, type Output } from './output.js';
-import { agentStatuses, flagParser, parseInstant, positiveNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
+import { agentStatuses, envNames, flagParser, parseHttpUrl, parseInstant, positiveNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
 // Types only: each command's module (and what it pulls in — BullMQ, ioredis, got, express, pino, zod)
 // is loaded when that command runs, so `--help` or `status` does not pay for the dashboard or the engine.
 import { ManifestRejected, type ManifestFlags } from '../ops/manifest-gate.js';
@@ -26,6 +26,7 @@ import type { DemoFlags } from './demo.js';
 import type { DashboardFlags } from './dashboard.js';
 import type { ReportFlags } from './report.js';
 import type { RollbackFlags } from '../ops/rollback.js';
+import type { AnalyzeFlags } from '../ops/analyze.js';
 import type { StatusFlags } from './status.js';
 import type { SubmitFlags } from '../ops/submit.js';
 import type { ApplyFlags } from '../ops/apply.js';
@@ -136,8 +137,15 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(act(async (o: CommonOptions & SelectFlags, out) => (await import('./select.js')).selectCommand(o, out)));
 
   const prefixFlag = (cmd: Command) => cmd.option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX, default nova-fleet)');
+  /** The calls gate's rule (SPEC §14): `submit`/`run`/`apply` set it, `analyze` may judge by another. */
+  const gateRule = (cmd: Command) =>
+    cmd
+      .option('--max-drop <points>', 'calls gate: the largest drop in completion rate tolerated, in percentage points (default 5)', positiveNumberOrZero)
+      .option('--confidence <p>', 'calls gate: how sure the test must be to call a drop (default 0.95)', probability)
+      .option('--min-calls <n>', 'calls gate: fewer calls in either cohort is too few to judge (default 100)', wholeNumber(1))
+      .option('--gate-max-pages <n>', 'calls gate: the most pages of 100 calls read per org per judgement (default 50)', wholeNumber(1));
   const submitFlags = (cmd: Command, argument: [string, string] = ['<manifest>', 'CSV, JSON or NDJSON file']) =>
-    prefixFlag(manifestFlags(cmd.argument(...argument)))
+    gateRule(prefixFlag(manifestFlags(cmd.argument(...argument))))
       .option('--batch <id>', 'batch id (default: generated, e.g. 2026-11-29-prompt-v2-7k2f); the same id twice enqueues nothing new')
       .option('--new', 'a new batch even if this manifest (same content) already has one; without it a re-run attaches to its unfinished batch, and a finished one is refused')
       .option('--journal <file>', 'the local journal of originals (default .nova-fleet/BATCH.journal.ndjson); a batch Redis lost is rebuilt from it on a re-run')
@@ -153,11 +161,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--max-failures <n|p%>', "error budget: N agents, or P% of the batch's agents; exceeded → halted", flagParser(parseBudget))
       .option('--auto-rollback', 'on an error-budget or calls-gate halt, roll back what was applied')
       .addOption(new Option('--gate <kind>', "judge each wave by its agents' calls against the agents not yet changed (SPEC §14); default bake 10m").choices(['calls']))
-      .option('--max-drop <points>', 'calls gate: the largest drop in completion rate tolerated, in percentage points (default 5)', positiveNumberOrZero)
-      .option('--confidence <p>', 'calls gate: how sure the test must be to call a drop (default 0.95)', probability)
-      .option('--min-calls <n>', 'calls gate: fewer calls in either cohort wait for more (default 100)', wholeNumber(1))
       .option('--gate-timeout <duration>', 'calls gate: how long after a wave to wait for enough calls before halting analysis_inconclusive (default 3 × bake)', flagParser(parseDuration))
-      .option('--gate-max-pages <n>', 'calls gate: the most pages of 100 calls read per org per judgement (default 50)', wholeNumber(1))
       .option('--start-at <iso>', 'no request before this time (ISO 8601)', flagParser(parseInstant))
       .option('--window <spec>', 'requests only inside this window, e.g. "Sat,Sun 02:00-04:00 Europe/Berlin" (days optional)', flagParser((text) => parseWindow(text).text))
       .option('--deadline <iso>', 'past this time, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
@@ -254,6 +258,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--out <file>', 'write to FILE instead of stdout')
     .action(act(async (o: CommonOptions & ReportFlags, out, batch) => (await import('./report.js')).reportCommand(batch!, o, out)));
 
+  gateRule(prefixFlag(command('analyze', "a batch's waves judged by their calls (SPEC §14), and a judgement made now (by the batch's gate rule unless given); exit 1 if that one finds the changed agents degraded").argument('<batch>', 'batch id')))
+    .option('--kept', 'only the judgements the batch kept: read no calls now')
+    .option('--rate <n>', 'API requests per second for reading the calls (default 10)', positiveNumber)
+    .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
+    .action(act(async (o: CommonOptions & AnalyzeFlags, out, batch) => (await import('./analyze.js')).analyzeCommand(batch!, o, out)));
+
   prefixFlag(command('prune', 'delete batches (and their snapshots) older than DAYS'))
     .requiredOption('--older-than <days>', 'age in days', wholeNumber(0))
     .action(act(async (o: CommonOptions & RedisFlags & { olderThan: number }, out) => (await import('./retention.js')).pruneCommand(o, out)));
@@ -293,25 +303,6 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   return program;
-}
-
-/** `--verify-env A B,C`: environment variable names. */
-function envNames(text: string, previous: string[] = []): string[] {
-  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
-  const bad = names.find((n) => !ENV_NAME.test(n));
-  if (bad !== undefined) throw new RangeError(`"${bad}" is not an environment variable name`);
-  return [...previous, ...names];
-}
-
-function parseHttpUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new RangeError(`"${text}" is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`"${text}" is not an http(s) URL`);
-  return url.toString();
 }
 
 /** Run the CLI; returns the process exit code. Only the bin calls process.exit. */

@@ -3,6 +3,8 @@
  * stdout or FILE. JSON/NDJSON rows carry the full before and after snapshots; CSV has the changed field
  * names and neutralises spreadsheet formulas.
  */
+import { storedAnalyses } from '../controller/calls-gate.js';
+import type { BatchMeta } from '../batch/records.js';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
@@ -26,8 +28,9 @@ export async function reportCommand(batchId: string, flags: ReportFlags, out: Ou
   if (flags.out) await requireWritableTarget(flags.out, 'report');
   const ctx = await openStore(flags, { readOnly: true });
   let rows = 0;
+  let gated: Pick<BatchMeta, 'gate'> = {};
   try {
-    await requireBatch(ctx.store, batchId);
+    gated = await requireBatch(ctx.store, batchId);
   } catch (error) {
     ctx.close();
     throw error;
@@ -51,12 +54,15 @@ export async function reportCommand(batchId: string, flags: ReportFlags, out: Ou
         rows++;
       }
     } else {
+      // A batch with a calls gate reports its judgements beside the rows (SPEC §14): an object, its rows
+      // under `agents`. Every other batch's JSON report is the array of rows it always was.
+      if (gated.gate) await write(sink, `{"gate":${JSON.stringify(gated.gate)},"analysis":${JSON.stringify(await storedAnalyses(ctx.store, batchId))},"agents":`);
       await write(sink, '[');
       for await (const row of source) {
         await write(sink, `${rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
         rows++;
       }
-      await write(sink, '\n]\n');
+      await write(sink, gated.gate ? '\n]}\n' : '\n]\n');
     }
   } finally {
     ctx.close();

@@ -1,5 +1,6 @@
 /** A batch's view as the text `status`, `run` and the demo print. */
 import type { BatchView } from '../views/batch-view.js';
+import type { WaveAnalysis } from '../batch/wave-analysis.js';
 
 export function describeView(view: BatchView): string {
   const { meta, counts } = view;
@@ -35,6 +36,11 @@ export function describeView(view: BatchView): string {
     lines.push(`  schedule  ${parts.filter(Boolean).join(' ')}`);
   }
   if (meta.verifyCmd) lines.push(`  verify    after each wave: ${meta.verifyCmd}`);
+  if (meta.gate) {
+    const { maxDrop, confidence, minCalls } = meta.gate;
+    lines.push(`  gate      calls: completion may drop ${(maxDrop * 100).toFixed(1)} points at most (${Math.round(confidence * 100)}% confidence, ≥ ${minCalls} calls a cohort)`);
+    for (const analysis of view.analyses ?? []) lines.push(`    ${gateLine(analysis)}`);
+  }
   if (meta.authSchemes) lines.push(`  auth      ${Object.entries(meta.authSchemes).map(([org, scheme]) => `${org} ${scheme === 'bearer' ? 'Authorization: Bearer' : 'X-API-Key'}`).join(', ')}`);
   for (const [org, message] of Object.entries(meta.blockedOrgs ?? {})) {
     lines.push(`  blocked   org ${org}: the API refused its key (${message}); its agents wait — fix the key, then \`nova-fleet resume ${meta.id}\``);
@@ -53,3 +59,13 @@ export function formatDuration(seconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
   return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }
+
+const percent = (rate: number | undefined) => (rate === undefined ? '–' : `${(rate * 100).toFixed(1)}%`);
+
+/** One wave's judgement in a line: the verdict, both cohorts' rates with their intervals, what it cost. */
+export function gateLine(analysis: WaveAnalysis): string {
+  const cohort = (c: WaveAnalysis['treated']) => `${percent(c.rate)}${c.interval ? ` [${percent(c.interval.low)}–${percent(c.interval.high)}]` : ''} of ${c.calls}`;
+  const against = analysis.mode === 'control' ? 'control' : 'before';
+  return `wave ${analysis.wave + 1}: ${analysis.verdict} — changed ${cohort(analysis.treated)}, ${against} ${cohort(analysis.control)}${analysis.test ? `, p ${analysis.test.pValue.toPrecision(2)}` : ''}; ${analysis.requests} request${analysis.requests === 1 ? '' : 's'}${analysis.truncated.length > 0 ? `, pages cut short in ${analysis.truncated.join(', ')}` : ''}`;
+}
+

@@ -8,7 +8,7 @@
 import type { NovaClient } from '../api/client.js';
 import type { CallPage } from '../api/types.js';
 import { judgeWave } from '../batch/call-stats.js';
-import { buildCohorts, callsInterval, type Cohorts, type CohortInput } from '../batch/cohorts.js';
+import { buildCohorts, callsIntervals, type Cohorts, type CohortInput } from '../batch/cohorts.js';
 import type { BatchMeta } from '../batch/records.js';
 import { decodeAnalysis, encodeAnalysis, type WaveAnalysis } from '../batch/wave-analysis.js';
 import type { BatchStore } from '../store/batch-store.js';
@@ -30,19 +30,25 @@ export function callsReader(client: NovaClient, limiter: RateLimiter, stop?: Abo
   };
 }
 
+const PENDING: ReadonlySet<string> = new Set(['pending']);
+
 /** How long a worker may take to judge a wave before another may try. */
 export const ANALYSIS_CLAIM_MS = 5 * 60_000;
 /** After a failed read (the API away), the wave is tried again this much later. */
 const ANALYSIS_RETRY_MS = 30_000;
 
-/** The batch's agents as the gate sees them: changed (with when), not yet changed, and changed at an unknown time. */
-async function cohortAgents(store: BatchStore, batchId: string): Promise<{ changedAt: Map<string, number>; unchanged: Set<string>; unplaced: number }> {
+/**
+ * The batch's agents as the gate sees them: changed (with when), the control's (`control`: not yet
+ * changed — `pending` for a gate between waves; `analyze` of a batch that ran without one also takes
+ * the agents it did not change), and those changed at an unknown time.
+ */
+async function cohortAgents(store: BatchStore, batchId: string, control: ReadonlySet<string>): Promise<{ changedAt: Map<string, number>; unchanged: Set<string>; unplaced: number }> {
   const changedAt = new Map<string, number>();
   const unchanged = new Set<string>();
   let unplaced = 0;
   for await (const pairs of store.scanStatuses(batchId, 500)) {
     for (const [key, status] of pairs) {
-      if (status === 'pending') unchanged.add(key);
+      if (control.has(status)) unchanged.add(key);
       if (status !== 'applied') continue;
       // When the change reached the agent: the API's own `updated_at` in its reply to the PATCH — the
       // same clock as the calls' `started_at`. Without one, the agent is left out, never guessed.
@@ -64,27 +70,29 @@ const add = (a: Cohorts, b: Cohorts): Cohorts => ({
 });
 
 /** Judges wave `wave` of a gated batch on the calls from its end (`waveDoneAt`) to `now`. */
-export async function analyseWave(store: BatchStore, meta: BatchMeta, wave: number, reader: CallsReader, now: number): Promise<WaveAnalysis> {
+export async function analyseWave(store: BatchStore, meta: BatchMeta, wave: number, reader: CallsReader, now: number, control: ReadonlySet<string> = PENDING): Promise<WaveAnalysis> {
   const { kind: _kind, ...rule } = meta.gate!;
-  const agents = await cohortAgents(store, meta.id);
+  const agents = await cohortAgents(store, meta.id, control);
   const input: CohortInput = { changedAt: agents.changedAt, unchanged: agents.unchanged, from: Math.min(meta.waveDoneAt ?? now, now), to: now };
-  const read = agents.changedAt.size > 0 ? callsInterval(input) : { from: input.from, to: input.to };
+  const intervals = callsIntervals(input);
   let cohorts = buildCohorts(input, []);
   let requests = 0;
   let rows = 0;
   const truncated: string[] = [];
   const orgs = [...new Set([...agents.changedAt.keys(), ...agents.unchanged].map((key) => splitAgentKey(key).orgId))].sort();
   for (const orgId of orgs) {
-    for (let page = 1; ; page++) {
-      if (page > rule.maxPages) {
-        truncated.push(orgId);
-        break;
+    for (const read of intervals) {
+      for (let page = 1; ; page++) {
+        if (page > rule.maxPages) {
+          if (!truncated.includes(orgId)) truncated.push(orgId);
+          break;
+        }
+        const result = await reader.page(orgId, read, page);
+        requests++;
+        rows += result.data.length;
+        cohorts = add(cohorts, buildCohorts(input, result.data.map((row) => ({ orgId, row }))));
+        if (page >= result.meta.total_pages || result.data.length === 0) break;
       }
-      const result = await reader.page(orgId, read, page);
-      requests++;
-      rows += result.data.length;
-      cohorts = add(cohorts, buildCohorts(input, result.data.map((row) => ({ orgId, row }))));
-      if (page >= result.meta.total_pages || result.data.length === 0) break;
     }
   }
   const judged = judgeWave(cohorts.treated, cohorts.control, rule);

@@ -9,6 +9,7 @@
  *   {"type":"patch","digest":…,"json":…} / {"type":"file","path":…,"text":…}
  *   {"type":"agent","key":…,"status":…,"attempts":…,"error":…,"changed":[…],"before":{…},"after":{…},"job":{…}}
  */
+import { decodeAnalysis } from '../batch/wave-analysis.js';
 import * as z from 'zod';
 import { UsageError } from '../errors.js';
 import { ENV_NAME } from '../store/batch-store.js';
@@ -73,6 +74,8 @@ const MetaSchema = z.object({
   verifyCmd: text(4096).optional(),
   verifyEnv: z.array(z.string().regex(ENV_NAME)).max(100).optional(),
   notifyUrl: text(4096).optional(),
+  gate: z.object({ kind: z.literal('calls'), maxDrop: z.number().min(0).max(1), confidence: z.number().min(0.5).max(1), minCalls: count, timeoutMs: count, maxPages: z.number().int().min(1).max(100_000) }).optional(),
+  holdCompletion: z.boolean().optional(),
   authSchemes: z.record(z.string().min(1).max(200), z.enum(['x-api-key', 'bearer'])).optional(),
 });
 
@@ -89,6 +92,8 @@ const LineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('batch'), version: z.literal(ARCHIVE_VERSION), meta: MetaSchema, counts: z.record(z.string(), count).optional() }),
   z.object({ type: z.literal('patch'), digest: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), json: text(MAX_TEXT) }),
   z.object({ type: z.literal('file'), path: text(4096).min(1), text: text(MAX_TEXT) }),
+  // A wave's calls-gate judgement (SPEC §14), as the batch kept it; checked again by its own reader.
+  z.object({ type: z.literal('analysis'), wave: z.number().int().min(0).max(1000), json: text(100_000) }),
   z.object({
     type: z.literal('agent'),
     key: agentKeySchema,
@@ -117,6 +122,9 @@ export function parseArchiveLine(line: string, where: string): ArchiveLine {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new UsageError(`${where}: ${issue.path.join('.') || 'line'}: ${issue.message}`, 'the archive was edited, truncated or made by something else; nothing was imported');
+  }
+  if (parsed.data.type === 'analysis' && decodeAnalysis(parsed.data.json)?.wave !== parsed.data.wave) {
+    throw new UsageError(`${where}: json: not a calls-gate judgement of wave ${parsed.data.wave + 1}`);
   }
   if (parsed.data.type === 'patch') {
     try {

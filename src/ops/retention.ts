@@ -58,6 +58,7 @@ async function* archiveLines(store: BatchStore, meta: BatchMeta): AsyncGenerator
   // The notify URL is often a secret (a webhook token in its path): an archive carries it masked.
   const shown = meta.notifyUrl ? { ...meta, notifyUrl: maskUrl(meta.notifyUrl) } : meta;
   yield `${JSON.stringify({ type: 'batch', version: ARCHIVE_VERSION, meta: shown, counts: await store.counts(meta.id) })}\n`;
+  for (const [wave, json] of Object.entries(await store.analyses(meta.id))) yield `${JSON.stringify({ type: 'analysis', wave: Number(wave), json })}\n`;
   for (const [digest, json] of await store.patchEntries(meta.id)) yield `${JSON.stringify({ type: 'patch', digest, json })}\n`;
   for (const [path, text] of await store.fileEntries(meta.id)) yield `${JSON.stringify({ type: 'file', path, text })}\n`;
   for await (const pairs of store.scanStatuses(meta.id, 500)) {
@@ -130,6 +131,7 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
   let agents = 0;
   let patches = 0;
   let files = 0;
+  let analyses = 0;
   for await (const entry of checkedLines(file)) {
     if (!archived) {
       if (entry.type !== 'batch') throw new UsageError(`${file}:1: not a nova-fleet batch archive (version ${ARCHIVE_VERSION})`);
@@ -144,6 +146,7 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
     }
     // Patches and files are stored as they are: at most one patch per agent, and a few files.
     if (entry.type === 'patch' && ++patches > Math.max(1, archived.total)) throw new UsageError(`${file}: more patches than the batch has agents (${archived.total}): not a nova-fleet archive; nothing was imported`);
+    if (entry.type === 'analysis' && ++analyses > 1000) throw new UsageError(`${file}: more than 1000 wave judgements: not a nova-fleet archive; nothing was imported`);
     if (entry.type === 'file' && ++files > MAX_ARCHIVE_FILES) throw new UsageError(`${file}: more than ${MAX_ARCHIVE_FILES} files: not a nova-fleet archive; nothing was imported`);
   }
   if (!archived) throw new UsageError(`${file} is empty`);
@@ -156,6 +159,7 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
       if (entry.type === 'patch') await store.storePatches(meta.id, [[entry.digest, entry.json]]);
       else if (entry.type === 'file') await store.storeFile(meta.id, entry.path, entry.text);
       else if (entry.type === 'agent') await store.importAgent(meta.id, entry as AgentRecord & { job?: unknown });
+      else if (entry.type === 'analysis') await store.saveAnalysis(meta.id, entry.wave, entry.json);
     }
     await store.createBatch({ ...meta, total: agents, enqueued: true }, { listActive: false });
   } catch (error) {

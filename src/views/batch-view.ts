@@ -7,6 +7,8 @@ import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import type { BatchMeta, Counts } from '../batch/records.js';
 import { nextChange, windowSpec } from '../batch/window.js';
 import { maskUrl, verifyState } from '../controller/hooks.js';
+import { storedAnalyses } from '../controller/calls-gate.js';
+import type { WaveAnalysis } from '../batch/wave-analysis.js';
 
 /** A heartbeat older than this means the worker is gone (a few missed polls of ~1 s). */
 const WORKER_STALE_MS = 15_000;
@@ -24,6 +26,8 @@ export interface BatchView {
   attention: string[];
   /** When a window that is shut opens next (for a batch waiting for it). */
   nextOpening?: number;
+  /** A calls gate's judgements so far, wave by wave (SPEC §14). */
+  analyses?: WaveAnalysis[];
 }
 
 /** Live workers, read once per view (or per list of views). */
@@ -98,7 +102,8 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
       : undefined;
   // A view is for showing: the notify URL (often a secret in its path or query) is masked.
   const shown = meta.notifyUrl ? { ...meta, notifyUrl: maskUrl(meta.notifyUrl) } : meta;
-  return { meta: shown, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [], attention, ...(nextOpening !== undefined ? { nextOpening } : {}) };
+  const analyses = meta.gate ? await storedAnalyses(store, meta.id) : undefined;
+  return { meta: shown, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [], attention, ...(nextOpening !== undefined ? { nextOpening } : {}), ...(analyses ? { analyses } : {}) };
 }
 
 /** Every batch of the prefix with its view, oldest first (`status`, `batches`, the dashboard). */
