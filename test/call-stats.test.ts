@@ -70,7 +70,7 @@ describe('a wave judged', () => {
   it('0.9 → 0.6 with enough calls is degraded, and says so with the figures', () => {
     const judged = judgeWave({ calls: 200, completed: 120 }, { calls: 400, completed: 360 }, rule);
     expect(judged.verdict).toBe('degraded');
-    expect(judged.why).toMatch(/60\.0% changed vs 90\.0% control.*30\.0 points, more than 5\.0/);
+    expect(judged.why).toMatch(/60\.0% changed vs 90\.0% control.*30\.0 points, more than 5\.0 allowed \(p < 0\.0001\)$/);
     expect(judged.treated.interval!.high).toBeLessThan(judged.control.interval!.low);
   });
 
@@ -80,6 +80,7 @@ describe('a wave judged', () => {
     const unsure = judgeWave({ calls: 100, completed: 82 }, { calls: 100, completed: 90 }, rule);
     expect(unsure.test!.drop).toBeCloseTo(0.08, 10);
     expect(unsure.verdict).toBe('pass');
+    expect(unsure.why).toMatch(/no drop beyond 5\.0 points shown at 95\.0% confidence \(p = 0\.28\)$/);
   });
 
   it('tiny cohorts and no calls at all are inconclusive, never a pass', () => {

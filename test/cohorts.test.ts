@@ -39,8 +39,11 @@ describe('the cohorts of a wave', () => {
 
   it('the last wave, no agent left unchanged: each agent after its change against itself in as long an interval just before it', () => {
     const last = { changedAt: new Map([['o1/a', T0 + 100_000], ['o1/b', T0 + 110_000]]), unchanged: new Set<string>(), from: T0 + 120_000, to: T0 + 180_000 };
-    // Read apart: from one interval (60 s) before the first change to the last change, and the interval.
+    // Read apart: one interval (60 s) before each change, overlapping ones merged, and the judged interval.
     expect(callsIntervals(last)).toEqual([{ from: T0 + 40_000, to: T0 + 110_000 }, { from: T0 + 120_000, to: T0 + 180_000 }]);
+    // Waves far apart: each one's "before" read on its own, not the hours between.
+    const apart = { ...last, changedAt: new Map([['o1/a', T0 + 100_000], ['o1/b', T0 + 100_500], ['o1/c', T0 + 3_600_000]]), from: T0 + 3_700_000, to: T0 + 3_760_000 };
+    expect(callsIntervals(apart)).toEqual([{ from: T0 + 40_000, to: T0 + 100_500 }, { from: T0 + 3_540_000, to: T0 + 3_600_000 }, { from: T0 + 3_700_000, to: T0 + 3_760_000 }]);
     const cohorts = buildCohorts(last, [
       call('a', 130), call('b', 150, 'failed'), // after: treated
       call('a', 45), call('a', 99, 'busy'), call('b', 51), // before each change, within 60 s of it: control

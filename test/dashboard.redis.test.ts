@@ -10,6 +10,9 @@ import { BatchStore } from '../src/store/batch-store.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { engineFixtures, runToEnd } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
+import { runCommand } from '../src/cli/run.js';
+import { createOutput } from '../src/cli/output.js';
+import { capture } from './helpers/capture.js';
 import { testPrefix } from './helpers/redis.js';
 
 const { manifest, redis } = engineFixtures('dashboard');
@@ -91,6 +94,42 @@ describe('dashboard', () => {
       await page.getByText('Loading...').first().waitFor({ state: 'detached', timeout: 15_000 });
       await page.screenshot({ path: path.join(out, 'bull-board.png') });
       expect(existsSync(path.join(out, 'dashboard.png'))).toBe(true);
+    } finally {
+      await browser.close();
+      await dashboard.close();
+    }
+  }, 60_000);
+
+  it.skipIf(!hasChromium)('draws a calls gate: per wave the changed agents’ completion rate beside the control’s, with intervals (screenshot saved)', async () => {
+    const { chromium } = await import('playwright-core');
+    const api = await startMock({ agents: 40, orgs: 2, callsPerMin: 3000, callMs: 100, badMarker: 'HANG UP' });
+    const prefix = testPrefix('dash-gate');
+    const saved = { ...process.env };
+    Object.assign(process.env, { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: prefix, REDIS_URL: process.env.NOVA_FLEET_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
+    try {
+      const file = manifest('dash-gate.ndjson', api.agentIds().map((a) => ({ ...a, patch: { prompt_template: 'Be brisk. HANG UP on hesitation.' } })));
+      const code = await runCommand(file, { batch: 'dash-gate', rate: 100, waves: [{ kind: 'percent', p: 10 }, { kind: 'percent', p: 100 }], gate: 'calls', bake: 1500, minCalls: 100 }, createOutput(true, capture().stream, capture().stream), new Promise<never>(() => {}));
+      expect(code).toBe(1);
+    } finally {
+      process.env = saved;
+    }
+    const dashboard = await startDashboard({ store: new BatchStore(redis, prefix), port: 0 });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 360 } });
+      await page.goto(dashboard.url);
+      const chart = page.locator('tr[data-batch="dash-gate"] svg.gate');
+      await chart.waitFor({ timeout: 10_000 });
+      // Two bars (changed, control), each with its interval, and the verdict under them.
+      expect(await chart.locator('rect').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-cohort')))).toEqual(['treated', 'control']);
+      expect(await chart.locator('line.whisker').count()).toBe(2);
+      expect(await chart.locator('text.degraded').textContent()).toBe('wave 1: degraded');
+      const [treated, control] = await chart.locator('rect').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('height'))));
+      expect(treated!).toBeLessThan(control! * 0.85); // 0.6 against 0.9, drawn so
+      expect(await chart.locator('rect title').first().textContent()).toMatch(/^changed: \d+\.\d% of \d+ calls \(\d+\.\d%–\d+\.\d%\)$/);
+      const out = path.join(ROOT, 'test-output');
+      mkdirSync(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'dashboard-gate.png') });
     } finally {
       await browser.close();
       await dashboard.close();

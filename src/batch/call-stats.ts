@@ -103,6 +103,11 @@ export interface Judgement {
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
+/** A p-value as people read one: two figures, and "< 0.0001" rather than 0.0 or 1e-20. */
+export function formatP(p: number): string {
+  return p < 0.0001 ? '< 0.0001' : `= ${p.toPrecision(2)}`;
+}
+
 /**
  * A wave judged: `degraded` when the drop is beyond `maxDrop` and the test is sure of it at
  * `confidence`; `inconclusive` when either cohort has fewer than `minCalls` calls; else `pass` — a
@@ -121,7 +126,7 @@ export function judgeWave(treated: Cohort, control: Cohort, rule: GateRule): Jud
   const test = dropTest(treated, control, rule.maxDrop)!;
   const rates = `completion ${pct(base.treated.rate!)} changed vs ${pct(base.control.rate!)} control (${treated.calls} and ${control.calls} calls)`;
   if (test.drop > rule.maxDrop && test.pValue < 1 - rule.confidence) {
-    return { ...base, test, verdict: 'degraded', why: `${rates}: a drop of ${(test.drop * 100).toFixed(1)} points, more than ${(rule.maxDrop * 100).toFixed(1)} allowed (p = ${test.pValue.toPrecision(2)})` };
+    return { ...base, test, verdict: 'degraded', why: `${rates}: a drop of ${(test.drop * 100).toFixed(1)} points, more than ${(rule.maxDrop * 100).toFixed(1)} allowed (p ${formatP(test.pValue)})` };
   }
-  return { ...base, test, verdict: 'pass', why: `${rates}: no drop beyond ${(rule.maxDrop * 100).toFixed(1)} points shown at ${pct(rule.confidence)} confidence (p = ${test.pValue.toPrecision(2)})` };
+  return { ...base, test, verdict: 'pass', why: `${rates}: no drop beyond ${(rule.maxDrop * 100).toFixed(1)} points shown at ${pct(rule.confidence)} confidence (p ${formatP(test.pValue)})` };
 }

@@ -34,16 +34,23 @@ export interface Cohorts {
 }
 
 /**
- * The intervals to read calls in, apart (each gets its own pages, so a busy "after" cannot crowd out the
- * "before"): the judged interval, and for before/after also the stretch from one interval's length
- * before the first change to the last change.
+ * The intervals to read calls in, apart (each gets its own pages, so a busy "after" cannot crowd out a
+ * "before"): the judged interval, and for before/after also each agent's interval of the same length
+ * before its change — those that overlap merged, so agents changed in waves far apart are not read
+ * across the time between.
  */
 export function callsIntervals(input: CohortInput): Array<{ from: number; to: number }> {
   const judged = { from: input.from, to: input.to };
   if (input.unchanged.size > 0 || input.changedAt.size === 0) return [judged];
-  const changes = [...input.changedAt.values()];
-  const before = { from: Math.min(...changes) - (input.to - input.from), to: Math.min(Math.max(...changes), input.from) };
-  return before.to > before.from ? [before, judged] : [judged];
+  const length = input.to - input.from;
+  const before: Array<{ from: number; to: number }> = [];
+  for (const change of [...new Set(input.changedAt.values())].sort((a, b) => a - b)) {
+    const to = Math.min(change, input.from);
+    const last = before.at(-1);
+    if (last && change - length <= last.to) last.to = Math.max(last.to, to);
+    else if (to > change - length) before.push({ from: change - length, to });
+  }
+  return [...before, judged];
 }
 
 export function buildCohorts(input: CohortInput, rows: Iterable<{ orgId: string; row: CallRow }>): Cohorts {

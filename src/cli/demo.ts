@@ -1,8 +1,11 @@
 /**
- * `nova-fleet demo`: the story on embedded defaults — a mock Nova API in-process, Redis found or
- * started, a prompt rollout from jobs/ with the progress bar, a look at its report, a rollback, and
- * a check that every agent is back to its original.
+ * `nova-fleet demo`: the story on embedded defaults — a mock Nova API in-process whose agents take
+ * simulated calls, Redis found or started; a bad prompt rolled out in waves judged by the calls, halted
+ * at its first wave and undone; the good prompt from jobs/ passing every wave; a look at its report, a
+ * rollback, and a check that every agent is back to its original.
  */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { NovaClient } from '../api/client.js';
 import { startMockApi } from '../mock/server.js';
@@ -11,14 +14,30 @@ import { openStore } from '../ops/context.js';
 import { requireValidManifest } from '../ops/manifest-gate.js';
 import { describeSummary } from './validate.js';
 import type { Output } from './output.js';
-import { exitCodeOf, runBatch, workBatch } from '../ops/run.js';
-import { describeView } from './view-text.js';
+import { automaticRollback, exitCodeOf, runBatch, workBatch } from '../ops/run.js';
+import { describeView, gateLine } from './view-text.js';
 import { isDeepStrictEqual } from 'node:util';
 import { reportRows } from '../views/report.js';
 import { createRollback } from '../ops/create-rollback.js';
 import { EXIT_CODES } from '../errors.js';
 import { WRITABLE_FIELDS } from '../patch/fields.js';
 import { agentKey, splitAgentKey } from '../store/keys.js';
+
+/** The text whose presence in a prompt makes the mock's calls complete less often (the quality rule). */
+const BAD_MARKER = 'HANG UP';
+
+/** The demo's waves and calls gate: 10% then 100%, a 3 s bake (calls are frequent in the mock). */
+const GATED = { rate: 40, waves: [{ kind: 'percent' as const, p: 10 }, { kind: 'percent' as const, p: 100 }], gate: 'calls' as const, bake: 3000, minCalls: 100, gateTimeout: 20_000 };
+
+/** The manifest's agents with a bad prompt, in a temporary folder (removed after). */
+async function badManifest(manifest: string, tag: string): Promise<string> {
+  const { agents } = JSON.parse(await readFile(manifest, 'utf8')) as { agents: Array<{ org_id: string; agent_id: string }> };
+  const dir = await mkdtemp(path.join(os.tmpdir(), `nova-fleet-demo-${tag.replace(/[^A-Za-z0-9_-]/g, '')}-`));
+  const file = path.join(dir, 'prompt-hang-up.ndjson');
+  const prompt = `You are a busy support agent. ${BAD_MARKER} as soon as a caller hesitates.`;
+  await writeFile(file, agents.map((a) => JSON.stringify({ org_id: a.org_id, agent_id: a.agent_id, patch: { prompt_template: prompt } })).join('\n') + '\n');
+  return file;
+}
 
 export interface DemoFlags {
   prefix?: string;
@@ -29,9 +48,10 @@ export interface DemoFlags {
 export async function demoCommand(flags: DemoFlags, out: Output, until: Promise<unknown> = new Promise(() => {})): Promise<number> {
   const manifest = path.join(PACKAGE_ROOT, 'jobs', 'prompt-rollout.json');
   const say = (line: string) => out.note(line);
-  say('nova-fleet demo: roll a new prompt out to 40 agents of a mock Nova fleet, look at the result, and undo it.\n');
-  const api = await startMockApi({ agents: 100, orgs: 3, seed: 1, latencyMs: flags.latency ?? 20 });
-  say(`1. A mock Nova API is up at ${api.url} with 100 agents in 3 orgs.`);
+  say('nova-fleet demo: roll a new prompt out to 40 agents of a mock Nova fleet in waves judged by their calls — first a bad one, then a good one — look at the result, and undo it.\n');
+  // Calls are short and frequent here so that a wave is judged in seconds, not the 10 minutes of a real bake.
+  const api = await startMockApi({ agents: 100, orgs: 3, seed: 1, latencyMs: flags.latency ?? 20, callsPerMin: 1200, callMs: 200, badMarker: BAD_MARKER });
+  say(`1. A mock Nova API is up at ${api.url} with 100 agents in 3 orgs, each taking ~20 calls a second: 90% complete, 60% while the agent's prompt says "${BAD_MARKER}".`);
   const opened = await openStore({ ...(flags.prefix ? { prefix: flags.prefix } : {}), rate: 40, concurrency: 8 });
   // The demo's API is its own mock, whatever NOVA_API_URL / keys the environment holds.
   const ctx = { ...opened, config: { ...opened.config, apiUrl: api.url, apiKey: api.apiKey, keysFile: undefined } };
@@ -41,10 +61,31 @@ export async function demoCommand(flags: DemoFlags, out: Output, until: Promise<
     const report = await requireValidManifest(manifest, {}, out);
     say(`3. The manifest is valid:\n${describeSummary(report).replace(/^/gm, '   ')}`);
     const originals = new Map(api.agentIds().map((a) => [agentKey(a.org_id, a.agent_id), api.agent(a.org_id, a.agent_id)!]));
-    say('4. Rolling out at up to 40 requests/s (every agent: GET, before snapshot, PATCH, after snapshot):');
+    await new Promise((resolve) => setTimeout(resolve, GATED.bake)); // calls before any change, for the last wave's before/after
+
+    say(`4. First a bad prompt ("${BAD_MARKER}" when a caller hesitates), in waves of 10% then 100%, each judged by its agents' calls against the agents not yet changed (--gate calls --auto-rollback):`);
+    const bad = await badManifest(manifest, ctx.store.prefix);
+    try {
+      const halted = await runBatch(ctx, client, bad, { ...GATED, autoRollback: true, new: true }, out, until);
+      if (halted.interrupted) return exitCodeOf(halted.view, true);
+      for (const analysis of halted.view.analyses ?? []) say(`   ${gateLine(analysis)}`);
+      say(`   → ${halted.view.meta.status}: ${halted.view.meta.haltReason ?? ''}`);
+      // The automatic rollback the controller creates on the halt: worked here to its end.
+      const undoMeta = await automaticRollback(ctx, halted.view.meta, until);
+      if (!undoMeta) {
+        say('   → the batch was not halted by its calls gate: the demo stops here.');
+        return EXIT_CODES.failed;
+      }
+      const undo = await workBatch(ctx, client, undoMeta, out, until);
+      say(`   → rolled back: ${undo.view.counts.restored} agents restored; the other ${originals.size - undo.view.counts.restored} were never touched.\n`);
+    } finally {
+      await rm(path.dirname(bad), { recursive: true, force: true });
+    }
+
+    say('5. Now the good prompt (jobs/prompt-rollout.json), the same waves and gate — every agent: GET, before snapshot, PATCH, after snapshot:');
     // Every demo starts a fresh mock fleet: its rollout is a new batch, not a re-run of the last demo's.
-    const rollout = await runBatch(ctx, client, manifest, { rate: 40, new: true }, out, until);
-    say(`\n5. Status:\n${describeView(rollout.view).replace(/^/gm, '   ')}`);
+    const rollout = await runBatch(ctx, client, manifest, { ...GATED, new: true }, out, until);
+    say(`\n   Status:\n${describeView(rollout.view).replace(/^/gm, '   ')}`);
     if (rollout.interrupted || rollout.view.meta.status !== 'completed') return exitCodeOf(rollout.view, rollout.interrupted);
     const batchId = rollout.view.meta.id;
 

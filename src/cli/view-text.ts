@@ -1,6 +1,7 @@
 /** A batch's view as the text `status`, `run` and the demo print. */
 import type { BatchView } from '../views/batch-view.js';
 import type { WaveAnalysis } from '../batch/wave-analysis.js';
+import { formatP } from '../batch/call-stats.js';
 
 export function describeView(view: BatchView): string {
   const { meta, counts } = view;
@@ -66,6 +67,6 @@ const percent = (rate: number | undefined) => (rate === undefined ? '–' : `${(
 export function gateLine(analysis: WaveAnalysis): string {
   const cohort = (c: WaveAnalysis['treated']) => `${percent(c.rate)}${c.interval ? ` [${percent(c.interval.low)}–${percent(c.interval.high)}]` : ''} of ${c.calls}`;
   const against = analysis.mode === 'control' ? 'control' : 'before';
-  return `wave ${analysis.wave + 1}: ${analysis.verdict} — changed ${cohort(analysis.treated)}, ${against} ${cohort(analysis.control)}${analysis.test ? `, p ${analysis.test.pValue.toPrecision(2)}` : ''}; ${analysis.requests} request${analysis.requests === 1 ? '' : 's'}${analysis.truncated.length > 0 ? `, pages cut short in ${analysis.truncated.join(', ')}` : ''}`;
+  return `wave ${analysis.wave + 1}: ${analysis.verdict} — changed ${cohort(analysis.treated)}, ${against} ${cohort(analysis.control)}${analysis.test ? `, p ${formatP(analysis.test.pValue)}` : ''}; ${analysis.requests} request${analysis.requests === 1 ? '' : 's'}${analysis.truncated.length > 0 ? `, pages cut short in ${analysis.truncated.join(', ')}` : ''}`;
 }
 

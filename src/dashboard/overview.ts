@@ -33,6 +33,15 @@ export const OVERVIEW_HTML = `<!doctype html>
   .small { color: var(--muted); font-size: 12px; }
   .failures { margin: 0; padding-left: 16px; font-size: 12px; color: var(--bad); max-width: 360px; }
   .empty { padding: 32px; text-align: center; color: var(--muted); }
+  svg.gate { display: block; margin-top: 6px; }
+  svg.gate .treated { fill: var(--info); }
+  svg.gate .control { fill: #b8c2d8; }
+  svg.gate .whisker { stroke: var(--fg); stroke-width: 1.5; }
+  svg.gate .axis { stroke: var(--line); }
+  svg.gate text { font-size: 10px; fill: var(--muted); }
+  svg.gate text.pass, svg.gate text.overridden { fill: var(--ok); }
+  svg.gate text.degraded { fill: var(--bad); font-weight: 600; }
+  svg.gate text.inconclusive { fill: var(--warn); }
 </style>
 </head>
 <body>
@@ -59,6 +68,36 @@ export const OVERVIEW_HTML = `<!doctype html>
     for (const child of children) node.append(child);
     return node;
   };
+  // The calls gate's chart: per wave, the changed agents' completion rate beside the control's (or their
+  // own before the change), each bar with its Wilson interval as a whisker, and the verdict under it.
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const svg = (tag, attrs = {}, children = []) => {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (key === 'text') node.textContent = value;
+      else node.setAttribute(key, String(value));
+    }
+    for (const child of children) node.append(child);
+    return node;
+  };
+  const pct = (r) => (r == null ? '–' : (r * 100).toFixed(1) + '%');
+  function gateChart(analysis) {
+    const W = 112, H = 132, top = 8, base = H - 30;
+    const y = (r) => top + (1 - r) * (base - top);
+    const parts = [0, 0.5, 1].flatMap((r) => [svg('line', { x1: 30, x2: 30 + analysis.length * W, y1: y(r), y2: y(r), class: 'axis' }), svg('text', { x: 2, y: y(r) + 3, text: r * 100 + '%' })]);
+    analysis.forEach((a, i) => {
+      const x0 = 34 + i * W;
+      const cohorts = [['treated', 'changed', a.treated], ['control', a.mode === 'control' ? 'control' : 'before', a.control]];
+      cohorts.forEach(([kind, label, c], j) => {
+        const x = x0 + j * 44;
+        if (c.rate != null) parts.push(svg('rect', { x, y: y(c.rate), width: 28, height: Math.max(0, y(0) - y(c.rate)), class: kind, 'data-cohort': kind }, [svg('title', { text: label + ': ' + pct(c.rate) + ' of ' + c.calls + ' calls' + (c.interval ? ' (' + pct(c.interval.low) + '–' + pct(c.interval.high) + ')' : '') })]));
+        if (c.interval) parts.push(svg('line', { x1: x + 14, x2: x + 14, y1: y(c.interval.low), y2: y(c.interval.high), class: 'whisker' }));
+        parts.push(svg('text', { x: x + 14, y: base + 11, 'text-anchor': 'middle', text: label }));
+      });
+      parts.push(svg('text', { x: x0 + 36, y: base + 24, 'text-anchor': 'middle', class: a.verdict, text: 'wave ' + (a.wave + 1) + ': ' + a.verdict }));
+    });
+    return svg('svg', { class: 'gate', width: 34 + analysis.length * W, height: H, role: 'img', 'aria-label': 'completion rate of calls per wave: changed agents against control' }, parts);
+  }
   const counts = (c) => Object.entries(c).filter(([, n]) => n > 0).map(([s, n]) => s + ' ' + n).join(', ') || '—';
   function row(b) {
     const pct = b.total ? Math.floor((b.done / b.total) * 100) : 0;
@@ -76,7 +115,7 @@ export const OVERVIEW_HTML = `<!doctype html>
     return el('tr', { 'data-batch': b.id }, [
       el('td', {}, [el('div', { text: b.id }), el('div', { class: 'small', text: b.kind + (b.rollbackOf ? ' of ' + b.rollbackOf : '') + ' · ' + new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ') })]),
       el('td', {}, [el('span', { class: 'status ' + b.status, text: b.status }), b.haltReason ? el('div', { class: 'small', text: b.haltReason }) : '']),
-      el('td', { text: b.wave ? b.wave.current + ' / ' + b.wave.of : '—' }),
+      el('td', {}, [el('div', { text: b.wave ? b.wave.current + ' / ' + b.wave.of : '—' }), ...(b.analysis && b.analysis.length ? [gateChart(b.analysis)] : [])]),
       progress,
       el('td', { text: b.rate.toFixed(1) + ' /s' + eta }),
       el('td', { text: counts(b.counts) }),
