@@ -11,6 +11,7 @@ import { benchStartup } from './startup.js';
 import { benchColdRun } from './cold-run.js';
 import { benchKeyBudget } from './key-budget.js';
 import { benchSelect } from './select.js';
+import { benchGate } from './gate.js';
 
 interface Row {
   what: string;
@@ -61,6 +62,7 @@ if (!onlyArg || onlyArg === 'startup') rows.push(...(await benchStartup((line) =
 if (!onlyArg || onlyArg === 'cold') rows.push(...(await benchColdRun((line) => console.error(line))));
 if (!onlyArg || onlyArg === 'keys') rows.push(...(await benchKeyBudget((line) => console.error(line))));
 if (!onlyArg || onlyArg === 'select') rows.push(...(await benchSelect((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'gate') rows.push(...(await benchGate((line) => console.error(line))));
 // Minutes long: only when asked for by name.
 if (onlyArg === 'large') rows.push(...(await benchLarge((line) => console.error(line))));
 console.log(table(rows));

@@ -60,6 +60,26 @@ describe('nova-fleet CLI shell', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('mock API stopped');
   });
+
+  it('mock-api --calls-per-min --bad-marker: agents take simulated calls, fewer completed while their config holds the marker', async () => {
+    const child = spawnCli(['mock-api', '--port', '0', '--agents', '4', '--orgs', '1', '--api-key', 'k', '--calls-per-min', '6000', '--call-ms', '50', '--bad-marker', 'HANG UP', '--json']);
+    const done = collect(child);
+    const info = await firstJson<{ url: string; orgIds: string[] }>(child);
+    const org = info.orgIds[0]!;
+    const headers = { 'x-api-key': 'k', 'content-type': 'application/json' };
+    const agents = (await (await fetch(`${info.url}/org/${org}/agents`, { headers })).json()) as { data: Array<{ id: string }> };
+    for (const { id } of agents.data) await fetch(`${info.url}/org/${org}/agents/${id}`, { method: 'PATCH', headers, body: JSON.stringify({ name: 'HANG UP on everyone' }) });
+    const from = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const to = new Date(Date.now() - 200).toISOString();
+    const page = (await (await fetch(`${info.url}/org/${org}/calls?start_date=${from}&end_date=${to}&size=100`, { headers })).json()) as { data: Array<{ status: string; initial_agent_id: string }>; meta: { total: number } };
+    expect(page.meta.total).toBeGreaterThan(300); // ~100 a second for each of 4 agents
+    const completed = (await (await fetch(`${info.url}/org/${org}/calls?start_date=${from}&end_date=${to}&status=completed&size=1`, { headers })).json()) as { meta: { total: number } };
+    expect(completed.meta.total / page.meta.total).toBeGreaterThan(0.45);
+    expect(completed.meta.total / page.meta.total).toBeLessThan(0.75);
+    child.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+  });
 });
 
 describe('nova-fleet validate', () => {
