@@ -17,6 +17,8 @@ export default defineConfig({
       'test/processor.test.ts',
       'test/pacer.test.ts',
       'test/decisions.test.ts',
+      'test/call-stats.test.ts',
+      'test/cohorts.test.ts',
     ],
     testTimeout: 30_000,
   },

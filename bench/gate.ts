@@ -8,14 +8,7 @@ import { buildCohorts, callsIntervals } from '../src/batch/cohorts.js';
 import { judgeWave } from '../src/batch/call-stats.js';
 import { GATE_DEFAULTS } from '../src/batch/controls.js';
 import { CallSimulator } from '../src/mock/calls.js';
-
-interface Row {
-  what: string;
-  figure: string;
-  peer: string;
-  ratio: string;
-  target: string;
-}
+import type { BenchRow } from './engine.js';
 
 interface Scenario {
   agents: number;
@@ -54,7 +47,7 @@ function judgeOnce(s: Scenario, seed: number): { verdict: string; requests: numb
   return { verdict: judgeWave(treated, control, RULE).verdict, requests, treated: treated.calls };
 }
 
-export async function benchGate(log: (line: string) => void, runs = 20): Promise<Row[]> {
+export async function benchGate(log: (line: string) => void, runs = 20): Promise<BenchRow[]> {
   const base: Omit<Scenario, 'changedRate'> = { agents: 1000, orgs: 3, callsPerMin: 1, bakeMin: 10 };
   const small: Omit<Scenario, 'changedRate'> = { agents: 200, orgs: 2, callsPerMin: 1, bakeMin: 10 };
   const tally = (s: Scenario) => {
