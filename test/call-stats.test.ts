@@ -1,6 +1,6 @@
 /** The calls gate's statistics (batch/call-stats.ts) against values worked by hand and textbook examples. */
 import { describe, expect, it } from 'vitest';
-import { completionRate, dropTest, judgeWave, normalCdf, normalQuantile, wilsonInterval } from '../src/batch/call-stats.js';
+import { completionRate, dropTest, formatP, judgeWave, normalCdf, normalQuantile, wilsonInterval } from '../src/batch/call-stats.js';
 
 const rule = { maxDrop: 0.05, confidence: 0.95, minCalls: 100 };
 
@@ -13,6 +13,11 @@ describe('the normal distribution', () => {
     expect(normalQuantile(0.95)).toBeCloseTo(1.6448536269514722, 6);
     expect(normalQuantile(0.005)).toBeCloseTo(-2.5758293035489004, 6);
     expect(() => normalQuantile(1)).toThrow(RangeError);
+    expect(() => normalQuantile(0)).toThrow('a quantile needs 0 < p < 1, got 0');
+    expect(normalCdf(Infinity)).toBe(1);
+    expect(normalCdf(-Infinity)).toBe(0);
+    expect(formatP(0.0001)).toBe('= 0.00010');
+    expect(formatP(0.00009)).toBe('< 0.0001');
   });
 });
 
@@ -63,6 +68,7 @@ describe('the two-proportion test', () => {
     expect(worst.z).toBeCloseTo(33.8439, 3);
     expect(worst.pValue).toBeLessThan(1e-12);
     expect(dropTest({ calls: 0, completed: 0 }, { calls: 50, completed: 40 }, 0.05)).toBeUndefined();
+    expect(dropTest({ calls: 50, completed: 40 }, { calls: 0, completed: 0 }, 0.05)).toBeUndefined();
   });
 });
 
@@ -85,6 +91,10 @@ describe('a wave judged', () => {
 
   it('tiny cohorts and no calls at all are inconclusive, never a pass', () => {
     expect(judgeWave({ calls: 99, completed: 10 }, { calls: 1000, completed: 900 }, rule).verdict).toBe('inconclusive');
+    expect(judgeWave({ calls: 1000, completed: 500 }, { calls: 99, completed: 99 }, rule).verdict).toBe('inconclusive');
+    const none = judgeWave({ calls: 0, completed: 0 }, { calls: 200, completed: 180 }, rule);
+    expect('rate' in none.treated || 'interval' in none.treated).toBe(false);
+    expect(none.control).toMatchObject({ rate: 0.9 });
     expect(judgeWave({ calls: 0, completed: 0 }, { calls: 0, completed: 0 }, rule)).toMatchObject({ verdict: 'inconclusive', why: expect.stringMatching(/too few calls/) });
     // One failed call against one completed one shows nothing (p 0.23): the plain Wald test called it certain.
     const one = judgeWave({ calls: 1, completed: 0 }, { calls: 1, completed: 1 }, { ...rule, minCalls: 1 });

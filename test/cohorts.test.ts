@@ -32,6 +32,18 @@ describe('the cohorts of a wave', () => {
     expect(cohorts).toMatchObject({ treated: { calls: 0 }, control: { calls: 1, completed: 1 }, inProgress: 1, unreadable: 3 });
   });
 
+  it('edges: the interval includes its start and not its end; a change’s own instant is after it; ringing and queued are still going', () => {
+    const at0 = { changedAt: new Map([['o1/a', T0 + 30_000]]), unchanged: new Set(['o1/c']), from: T0 + 30_000, to: T0 + 90_000 };
+    expect(buildCohorts(at0, [call('a', 30), call('a', 90), call('c', 30), call('c', 90), call('c', 29)])).toMatchObject({ treated: { calls: 1 }, control: { calls: 1 }, outside: 3 });
+    expect(buildCohorts(at0, [call('a', 40, 'ringing'), call('c', 40, 'queued')])).toMatchObject({ treated: { calls: 0 }, control: { calls: 0 }, inProgress: 2 });
+    // A start time that is not text is unreadable, not a date.
+    expect(buildCohorts(at0, [{ orgId: 'o1', row: { id: 'n', initial_agent_id: 'a', status: 'completed', started_at: T0 + 40_000 as unknown as string } }])).toMatchObject({ unreadable: 1 });
+    // Before/after: the "before" is exactly one interval long, up to the change (not including it); an
+    // agent the batch did not change is in neither cohort.
+    const last = { changedAt: new Map([['o1/a', T0 + 100_000]]), unchanged: new Set<string>(), from: T0 + 120_000, to: T0 + 180_000 };
+    expect(buildCohorts(last, [call('a', 40), call('a', 39), call('a', 99), call('a', 100), call('z', 50), call('z', 130)])).toMatchObject({ treated: { calls: 0 }, control: { calls: 2 }, outside: 4 });
+  });
+
   it('the same agent id in another org is another agent', () => {
     const cohorts = buildCohorts(input, [{ ...call('a', 40), orgId: 'o2' }, call('a', 41)]);
     expect(cohorts).toMatchObject({ treated: { calls: 1 }, outside: 1 });
@@ -42,8 +54,12 @@ describe('the cohorts of a wave', () => {
     // Read apart: one interval (60 s) before each change, overlapping ones merged, and the judged interval.
     expect(callsIntervals(last)).toEqual([{ from: T0 + 40_000, to: T0 + 110_000 }, { from: T0 + 120_000, to: T0 + 180_000 }]);
     // Waves far apart: each one's "before" read on its own, not the hours between.
-    const apart = { ...last, changedAt: new Map([['o1/a', T0 + 100_000], ['o1/b', T0 + 100_500], ['o1/c', T0 + 3_600_000]]), from: T0 + 3_700_000, to: T0 + 3_760_000 };
+    // (Listed out of order: the changes are sorted first.)
+    const apart = { ...last, changedAt: new Map([['o1/c', T0 + 3_600_000], ['o1/b', T0 + 100_500], ['o1/a', T0 + 100_000]]), from: T0 + 3_700_000, to: T0 + 3_760_000 };
     expect(callsIntervals(apart)).toEqual([{ from: T0 + 40_000, to: T0 + 100_500 }, { from: T0 + 3_540_000, to: T0 + 3_600_000 }, { from: T0 + 3_700_000, to: T0 + 3_760_000 }]);
+    // Two that just touch (one ends where the next starts) are read as one.
+    const touching = { ...last, changedAt: new Map([['o1/a', T0 + 100_000], ['o1/b', T0 + 160_000]]), from: T0 + 200_000, to: T0 + 260_000 };
+    expect(callsIntervals(touching)).toEqual([{ from: T0 + 40_000, to: T0 + 160_000 }, { from: T0 + 200_000, to: T0 + 260_000 }]);
     const cohorts = buildCohorts(last, [
       call('a', 130), call('b', 150, 'failed'), // after: treated
       call('a', 45), call('a', 99, 'busy'), call('b', 51), // before each change, within 60 s of it: control
