@@ -9,6 +9,7 @@
  *   nova_fleet_rate{batch}                            the batch's current request rate (adapts on 429s)
  *   nova_fleet_wave{batch}                            the current wave (1-based) of a staged rollout
  *   nova_fleet_halts_total{batch,reason}              halts (error budget, verification, credentials)
+ *   nova_fleet_batch_requests_total{batch,kind}       API requests a batch sent: get, patch, list, calls
  * plus Node's default process metrics. Batch ids are labels: a worker serves a handful at a time.
  */
 import { listenOn } from './listen.js';
@@ -27,6 +28,7 @@ export class Metrics {
   readonly rateLimited = new Counter({ name: 'nova_fleet_rate_limited_total', help: '429 answers met', labelNames: ['batch'], registers: [this.registry] });
   readonly rate = new Gauge({ name: 'nova_fleet_rate', help: "The batch's current request rate (requests/s)", labelNames: ['batch'], registers: [this.registry] });
   readonly wave = new Gauge({ name: 'nova_fleet_wave', help: 'Current wave (1-based) of a staged rollout', labelNames: ['batch'], registers: [this.registry] });
+  readonly batchRequests = new Counter({ name: 'nova_fleet_batch_requests_total', help: "API requests a batch sent, by kind (get, patch, list, calls)", labelNames: ['batch', 'kind'], registers: [this.registry] });
   readonly halts = new Counter({ name: 'nova_fleet_halts_total', help: 'Batch halts by reason', labelNames: ['batch', 'reason'], registers: [this.registry] });
 
   constructor() {

@@ -15,6 +15,7 @@ function view(meta: Partial<BatchMeta>, counts: Partial<Counts> = {}): BatchView
     etaSeconds: undefined,
     topFailures: [],
     attention: [],
+    requests: { get: 0, patch: 0, list: 0, calls: 0, total: 0 },
   };
 }
 

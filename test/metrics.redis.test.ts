@@ -34,6 +34,9 @@ describe('worker --metrics-port', () => {
     expect(value('nova_fleet_api_requests_total{method="PATCH",status="200"}')).toBe(11);
     expect(value('nova_fleet_api_requests_total{method="GET",status="422"}')).toBe(1);
     expect(value('nova_fleet_agents_total{batch="m1",outcome="applied"}')).toBe(11);
+    // Requests the batch sent, by kind (SPEC §15): every GET (429s and the 422 included) and PATCH.
+    expect(value('nova_fleet_batch_requests_total{batch="m1",kind="get"}')).toBe(stats.byMethod.GET);
+    expect(value('nova_fleet_batch_requests_total{batch="m1",kind="patch"}')).toBe(stats.byMethod.PATCH);
     expect(value('nova_fleet_agents_total{batch="m1",outcome="failed"}')).toBe(1);
     expect(value('nova_fleet_rate_limit_waits_total{batch="m1"}')).toBeGreaterThan(0);
     expect(value('nova_fleet_rate_limited_total{batch="m1"}')).toBe(stats.byStatus['429'] ?? 0);

@@ -116,3 +116,8 @@ export interface AgentRecord {
   before?: Agent;
   after?: Agent;
 }
+
+/** The kinds of API request a batch sends (SPEC §15): the agent's GET and PATCH, list pages, calls pages. */
+export const REQUEST_KINDS = ['get', 'patch', 'list', 'calls'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+export type RequestCounts = Record<RequestKind, number>;

@@ -5,6 +5,8 @@
  */
 import { storedAnalyses } from '../controller/calls-gate.js';
 import type { BatchMeta } from '../batch/records.js';
+import { requestFigures, type BatchView } from '../views/batch-view.js';
+import { requestsLine } from './view-text.js';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
@@ -29,8 +31,10 @@ export async function reportCommand(batchId: string, flags: ReportFlags, out: Ou
   const ctx = await openStore(flags, { readOnly: true });
   let rows = 0;
   let gated: Pick<BatchMeta, 'gate'> = {};
+  let requests: BatchView['requests'];
   try {
     gated = await requireBatch(ctx.store, batchId);
+    requests = requestFigures(await ctx.store.requestCounts(batchId), await ctx.store.counts(batchId));
   } catch (error) {
     ctx.close();
     throw error;
@@ -71,5 +75,5 @@ export async function reportCommand(batchId: string, flags: ReportFlags, out: Ou
       await once(sink, 'close');
     }
   }
-  out.note(`report: ${rows} agent${rows === 1 ? '' : 's'} of batch ${batchId}${flags.out ? ` written to ${flags.out}` : ''}`);
+  out.note(`report: ${rows} agent${rows === 1 ? '' : 's'} of batch ${batchId}${flags.out ? ` written to ${flags.out}` : ''}; its API requests: ${requestsLine(requests)}`);
 }

@@ -16,6 +16,7 @@ export function describeView(view: BatchView): string {
       .map(([s, n]) => `${s} ${n}`)
       .join(', ') || 'none'}`,
     `  rate      up to ${meta.options.rate} requests/s, ${meta.options.attempts} attempts per agent`,
+    `  requests  ${requestsLine(view.requests)}`,
   ];
   if (meta.waves) {
     const wave = meta.wave ?? 0;
@@ -70,3 +71,8 @@ export function gateLine(analysis: WaveAnalysis): string {
   return `wave ${analysis.wave + 1}: ${analysis.verdict} — changed ${cohort(analysis.treated)}, ${against} ${cohort(analysis.control)}${analysis.test ? `, p ${formatP(analysis.test.pValue)}` : ''}; ${analysis.requests} request${analysis.requests === 1 ? '' : 's'}${analysis.truncated.length > 0 ? `, pages cut short in ${analysis.truncated.join(', ')}` : ''}`;
 }
 
+/** `598 (GET 300, PATCH 298) — 2.03 per changed agent`: what the batch cost the API's budget. */
+export function requestsLine(requests: BatchView['requests']): string {
+  const kinds = (['get', 'patch', 'list', 'calls'] as const).filter((kind) => requests[kind] > 0).map((kind) => `${kind === 'get' || kind === 'patch' ? kind.toUpperCase() : kind} ${requests[kind]}`);
+  return `${requests.total}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}${requests.perChanged !== undefined ? ` — ${requests.perChanged.toFixed(2)} per changed agent` : ''}`;
+}

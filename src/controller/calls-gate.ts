@@ -21,10 +21,11 @@ export interface CallsReader {
 }
 
 /** A worker's reader: each page waits for a slot of the batch's schedule and of the org key's (SPEC §10). */
-export function callsReader(client: NovaClient, limiter: RateLimiter, stop?: AbortSignal): CallsReader {
+export function callsReader(client: NovaClient, limiter: RateLimiter, stop?: AbortSignal, onRequest?: () => void): CallsReader {
   return {
     async page(orgId, interval, page) {
       await limiter.acquire(undefined, stop, client.keyIdFor(orgId));
+      onRequest?.();
       return client.listCallsPage(orgId, interval, page, stop ? { signal: stop } : {});
     },
   };

@@ -117,7 +117,7 @@ export const OVERVIEW_HTML = `<!doctype html>
       el('td', {}, [el('span', { class: 'status ' + b.status, text: b.status }), b.haltReason ? el('div', { class: 'small', text: b.haltReason }) : '']),
       el('td', {}, [el('div', { text: b.wave ? b.wave.current + ' / ' + b.wave.of : '—' }), ...(b.analysis && b.analysis.length ? [gateChart(b.analysis)] : [])]),
       progress,
-      el('td', { text: b.rate.toFixed(1) + ' /s' + eta }),
+      el('td', {}, [el('div', { text: b.rate.toFixed(1) + ' /s' + eta }), el('div', { class: 'small', 'data-requests': '', text: b.requests.total + ' requests' + (b.requests.perChanged != null ? ' · ' + b.requests.perChanged.toFixed(2) + ' per changed agent' : '') })]),
       el('td', { text: counts(b.counts) }),
       el('td', {}, [b.topFailures.length ? failures : el('span', { class: 'small', text: '—' })]),
       el('td', {}, [el('a', { href: 'api/batches/' + encodeURIComponent(b.id) + '/report.csv', text: 'CSV' })]),

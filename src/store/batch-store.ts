@@ -9,7 +9,7 @@ import { scanKeys } from './connect.js';
 import { AgentRecords } from './agent-records.js';
 import { decodeMeta, encodeChange, encodeMeta, type MetaChange } from './meta-codec.js';
 import type { BatchStatus } from '../batch/lifecycle.js';
-import type { BatchMeta, BatchOptions, Counts } from '../batch/records.js';
+import { REQUEST_KINDS, type BatchMeta, type BatchOptions, type Counts, type RequestCounts } from '../batch/records.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 
@@ -223,6 +223,20 @@ export class BatchStore extends AgentRecords {
     await this.redis.zrem(this.keys.batches(), batchId);
     await this.redis.zrem(this.keys.active(), batchId);
     return deleted;
+  }
+
+  /** Adds requests sent to the batch's counters, by kind (one round trip). */
+  async addRequests(batchId: string, counts: RequestCounts): Promise<void> {
+    const key = this.keys.requests(batchId);
+    const pipeline = this.redis.pipeline();
+    for (const kind of REQUEST_KINDS) if (counts[kind] > 0) pipeline.hincrby(key, kind, counts[kind]);
+    await pipeline.exec();
+  }
+
+  /** The requests the batch sent so far, by kind. */
+  async requestCounts(batchId: string): Promise<RequestCounts> {
+    const raw = await this.redis.hgetall(this.keys.requests(batchId));
+    return Object.fromEntries(REQUEST_KINDS.map((kind) => [kind, Math.max(0, Number(raw[kind] ?? 0) || 0)])) as RequestCounts;
   }
 
   /** The calls gate's judgements, wave → JSON as the controller wrote it (read as untrusted by its reader). */

@@ -17,6 +17,7 @@
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
  *   P:{B}:verify:<wave>       string the wave's verification: running (with expiry), passed, failed: …
  *   P:{B}:analysis            hash   wave → the calls gate's judgement of it (JSON, SPEC §14)
+ *   P:{B}:requests            hash   kind (get, patch, list, calls) → API requests the batch sent (SPEC §15)
  *   P:{B}:analysing:<wave>    string the claim of the worker judging the wave now (with expiry)
  *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
  *   P:lease:{<agent key>}:waiters set  batches whose job for the agent waits for that lease
@@ -153,6 +154,11 @@ export class Keys {
 
   verify(batchId: string, wave: number): string {
     return this.batch(batchId, `verify:${wave}`);
+  }
+
+  /** The requests the batch sent, by kind (SPEC §15). */
+  requests(batchId: string): string {
+    return this.batch(batchId, 'requests');
   }
 
   /** The calls gate's judgements: wave → JSON (SPEC §14). */

@@ -9,6 +9,7 @@ import { nextChange, windowSpec } from '../batch/window.js';
 import { maskUrl, verifyState } from '../controller/hooks.js';
 import { storedAnalyses } from '../controller/calls-gate.js';
 import type { WaveAnalysis } from '../batch/wave-analysis.js';
+import type { RequestCounts } from '../batch/records.js';
 
 /** A heartbeat older than this means the worker is gone (a few missed polls of ~1 s). */
 const WORKER_STALE_MS = 15_000;
@@ -26,6 +27,8 @@ export interface BatchView {
   attention: string[];
   /** When a window that is shut opens next (for a batch waiting for it). */
   nextOpening?: number;
+  /** The API requests the batch sent, by kind, and per agent it changed (SPEC §15). */
+  requests: RequestCounts & { total: number; perChanged?: number };
   /** A calls gate's judgements so far, wave by wave (SPEC §14). */
   analyses?: WaveAnalysis[];
 }
@@ -103,7 +106,15 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
   // A view is for showing: the notify URL (often a secret in its path or query) is masked.
   const shown = meta.notifyUrl ? { ...meta, notifyUrl: maskUrl(meta.notifyUrl) } : meta;
   const analyses = meta.gate ? await storedAnalyses(store, meta.id) : undefined;
-  return { meta: shown, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [], attention, ...(nextOpening !== undefined ? { nextOpening } : {}), ...(analyses ? { analyses } : {}) };
+  const requests = requestFigures(await store.requestCounts(meta.id), counts);
+  return { meta: shown, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [], attention, requests, ...(nextOpening !== undefined ? { nextOpening } : {}), ...(analyses ? { analyses } : {}) };
+}
+
+/** The requests by kind, their total, and per agent changed (applied, or restored by a rollback). */
+export function requestFigures(requests: RequestCounts, counts: Counts): BatchView['requests'] {
+  const total = requests.get + requests.patch + requests.list + requests.calls;
+  const changed = counts.applied + counts.restored;
+  return { ...requests, total, ...(changed > 0 ? { perChanged: total / changed } : {}) };
 }
 
 /** Every batch of the prefix with its view, oldest first (`status`, `batches`, the dashboard). */

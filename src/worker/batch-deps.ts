@@ -16,6 +16,8 @@ import { pauseQueueWhile, wakeJobs } from '../store/job-queue.js';
 import type { AgentJobData } from '../batch/job.js';
 import type { ProcessorDeps } from './job-ports.js';
 import { RateLimiter } from './rate-limiter.js';
+import { RequestTally } from './request-tally.js';
+import type { RequestKind } from '../batch/records.js';
 import { changedStatus } from '../batch/restore-plan.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from '../batch/window.js';
@@ -50,7 +52,7 @@ export interface BatchDepsInput {
   journal?: Journal;
 }
 
-export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter: RateLimiter; latest: () => BatchMeta; update: (meta: BatchMeta) => void } {
+export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter: RateLimiter; requests: RequestTally; latest: () => BatchMeta; update: (meta: BatchMeta) => void } {
   const { store, meta, origin, metrics } = input;
   const batchId = meta.id;
     let latest = meta;
@@ -68,6 +70,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       },
       input.statusVersion,
     );
+    const requests = new RequestTally((counts) => store.addRequests(batchId, counts), (kind) => metrics?.batchRequests.inc({ batch: batchId, kind }));
     let cached: { status: BatchStatus; at: number } | undefined;
     /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
     let authTrouble = false;
@@ -108,6 +111,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       options: meta.options,
       limiter,
       batchStatus,
+      onRequest: (kind: RequestKind) => requests.count(kind),
       onApiReachable: () => {
         // The scheme each org's key was accepted with, written once per org (status and report show it);
         // looked at only when the client learned a new org's (not on every request).
@@ -175,6 +179,7 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
   return {
     deps,
     limiter,
+    requests,
     latest: () => latest,
     update: (next) => {
       latest = next;

@@ -10,7 +10,7 @@ import type { NovaApiError } from '../api/errors.js';
 import type { RowPatch } from '../patch/types.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
-import type { BatchOptions } from '../batch/records.js';
+import type { BatchOptions, RequestKind } from '../batch/records.js';
 import type { AgentJobData } from '../batch/job.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleState } from '../batch/window.js';
@@ -31,6 +31,8 @@ export interface ProcessorDeps {
   batchStatus: (fresh?: boolean) => Promise<BatchStatus>;
   /** A request got the API's answer (cheap: the caller throttles what it writes). */
   onApiReachable?: () => void;
+  /** A request goes out now, of this kind (counted per batch, SPEC §15; cheap: kept in memory). */
+  onRequest?: (kind: RequestKind) => void;
   /** A request met an API that looks down (see looksDown); the caller keeps the batch's outage clock. */
   onApiTrouble?: (error: NovaApiError) => Promise<'halted' | 'outage' | 'reachable'>;
   /** A 401/403 for this org's key (or no key for it); true once the org is blocked (SPEC §10). */

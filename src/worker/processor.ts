@@ -117,7 +117,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
       const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
       return await end(outcome, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
-    const current = await call(() => client.getAgent(orgId, agentId, signal ? { signal } : {}), firstSlot);
+    const current = await call(() => (deps.onRequest?.('get'), client.getAgent(orgId, agentId, signal ? { signal } : {})), firstSlot);
     answered = true;
     const targetFrom = async (before: Agent) => (plan?.kind === 'check' ? checkTarget(deps, plan, key, before) : plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, spec, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
@@ -178,7 +178,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
     // The status read with the snapshot is later than the reserved slot's: it is the gate's if no wait.
-    const after = await call(() => client.patchAgent(orgId, agentId, body, signal ? { signal } : {}), aheadSlot, aheadSlot ? { status: saved.status, version: savedVersion } : undefined);
+    const after = await call(() => (deps.onRequest?.('patch'), client.patchAgent(orgId, agentId, body, signal ? { signal } : {})), aheadSlot, aheadSlot ? { status: saved.status, version: savedVersion } : undefined);
     const missing = carriesDesired(after, desired);
     if (missing.length > 0) return await end('failed', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
     const echoed = [...new Set([...redactedFields(current), ...redactedFields(after)])];

@@ -30,6 +30,7 @@ import { stepBatch } from '../controller/controller.js';
 import { callsReader, type CallsReader } from '../controller/calls-gate.js';
 import { flushNotifications, notify } from '../controller/hooks.js';
 import { batchDeps } from './batch-deps.js';
+import type { RequestTally } from './request-tally.js';
 import { haltIfNearlyFull, isRedisFull, quietRepeats } from './redis-full.js';
 import type { Journal } from '../journal/journal.js';
 import { parseHalt } from '../batch/halt.js';
@@ -78,6 +79,8 @@ interface Runner {
   update(meta: BatchMeta): void;
   /** The batch's calls, read within its budget, for a calls gate's judgement. */
   calls: CallsReader;
+  /** The requests the batch sent from this process, added to its counters each poll. */
+  requests: RequestTally;
 }
 
 export class WorkerPool {
@@ -164,6 +167,8 @@ export class WorkerPool {
         this.#runners.set(id, this.#startRunner(meta, origin));
       } else if (!active && runner) {
         this.#runners.delete(id);
+        // (Not for a batch gone from Redis: a counter written now would be a key of nothing.)
+        if (meta) await runner.requests.flush().catch(() => {});
         if (!meta) this.#options.onError?.(new Error(`batch ${id} is gone from Redis while this worker served it (restarted without its data, flushed, or evicted): its agents' records and before snapshots there are lost; this worker stops serving it`));
         // Before the runner stops: closing a BullMQ worker can take a while.
         if (meta && (meta.status === 'completed' || meta.status === 'completed_with_failures')) {
@@ -174,6 +179,9 @@ export class WorkerPool {
       // Move staged rollouts along and act on halts (whichever worker holds the batch's lock does it).
       if (active) {
         const calls = this.#runners.get(id)?.calls;
+        await this.#runners.get(id)?.requests.flush().catch((error: unknown) => {
+          if (!isRedisFull(error)) throw error;
+        });
         const events = await stepBatch(this.store, id, { runVerify: this.#options.runVerify ?? false, ...(calls ? { calls } : {}), onError: (error) => this.#options.onError?.(error) });
         for (const event of events) {
           this.#options.log?.info({ batch: id, ...event }, `batch ${event.kind.replace('_', ' ')}`);
@@ -195,7 +203,7 @@ export class WorkerPool {
     const batchId = meta.id;
     const metrics = this.#options.metrics;
     const limit = this.#limit;
-    const { deps, limiter, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, ...(this.#options.journal ? { journal: this.#options.journal } : {}), clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
+    const { deps, limiter, requests, latest, update } = batchDeps({ store, gate: this.#gate, statusVersion: () => this.#feed.version(), meta, origin, client: this.#options.client, inFlight: this.#inFlight, stop: this.#stopping.signal, ...(this.#options.journal ? { journal: this.#options.journal } : {}), clockOffset: () => this.#clockOffset, ...(metrics ? { metrics } : {}) });
     const connection = connectRedis(this.#options.redisUrl, { blocking: true });
     /**
      * The batch's jobs run at once (jobs-in-flight.ts), reached one job at a time: BullMQ's loop fetches
@@ -258,7 +266,8 @@ export class WorkerPool {
         jobs = jobsInFlight(limit.concurrency, next.options.rate);
         if (worker.concurrency > jobs) worker.concurrency = jobs;
       },
-      calls: callsReader(this.#options.client, limiter, this.#stopping.signal),
+      calls: callsReader(this.#options.client, limiter, this.#stopping.signal, () => requests.count('calls')),
+      requests,
     };
   }
 
@@ -295,6 +304,8 @@ export class WorkerPool {
       await Promise.all(runners.map((r) => r.worker.close(true)));
     }
     for (const runner of runners) runner.connection.disconnect();
+    // The last requests counted go to the batches' counters (a Redis that is gone keeps them from it).
+    await Promise.all(runners.map((r) => r.requests.flush().catch(() => {})));
     // Events queued by this process's controller steps go out before it ends (bounded: a few tries).
     await flushNotifications();
     await this.store.leave(this.#id).catch(() => {});
