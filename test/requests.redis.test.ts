@@ -12,6 +12,7 @@ import { engineFixtures } from './helpers/engine.js';
 import { capture } from './helpers/capture.js';
 import { startMock } from './helpers/mock.js';
 import { testPrefix } from './helpers/redis.js';
+import { runCli } from './helpers/cli.js';
 
 const { manifest, redis } = engineFixtures('requests');
 const saved = { ...process.env };
@@ -51,5 +52,26 @@ describe('requests per changed agent', () => {
     const rollback = JSON.parse(undo.text()) as { meta: { id: string }; requests: { get: number; patch: number; perChanged: number } };
     // The 2 unchanged agents cost the rollback nothing; the 8 it restored a GET and a PATCH each.
     expect(rollback.requests).toMatchObject({ get: 8, patch: 8, perChanged: 2 });
+  }, 30_000);
+
+  it('a batch that cannot finish before its deadline at its rate is refused with both figures (exit 2, nothing created) — unless --allow-overrun', async () => {
+    const api = await startMock({ agents: 100, orgs: 2 });
+    const prefix = testPrefix('overrun');
+    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: prefix, REDIS_URL: process.env.REDIS_URL! };
+    const file = manifest('overrun.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Late' } })));
+    const deadline = new Date(Date.now() + 90_000).toISOString();
+    const refused = await runCli(['submit', file, '--rate', '1', '--deadline', deadline, '--no-preflight'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/this batch cannot finish before its deadline: it needs ~3 min \(200 requests at 1\/s\), and its schedule leaves (8\d|90) s before --deadline /);
+    expect(refused.stderr).toContain('--allow-overrun');
+    expect(refused.stderr).not.toContain('→ batch'); // refused before anything is said to be made
+    expect(await new BatchStore(redis, prefix).listBatchIds()).toEqual([]);
+    // Waves' bakes count too; and at a rate that fits, it is created.
+    const baked = await runCli(['submit', file, '--rate', '100', '--waves', '10%,100%', '--bake', '2m', '--deadline', deadline, '--no-preflight'], env);
+    expect(baked.code).toBe(2);
+    expect(baked.stderr).toMatch(/needs ~2 min \(200 requests at 100\/s, and 1 bake of 2 min\)/);
+    const anyway = await runCli(['submit', file, '--rate', '1', '--deadline', deadline, '--allow-overrun', '--no-preflight'], env);
+    expect(anyway.code, anyway.stderr).toBe(0);
+    expect(anyway.stderr).toMatch(/cannot finish before its deadline — it needs ~3 min .*--allow-overrun: agents not reached by then will be skipped/);
   }, 30_000);
 });

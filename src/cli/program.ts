@@ -165,6 +165,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--start-at <iso>', 'no request before this time (ISO 8601)', flagParser(parseInstant))
       .option('--window <spec>', 'requests only inside this window, e.g. "Sat,Sun 02:00-04:00 Europe/Berlin" (days optional)', flagParser((text) => parseWindow(text).text))
       .option('--deadline <iso>', 'past this time, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
+      .option('--allow-overrun', 'submit even when the batch cannot finish before its --deadline at its rate (refused otherwise, exit 2)')
       .option('--verify-cmd <cmd>', 'run after each wave (NOVA_FLEET_BATCH, NOVA_FLEET_WAVE in its environment); non-zero halts')
       .option('--verify-env <names>', "variables (comma-separated, repeatable) the verify command gets from its worker's environment; otherwise only PATH, HOME, LANG, TZ… and NOVA_FLEET_BATCH/WAVE", (value: string, previous?: string[]) => {
         try {

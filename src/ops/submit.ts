@@ -11,6 +11,10 @@ import type { BatchStatus } from '../batch/lifecycle.js';
 import { fitWarning } from '../worker/redis-full.js';
 import { recoverLostBatch } from './journal-recovery.js';
 import { rolloutControls, type ControlRequest } from '../batch/controls.js';
+import { fitBeforeDeadline } from '../batch/fit.js';
+import { windowSpec } from '../batch/window.js';
+import { UsageError } from '../errors.js';
+import type { RolloutControls } from '../batch/records.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
 import { refuseNonManifest, requireValidManifest, type ManifestFlags } from './manifest-gate.js';
@@ -31,6 +35,8 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags, Contro
   preflight?: boolean;
   /** The budget of each API key the manifest's orgs use, shared by every batch on it (SPEC §10). */
   keyRate?: number;
+  /** Submit a batch that cannot finish before its --deadline at its rate anyway (SPEC §15). */
+  allowOverrun?: boolean;
 }
 
 /** Flags that shape a batch when it is created; an existing batch keeps its own. */
@@ -92,6 +98,8 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
   };
   const total = report.summary.agents;
   const controls = rolloutControls(flags, total);
+  // Before anything is said or created: a batch that cannot fit its deadline is refused here.
+  if (!attached && controls.deadline !== undefined) requireFit(total, options.rate, flags.keyRate, controls, flags.allowOverrun === true, notes);
   notes.note(`submit: ${total} agents from ${file} → batch ${batchId} (Redis ${ctx.target.source}, prefix ${ctx.config.prefix})`);
   if (controls.waves) notes.note(`submit: waves of ${controls.waves.join(' → ')} agents${controls.bakeMs ? `, ${controls.bakeMs / 1000}s bake` : ''}${controls.approve ? ', approval after each' : ''}`);
   if (controls.startAt !== undefined || controls.window || controls.deadline !== undefined) {
@@ -104,6 +112,29 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
   }
   const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}) });
   return settle(ctx, batchId, flags, notes, result);
+}
+
+/** A duration as people say it: 45 s, 12 min, 3.5 h. */
+function spoken(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/**
+ * A batch that cannot finish before its deadline at the rate that limits it (its --rate, or its key's
+ * if lower) is refused with both figures (exit 2) — unless --allow-overrun, and then it is said.
+ */
+function requireFit(agents: number, rate: number, keyRate: number | undefined, controls: RolloutControls, allowOverrun: boolean, notes: Notes): void {
+  const limit = Math.min(rate, keyRate ?? rate);
+  const fit = fitBeforeDeadline({ agents, requestsPerAgent: 2, rate: limit, waves: controls.waves, bakeMs: controls.bakeMs }, { startAt: controls.startAt, window: controls.window ? windowSpec(controls.window) : undefined, deadline: controls.deadline! }, Date.now());
+  if (fit.fits) return;
+  const said = `it needs ~${spoken(fit.needMs)} (${fit.requests.toLocaleString('en')} requests at ${limit}/s${controls.waves && controls.bakeMs ? `, and ${controls.waves.length - 1} bake${controls.waves.length === 2 ? '' : 's'} of ${spoken(controls.bakeMs)}` : ''}), and its schedule leaves ${spoken(fit.openMs)} before --deadline ${new Date(controls.deadline!).toISOString()}`;
+  if (allowOverrun) {
+    notes.note(`submit: this batch cannot finish before its deadline — ${said}; --allow-overrun: agents not reached by then will be skipped`);
+    return;
+  }
+  throw new UsageError(`this batch cannot finish before its deadline: ${said}`, 'give a later --deadline, a higher --rate (if the API allows it), fewer agents, or --allow-overrun to submit it anyway (agents not reached by the deadline are skipped)');
 }
 
 /** After a submit: a re-run may change the rate and nothing else (SPEC §13); says what happened. */

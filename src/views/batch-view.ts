@@ -93,7 +93,12 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
   const rate = sample && now > sample.at ? ((done - sample.done) * 1000) / (now - sample.at) : (done * 1000) / Math.max(1, (meta.finishedAt ?? now) - meta.createdAt);
   // Only while it runs: a batch waiting (for approval, its window, its start, a resume) has no ETA —
   // its agents wait on a person or a clock, not on the rate ("ETA 46m" while waiting for approval).
-  const etaSeconds = meta.status === 'running' && counts.pending > 0 && rate > 0 ? Math.round(counts.pending / rate) : undefined;
+  // Never sooner than the batch's rate allows (SPEC §15): at the rate that limits it, the last minute's
+  // speed (a burst of agents found unchanged, one GET each) says nothing of the requests left.
+  const requests = requestFigures(await store.requestCounts(meta.id), counts);
+  const perAgent = done > 0 && requests.total > 0 ? requests.total / done : 2;
+  const byRate = (counts.pending * perAgent) / meta.options.rate;
+  const etaSeconds = meta.status === 'running' && counts.pending > 0 && rate > 0 ? Math.round(Math.max(counts.pending / rate, byRate)) : undefined;
   const unfinished = !FINAL_BATCH_STATUSES.has(meta.status);
   const attention = unfinished ? await attentionFor(store, meta, workers ?? (await liveWorkers(store))) : [];
   // A window shut since submit has no recorded next opening: it is computed here.
@@ -106,7 +111,6 @@ export async function viewBatch(store: BatchStore, meta: BatchMeta, sample?: { d
   // A view is for showing: the notify URL (often a secret in its path or query) is masked.
   const shown = meta.notifyUrl ? { ...meta, notifyUrl: maskUrl(meta.notifyUrl) } : meta;
   const analyses = meta.gate ? await storedAnalyses(store, meta.id) : undefined;
-  const requests = requestFigures(await store.requestCounts(meta.id), counts);
   return { meta: shown, counts, done, rate, etaSeconds, topFailures: counts.failed > 0 ? await topFailures(store, meta.id) : [], attention, requests, ...(nextOpening !== undefined ? { nextOpening } : {}), ...(analyses ? { analyses } : {}) };
 }
 
