@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { Json } from '../api/types.js';
+import type { Agent, Json } from '../api/types.js';
 import type { RowPatch } from '../patch/types.js';
 
 /** A job as the worker reads it. */
@@ -21,6 +21,11 @@ export interface AgentJobSpec {
   vars: Record<string, string>;
   /** The row's preconditions (SPEC §11), checked on the agent right before the PATCH. */
   expect?: Record<string, Json>;
+  /**
+   * An applied plan's agent (SPEC §15): the `updated_at` the plan read it at. Its snapshot is kept with
+   * the batch; while the list endpoint still shows this time, the PATCH goes without a GET.
+   */
+  plannedAt?: string;
 }
 
 /** The wire form: short keys, since a batch keeps one of these per agent in Redis. Written by every version since 0.1. */
@@ -31,6 +36,7 @@ export interface AgentJobData {
   i?: RowPatch;
   v?: Record<string, string>;
   e?: Record<string, Json>;
+  u?: string;
 }
 
 /** What a manifest row gives its job. */
@@ -39,6 +45,7 @@ export interface JobRow {
   patch: RowPatch;
   vars: Record<string, string>;
   expect?: Record<string, Json> | undefined;
+  planned?: { before: Agent } | undefined;
 }
 
 /**
@@ -64,6 +71,7 @@ export function jobFromRow(agentKey: string, row: JobRow, digest?: string): Agen
   const data: AgentJobData = digest ? { k: agentKey, l: row.line, p: digest } : { k: agentKey, l: row.line, i: row.patch };
   if (Object.keys(row.vars).length > 0) data.v = row.vars;
   if (row.expect) data.e = row.expect;
+  if (typeof row.planned?.before.updated_at === 'string') data.u = row.planned.before.updated_at;
   return data;
 }
 
@@ -85,6 +93,7 @@ const WIRE = z.object({
   i: z.record(z.string(), z.unknown()).optional(),
   v: z.record(z.string(), z.string()).optional(),
   e: z.record(z.string(), z.unknown()).optional(),
+  u: z.string().min(1).max(100).optional(),
 });
 
 /** The wire form read back, each field checked for its type. */
@@ -94,12 +103,13 @@ export function readJob(data: AgentJobData): AgentJobSpec {
     const issue = parsed.error.issues[0]!;
     throw new BadJobError(`the job's data is not readable (${issue.path.join('.') || 'the job'}: ${issue.message})`);
   }
-  const { k, l, p, i, v, e } = parsed.data;
+  const { k, l, p, i, v, e, u } = parsed.data;
   return {
     agentKey: k,
     line: l,
     ...(i !== undefined ? { patch: { inline: i as RowPatch } } : p !== undefined ? { patch: { digest: p } } : {}),
     vars: v ?? {},
     ...(e !== undefined ? { expect: e as Record<string, Json> } : {}),
+    ...(u !== undefined ? { plannedAt: u } : {}),
   };
 }

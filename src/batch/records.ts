@@ -18,9 +18,14 @@ export interface BatchOptions {
   outageHaltMs?: number;
   /** Made by `apply` from a plan (SPEC §12): an unmet precondition is drift since the plan, a `conflict`. */
   planned?: boolean;
+  /** An applied plan's agent is PATCHed without a GET only if a list row read this recently confirms it (SPEC §15). */
+  freshnessMs?: number;
 }
 
 export const DEFAULT_OUTAGE_HALT_MS = 60_000;
+
+/** How recent a list row must be to confirm an applied plan's agent has not moved (`apply --freshness`). */
+export const DEFAULT_FRESHNESS_MS = 30_000;
 
 export interface BatchMeta {
   id: string;

@@ -192,6 +192,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--run', 'work the batch here with progress until it ends (as `run`)')
     .option('--force', 'apply planned agents even where they changed since the plan')
     .option('--max-age <duration>', 'refuse a plan older than this (default 24h)', flagParser(parseDuration))
+    .option('--freshness <duration>', 'PATCH a planned agent without a GET when a list row this recent shows it unchanged since the plan (default 30s)', flagParser(parseDuration))
     .option('--metrics-port <n>', 'with --run: serve Prometheus metrics on http://127.0.0.1:N/metrics', wholeNumber(0, 65535))
     .action(act(async (o: CommonOptions & ApplyFlags, out, file) => (await import('./apply.js')).applyCommand(file!, o, out)));
 

@@ -4,7 +4,7 @@
  * field by field. File reads are the validator's job (files.ts).
  */
 import { checkExpectation } from '../patch/expect.js';
-import type { Json } from '../api/types.js';
+import type { Agent, Json } from '../api/types.js';
 import { FORBIDDEN_KEYS } from '../patch/fields.js';
 import { composePatches } from '../patch/merge.js';
 import { checkRowPatch, MAX_DEPTH, type RowPatchCheck, type RowPatchOptions, type FileRef } from '../patch/row-patch.js';
@@ -57,6 +57,17 @@ export interface ManifestRow {
   vars: Record<string, string>;
   /** Preconditions checked on the agent right before its PATCH (SPEC §11): dotted path → JSON value. */
   expect?: Record<string, Json>;
+  /** An applied plan's row: the agent as the plan read it (SPEC §15), kept as its before snapshot. */
+  planned?: { before: Agent };
+}
+
+/** An applied plan's snapshot of the row's agent: an object of that agent with its `updated_at`, or what is wrong. */
+function plannedSnapshot(value: unknown, agentId: unknown): { before: Agent } | string {
+  const before = isPlainObject(value) ? value.before : undefined;
+  if (!isPlainObject(before)) return 'must be {"before": the agent as the plan read it}';
+  if (before.id !== agentId) return "the plan's snapshot is of another agent";
+  if (typeof before.updated_at !== 'string') return "the plan's snapshot has no updated_at";
+  return { before: before as Agent };
 }
 
 export interface Defaults {
@@ -126,7 +137,7 @@ export function checkDefaults(value: unknown, line: number, options: RowPatchOpt
   return { defaults: { patch, vars, valid: issues.length === 0 }, issues, files };
 }
 
-export function checkRow(line: number, value: unknown, defaults: Defaults | undefined, partial = false, options: RowPatchOptions = {}): RowCheck {
+export function checkRow(line: number, value: unknown, defaults: Defaults | undefined, partial = false, options: RowPatchOptions & { planned?: boolean } = {}): RowCheck {
   const issues: ManifestIssue[] = [];
   const result: RowCheck = { row: undefined, issues, files: [], paths: [] };
   if (!isPlainObject(value)) {
@@ -134,7 +145,7 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
     return result;
   }
   for (const key of Object.keys(value)) {
-    if (!['org_id', 'agent_id', 'patch', 'vars', 'expect'].includes(key)) {
+    if (!['org_id', 'agent_id', 'patch', 'vars', 'expect'].includes(key) && !(key === 'planned' && options.planned)) {
       issues.push({ line, field: key, message: 'unknown key in a row; a row is {"org_id", "agent_id", "patch", "vars"?, "expect"?}' });
     }
   }
@@ -144,6 +155,8 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
   }
   const vars = { ...defaults?.vars, ...checkVars(value.vars, line, 'vars', issues) };
   if (value.expect !== undefined) issues.push(...checkExpectation(value.expect).map((p) => ({ line, field: p.path, message: p.message })));
+  const planned = value.planned === undefined ? undefined : plannedSnapshot(value.planned, value.agent_id);
+  if (typeof planned === 'string') issues.push({ line, field: 'planned', message: planned });
   const own = value.patch;
   if (own === undefined && defaults?.patch === undefined) {
     // With broken defaults the row may well rely on them: their issues are the ones to fix.
@@ -157,7 +170,7 @@ export function checkRow(line: number, value: unknown, defaults: Defaults | unde
   result.files = checked.files;
   result.paths = checked.paths;
   if (issues.length === 0) {
-    result.row = { line, orgId: value.org_id as string, agentId: value.agent_id as string, patch: patch as RowPatch, vars, ...(value.expect !== undefined ? { expect: value.expect as Record<string, Json> } : {}) };
+    result.row = { line, orgId: value.org_id as string, agentId: value.agent_id as string, patch: patch as RowPatch, vars, ...(value.expect !== undefined ? { expect: value.expect as Record<string, Json> } : {}), ...(planned && typeof planned !== 'string' ? { planned } : {}) };
   }
   return result;
 }

@@ -31,6 +31,8 @@ export interface ManifestOptions {
   baseDir?: string;
   /** Issues kept for printing; the rest are only counted. Default 100. */
   maxIssues?: number;
+  /** The rows of an applied plan (apply's own manifest): a row may carry `planned`, the plan's snapshot. */
+  planned?: boolean;
 }
 
 export interface ManifestSummary {
@@ -146,7 +148,7 @@ export async function* scanManifest(file: string, options: ManifestOptions = {})
       }
       rows++;
       const { line, value, partial } = item.row;
-      const checked = checkRow(line, value, defaults, partial, { allowUnknownKeys: Boolean(options.allowUnknownKeys) });
+      const checked = checkRow(line, value, defaults, partial, { allowUnknownKeys: Boolean(options.allowUnknownKeys), ...(options.planned ? { planned: true } : {}) });
       let rowIssues = checked.issues.length;
       checked.issues.forEach(report);
       const ids = value as { org_id?: unknown; agent_id?: unknown };

@@ -31,6 +31,8 @@ export interface ApplyFlags extends SubmitFlags {
   maxAge?: number;
   /** Work the batch here, with progress, until it ends (as `run`). */
   run?: boolean;
+  /** How recent a list row must be to PATCH an agent without a GET (ms; default 30 s, SPEC §15). */
+  freshness?: number;
 }
 
 export const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
@@ -50,7 +52,7 @@ export async function applyWith(ctx: StoreContext, planFile: string, flags: Appl
       return undefined;
     }
     notes.note(`apply: ${changing} agent${changing === 1 ? '' : 's'} planned from ${header.manifest} at ${header.created_at}${flags.force ? ' (--force: applied even where they changed since)' : '; any changed since is left alone as a conflict'}`);
-    const options = { ...manifestOptions(flags), format: 'json' as const };
+    const options = { ...manifestOptions(flags), format: 'json' as const, planned: true };
     const report = await requireValidManifest(rows, flags, notes, options);
     const { preflight } = await import('./preflight.js');
     await preflight(ctx.config, report.summary.orgSamples, notes, { read: false }); // every org has a key, or exit 2
@@ -58,7 +60,7 @@ export async function applyWith(ctx: StoreContext, planFile: string, flags: Appl
     const target = await chooseBatch(ctx.store, planFile, digest, { ...(flags.batch ? { batchId: checkBatchId(flags.batch) } : {}), ...(flags.new ? { forceNew: true } : {}) });
     const source = { rows, options, report, dispose: async () => {} };
     const withRate = { ...flags, ...(flags.rate === undefined && header.options.rate !== undefined ? { rate: header.options.rate } : {}) };
-    return await submitSource(ctx, planFile, source, digest, target, withRate, notes, onCreated, { planned: true });
+    return await submitSource(ctx, planFile, source, digest, target, withRate, notes, onCreated, { planned: true, ...(flags.freshness !== undefined ? { freshnessMs: flags.freshness } : {}) });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -168,6 +168,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
       }
     }
     await store.storePatches(batchId, newPatches);
+    // An applied plan's snapshots, before any job can look for them (SPEC §15).
+    await store.storePlanned(batchId, rows.flatMap((row, i) => (row.planned ? [[keys[i]!, row.planned.before] as [string, typeof row.planned.before]] : [])));
     const items: AgentJobData[] = [];
     // Agents of later waves are registered now, their jobs held until their wave is released.
     const later = new Map<number, AgentJobData[]>();

@@ -75,7 +75,7 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
  * Creates (or carries on with) the batch `target` names from a validated source: the preflight, the
  * batch's options and controls, the enqueueing. `file` is the manifest or plan as the operator named it.
  */
-export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, notes: Notes, onCreated?: OnCreated, kind: Pick<BatchOptions, 'planned'> = {}): Promise<SubmitResult> {
+export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, notes: Notes, onCreated?: OnCreated, kind: Pick<BatchOptions, 'planned' | 'freshnessMs'> = {}): Promise<SubmitResult> {
   const { report } = source;
   const { batchId, attached } = target;
   const { preflight } = await import('./preflight.js');

@@ -62,6 +62,8 @@ const agentSchema = z.strictObject({
   changes: z.array(z.strictObject({ path: z.string().refine(isDottedPath, 'not a dotted path'), before: z.json().optional(), after: z.json().optional() })).max(10_000).optional(),
   expect: z.record(z.string().refine(isDottedPath, 'not a dotted path'), z.json()).optional(),
   error: z.string().optional(),
+  // The agent as the plan read it (a changing one): apply's before snapshot when it has not moved since.
+  before: z.record(z.string(), z.json()).optional(),
 });
 
 /** Writes a plan as it is made: the header now, each agent as it is planned, the seal at `close`. */

@@ -13,6 +13,8 @@ export interface PlannedRow {
   agent_id: string;
   patch: Record<string, Json>;
   expect?: Record<string, Json>;
+  /** The agent as the plan read it, for a PATCH without a GET when it has not moved since (SPEC §15). */
+  planned?: { before: Record<string, Json> };
 }
 
 /** The row for a `change` agent, or undefined for any other (unchanged, missing… are not applied). */
@@ -27,7 +29,9 @@ export function plannedRow(plan: AgentPlan, options: { force?: boolean } = {}): 
   }
   // --force lifts the guard against drift, never the row's own preconditions.
   const conditions = { ...(options.force ? {} : expect), ...plan.expect };
-  return { org_id: plan.org_id, agent_id: plan.agent_id, patch, ...(Object.keys(conditions).length > 0 ? { expect: conditions } : {}) };
+  // The plan's snapshot goes along only if it is the agent's and says when it was last changed.
+  const before = plan.before && plan.before.id === plan.agent_id && typeof plan.before.updated_at === 'string' ? { planned: { before: plan.before as Record<string, Json> } } : {};
+  return { org_id: plan.org_id, agent_id: plan.agent_id, patch, ...(Object.keys(conditions).length > 0 ? { expect: conditions } : {}), ...before };
 }
 
 /**

@@ -35,6 +35,11 @@ export interface AgentPlan {
   /** The row's own preconditions, kept for `apply` beside the values the plan saw. */
   expect?: Record<string, Json>;
   error?: string;
+  /**
+   * A changing agent as the plan read it (SPEC §15): `apply` PATCHes it without a GET when the list
+   * endpoint's `updated_at` shows it has not moved since, and keeps this as its before snapshot.
+   */
+  before?: Agent;
 }
 
 export interface PlanSummary {
@@ -115,7 +120,7 @@ export async function planManifest(options: PlanOptions): Promise<PlanSummary> {
       } else if (desired.changes.length === 0) {
         result = { ...base, status: 'unchanged' };
       } else {
-        result = { ...base, status: 'change', changes: desired.changes };
+        result = { ...base, status: 'change', changes: desired.changes, before: agent };
       }
     } catch (error) {
       if (error instanceof NovaApiError && error.kind === 'auth') {

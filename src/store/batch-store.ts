@@ -12,6 +12,8 @@ import type { BatchStatus } from '../batch/lifecycle.js';
 import { REQUEST_KINDS, type BatchMeta, type BatchOptions, type Counts, type RequestCounts } from '../batch/records.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
+import { packAsync, unpack } from './snapshot-codec.js';
+import type { Agent } from '../api/types.js';
 
 export * from './types.js';
 export type { MetaChange } from './meta-codec.js';
@@ -223,6 +225,19 @@ export class BatchStore extends AgentRecords {
     await this.redis.zrem(this.keys.batches(), batchId);
     await this.redis.zrem(this.keys.active(), batchId);
     return deleted;
+  }
+
+  /** An applied plan's snapshots of its agents (SPEC §15), packed as before snapshots are. */
+  async storePlanned(batchId: string, entries: ReadonlyArray<[key: string, agent: Agent]>): Promise<void> {
+    if (entries.length === 0) return;
+    const packed = await Promise.all(entries.map(async ([key, agent]) => [key, await packAsync(agent)] as const));
+    await this.redis.hset(this.keys.planned(batchId), ...packed.flat());
+  }
+
+  /** The plan's snapshot of an agent, if the batch has one. */
+  async plannedBefore(batchId: string, key: string): Promise<Agent | undefined> {
+    const packed = await this.redis.hgetBuffer(this.keys.planned(batchId), key);
+    return packed ? unpack<Agent>(packed) : undefined;
   }
 
   /** Adds requests sent to the batch's counters, by kind (one round trip). */

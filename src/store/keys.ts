@@ -17,6 +17,7 @@
  *   P:{B}:controller          string the short lock of whichever worker steps the batch's waves
  *   P:{B}:verify:<wave>       string the wave's verification: running (with expiry), passed, failed: …
  *   P:{B}:analysis            hash   wave → the calls gate's judgement of it (JSON, SPEC §14)
+ *   P:{B}:planned             hash   agent key → an applied plan's snapshot of it (packed; SPEC §15)
  *   P:{B}:requests            hash   kind (get, patch, list, calls) → API requests the batch sent (SPEC §15)
  *   P:{B}:analysing:<wave>    string the claim of the worker judging the wave now (with expiry)
  *   P:lease:{<agent key>}     string which batch is working on the agent now (one at a time, SPEC §9)
@@ -154,6 +155,11 @@ export class Keys {
 
   verify(batchId: string, wave: number): string {
     return this.batch(batchId, `verify:${wave}`);
+  }
+
+  /** An applied plan's snapshots, agent key → the agent as the plan read it (packed), until its job takes it. */
+  planned(batchId: string): string {
+    return this.batch(batchId, 'planned');
   }
 
   /** The requests the batch sent, by kind (SPEC §15). */

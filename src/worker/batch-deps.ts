@@ -17,7 +17,8 @@ import type { AgentJobData } from '../batch/job.js';
 import type { ProcessorDeps } from './job-ports.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RequestTally } from './request-tally.js';
-import type { RequestKind } from '../batch/records.js';
+import { FreshRows } from './fresh-rows.js';
+import { DEFAULT_FRESHNESS_MS, type RequestKind } from '../batch/records.js';
 import { changedStatus } from '../batch/restore-plan.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from '../batch/window.js';
@@ -71,6 +72,15 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       input.statusVersion,
     );
     const requests = new RequestTally((counts) => store.addRequests(batchId, counts), (kind) => metrics?.batchRequests.inc({ batch: batchId, kind }));
+    // An applied plan's list rows (SPEC §15): each page within the batch's and its key's budget.
+    const fresh = new FreshRows(
+      async (orgId, page) => {
+        await limiter.acquire(undefined, input.stop, input.client.keyIdFor(orgId));
+        requests.count('list');
+        return input.client.listAgentsPage(orgId, page, { size: 100, signal: input.stop });
+      },
+      () => latest.options.freshnessMs ?? DEFAULT_FRESHNESS_MS,
+    );
     let cached: { status: BatchStatus; at: number } | undefined;
     /** After a refused key, every request reads the status fresh: the halt must stop the next one. */
     let authTrouble = false;
@@ -112,6 +122,12 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       limiter,
       batchStatus,
       onRequest: (kind: RequestKind) => requests.count(kind),
+      ...(meta.options.planned
+        ? {
+            listed: (orgId: string, agentId: string) => fresh.updatedAt(orgId, agentId),
+            plannedBefore: (key: string) => store.plannedBefore(batchId, key),
+          }
+        : {}),
       onApiReachable: () => {
         // The scheme each org's key was accepted with, written once per org (status and report show it);
         // looked at only when the client learned a new org's (not on every request).

@@ -5,6 +5,7 @@
  * importing the processor that imports them.
  */
 import type { Job } from 'bullmq';
+import type { Agent } from '../api/types.js';
 import type { NovaClient } from '../api/client.js';
 import type { NovaApiError } from '../api/errors.js';
 import type { RowPatch } from '../patch/types.js';
@@ -31,6 +32,12 @@ export interface ProcessorDeps {
   batchStatus: (fresh?: boolean) => Promise<BatchStatus>;
   /** A request got the API's answer (cheap: the caller throttles what it writes). */
   onApiReachable?: () => void;
+  /**
+   * An applied plan's agent (SPEC §15): its `updated_at` on a list row read within the batch's freshness
+   * (undefined if none), and the plan's snapshot of it.
+   */
+  listed?: (orgId: string, agentId: string) => Promise<string | undefined>;
+  plannedBefore?: (key: string) => Promise<Agent | undefined>;
   /** A request goes out now, of this kind (counted per batch, SPEC §15; cheap: kept in memory). */
   onRequest?: (kind: RequestKind) => void;
   /** A request met an API that looks down (see looksDown); the caller keeps the batch's outage clock. */

@@ -19,6 +19,8 @@ import { looksDown, NovaApiError } from '../api/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Agent } from '../api/types.js';
 import { carriesDesired } from '../patch/desired.js';
+import { isWritableField } from '../patch/fields.js';
+import type { AgentJobSpec } from '../batch/job.js';
 import type { AgentStatus } from '../batch/lifecycle.js';
 import type { FinishRecord } from '../store/agent-records.js';
 import { splitAgentKey } from '../store/keys.js';
@@ -62,6 +64,31 @@ export const LEASE_WAIT_MS = 30_000;
 export type { AgentJob, ProcessorDeps, ProcessorStore } from './job-ports.js';
 
 export type JobOutcome = AgentStatus | 'already_done';
+
+/**
+ * The plan's snapshot of an applied plan's agent when its list row (read within the freshness) shows
+ * the time the plan read it at; undefined otherwise — or if the list cannot be read — and the job GETs.
+ */
+async function plannedSnapshot(deps: ProcessorDeps, spec: AgentJobSpec, orgId: string, agentId: string, key: string): Promise<Agent | undefined> {
+  if (spec.plannedAt === undefined || !deps.listed || !deps.plannedBefore) return undefined;
+  try {
+    if ((await deps.listed(orgId, agentId)) !== spec.plannedAt) return undefined;
+    const before = await deps.plannedBefore(key);
+    return before?.id === agentId && before.updated_at === spec.plannedAt ? before : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * PATCHed without a GET, on the plan's snapshot: writable fields the PATCH did not set that the reply
+ * shows otherwise were edited by someone between the list row and the PATCH — said, never hidden (the
+ * change was applied; whatever the PATCH replaced of such an edit cannot be told apart).
+ */
+function movedBeside(planned: Agent, after: Agent, changed: readonly string[]): string[] {
+  const moved = Object.keys({ ...planned, ...after }).filter((field) => isWritableField(field) && !changed.includes(field) && !isDeepStrictEqual(planned[field], after[field]));
+  return moved.length > 0 ? [`flagged: ${moved.join(', ')} changed beside this PATCH since the plan read the agent (an edit between its list row and the PATCH?): check it`] : [];
+}
 
 export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
   const { store, batchId, client } = deps;
@@ -117,14 +144,18 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
       const outcome: AgentStatus = plan.kind === 'nothing' ? 'unchanged' : 'failed';
       return await end(outcome, { error: plan.reason, ...(outcome === 'failed' ? { job: job.data } : {}) });
     }
-    const current = await call(() => (deps.onRequest?.('get'), client.getAgent(orgId, agentId, signal ? { signal } : {})), firstSlot);
+    // An applied plan's agent still as the plan read it — its list row, read within the batch's
+    // freshness, shows the same updated_at — is not read again: the plan's snapshot is the GET (SPEC §15).
+    const confirmed = await plannedSnapshot(deps, spec, orgId, agentId, key);
+    const current = confirmed ?? (await call(() => (deps.onRequest?.('get'), client.getAgent(orgId, agentId, signal ? { signal } : {})), firstSlot));
     answered = true;
     const targetFrom = async (before: Agent) => (plan?.kind === 'check' ? checkTarget(deps, plan, key, before) : plan ? rollbackTarget(deps, plan, before, current) : rolloutTarget(deps, spec, before));
     // On a first attempt the before snapshot is the agent as just read, so the target is known before
     // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
     const guess = await targetFrom(current);
     const guessDifferent = 'done' in guess ? [] : carriesDesired(current, guess.desired);
-    const aheadSlot = guessDifferent.length > 0 ? quiet(acquire()) : undefined;
+    // The slot reserved for the GET serves the PATCH when no GET was sent.
+    const aheadSlot = guessDifferent.length > 0 ? (confirmed ? firstSlot : quiet(acquire())) : undefined;
     // The feed's version as the before snapshot's step (which reads the status) is sent.
     const savedVersion = deps.statusVersion?.();
     const saved = await store.saveBefore(batchId, key, current);
@@ -182,7 +213,11 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     const missing = carriesDesired(after, desired);
     if (missing.length > 0) return await end('failed', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
     const echoed = [...new Set([...redactedFields(current), ...redactedFields(after)])];
-    return await end(success, { before, after, changed, ...(echoed.length > 0 ? { error: `note: the API echoed the API key in ${echoed.join(', ')}; stored as [redacted]` } : {}) });
+    const notes = [
+      ...(echoed.length > 0 ? [`note: the API echoed the API key in ${echoed.join(', ')}; stored as [redacted]`] : []),
+      ...(confirmed ? movedBeside(confirmed, after, changed) : []),
+    ];
+    return await end(success, { before, after, changed, ...(notes.length > 0 ? { error: notes.join('; ') } : {}) });
   } catch (error) {
     if (error instanceof Skip) {
       // Also over a `skipped` set by cancel meanwhile: the job is kept, so `retry --skipped` can run it.
