@@ -12,6 +12,7 @@ import { benchColdRun } from './cold-run.js';
 import { benchKeyBudget } from './key-budget.js';
 import { benchSelect } from './select.js';
 import { benchGate } from './gate.js';
+import { benchFreshPlan } from './fresh-plan.js';
 
 interface Row {
   what: string;
@@ -63,6 +64,7 @@ if (!onlyArg || onlyArg === 'cold') rows.push(...(await benchColdRun((line) => c
 if (!onlyArg || onlyArg === 'keys') rows.push(...(await benchKeyBudget((line) => console.error(line))));
 if (!onlyArg || onlyArg === 'select') rows.push(...(await benchSelect((line) => console.error(line))));
 if (!onlyArg || onlyArg === 'gate') rows.push(...(await benchGate((line) => console.error(line))));
+if (!onlyArg || onlyArg === 'fresh') rows.push(...(await benchFreshPlan((line) => console.error(line))));
 // Minutes long: only when asked for by name.
 if (onlyArg === 'large') rows.push(...(await benchLarge((line) => console.error(line))));
 console.log(table(rows));

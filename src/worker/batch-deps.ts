@@ -122,7 +122,8 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       limiter,
       batchStatus,
       onRequest: (kind: RequestKind) => requests.count(kind),
-      ...(meta.options.planned
+      // `--freshness 0`: every agent is read with a GET, as before SPEC §15.
+      ...(meta.options.planned && (meta.options.freshnessMs ?? DEFAULT_FRESHNESS_MS) > 0
         ? {
             listed: (orgId: string, agentId: string) => fresh.updatedAt(orgId, agentId),
             plannedBefore: (key: string) => store.plannedBefore(batchId, key),
