@@ -94,7 +94,7 @@ export async function benchFreshPlan(log: (line: string) => void): Promise<Bench
     return [
       { what: 'requests per changed agent: `run` of 300 agents (3 orgs)', figure: per(run), peer: '2.00 (a GET and a PATCH)', ratio: (run.requests.total / 600).toFixed(2), target: '2.0' },
       { what: 'requests per changed agent: `apply` of a fresh plan of 300 agents (list pages + PATCHes)', figure: per(fresh), peer: `${per(run)} (run, same run)`, ratio: (fresh.requests.total / run.requests.total).toFixed(2), target: '≤ 1.05' },
-      { what: `requests per planned agent: \`apply\` of a plan whose 300 agents all moved (${moved.counts.conflict ?? 0} conflicts found)`, figure: per(moved), peer: '2.00', ratio: (moved.requests.total / 600).toFixed(2), target: '2.0, all conflicts' },
+      { what: `requests per planned agent: \`apply\` of a plan whose 300 agents all moved (${moved.counts.conflict ?? 0} conflicts found)`, figure: per(moved), peer: '2.00', ratio: (moved.requests.total / 600).toFixed(2), target: '≤ 2.0, all conflicts found' },
       { what: `wall clock: \`apply --run\` of a fresh plan of ${agents.toLocaleString('en')} agents, API allowing 20 requests/s (${fast.requests.total} requests)`, figure: `${fast.seconds.toFixed(1)} s`, peer: `${today.seconds.toFixed(1)} s (every agent read first, --freshness 0: ${today.requests.total} requests)`, ratio: (fast.seconds / today.seconds).toFixed(2), target: '≤ 0.55' },
     ];
   } finally {

@@ -98,7 +98,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
 
   // One round trip for two independent steps: the GET's slot (always needed unless the agent is done),
   // and the job's status (an attempt counted) with the agent's lease (one change at a time per agent).
-  const firstSlot = quiet(acquire());
+  // Not for an applied plan's agent that its list row may confirm: its one request is the PATCH, and a
+  // slot reserved now and used only after the list was read would go out late, in a bunch (429s).
+  const firstSlot = typeof job.data.u === 'string' && deps.listed ? undefined : quiet(acquire());
   let begun;
   try {
     begun = await store.beginWithLease(batchId, key, LEASE_MS);
@@ -154,8 +156,7 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     // the snapshot is stored: the PATCH's slot is reserved while the snapshot is stored.
     const guess = await targetFrom(current);
     const guessDifferent = 'done' in guess ? [] : carriesDesired(current, guess.desired);
-    // The slot reserved for the GET serves the PATCH when no GET was sent.
-    const aheadSlot = guessDifferent.length > 0 ? (confirmed ? firstSlot : quiet(acquire())) : undefined;
+    const aheadSlot = guessDifferent.length > 0 ? quiet(acquire()) : undefined;
     // The feed's version as the before snapshot's step (which reads the status) is sent.
     const savedVersion = deps.statusVersion?.();
     const saved = await store.saveBefore(batchId, key, current);
