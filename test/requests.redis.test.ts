@@ -74,4 +74,22 @@ describe('requests per changed agent', () => {
     expect(anyway.code, anyway.stderr).toBe(0);
     expect(anyway.stderr).toMatch(/cannot finish before its deadline — it needs ~3 min .*--allow-overrun: agents not reached by then will be skipped/);
   }, 30_000);
+
+  it('--write-rate: PATCHes paced at it inside --rate, while the reads go at the full rate', async () => {
+    const api = await startMock({ agents: 12, orgs: 1, recordRequests: true });
+    const prefix = testPrefix('writes');
+    Object.assign(process.env, { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: prefix });
+    const file = manifest('writes.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Written slowly' } })));
+    const code = await runCommand(file, { rate: 50, writeRate: 4, concurrency: 12, batch: 'writes', preflight: false }, createOutput(true, capture().stream, capture().stream), never);
+    expect(code).toBe(0);
+    const times = (method: string) => api.requests().filter((r) => r.method === method).map((r) => r.t).sort((a, b) => a - b);
+    const patches = times('PATCH');
+    const gets = times('GET');
+    expect(patches).toHaveLength(12);
+    // 12 PATCHes at 4/s span at least 11 × 250 ms (a little jitter allowed); the 12 GETs at 50/s far less.
+    expect(patches.at(-1)! - patches[0]!).toBeGreaterThanOrEqual(2500);
+    expect(gets.at(-1)! - gets[0]!).toBeLessThan(1500);
+    const gaps = patches.slice(1).map((t, i) => t - patches[i]!);
+    expect(gaps.filter((gap) => gap < 150)).toEqual([]);
+  }, 30_000);
 });

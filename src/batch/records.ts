@@ -18,6 +18,8 @@ export interface BatchOptions {
   outageHaltMs?: number;
   /** Made by `apply` from a plan (SPEC §12): an unmet precondition is drift since the plan, a `conflict`. */
   planned?: boolean;
+  /** PATCHes per second at most, inside `rate`, shared by every batch on the API key (`--write-rate`, SPEC §15). */
+  writeRate?: number;
   /** An applied plan's agent is PATCHed without a GET only if a list row read this recently confirms it (SPEC §15). */
   freshnessMs?: number;
 }

@@ -153,6 +153,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--no-preflight', 'skip the one GET per org that checks its key before the batch is created')
       .option('--key-rate <n>', 'requests per second for each API key used, shared by every batch on it (default: the highest --rate of its running batches)', positiveNumber)
       .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', positiveNumber)
+      .option('--write-rate <n>', 'PATCHes per second at most, inside --rate, shared by every batch on the API key (for APIs whose write limit is below their read limit)', positiveNumber)
       .option('--concurrency <n>', 'in-flight requests of the in-process worker (default 8)', wholeNumber(1, 1000))
       .option('--attempts <n>', 'attempts per agent for retryable failures (default 6)', wholeNumber(1, 100))
       .option('--waves <list>', 'cumulative wave targets, e.g. 1,5%,25%,100%; a wave starts when the previous one finished', flagParser(parseWaves))

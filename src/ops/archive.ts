@@ -42,6 +42,9 @@ export const OptionsSchema = z.object({
   backoffMs: z.number().int().min(0).max(3_600_000),
   backoffCapMs: z.number().int().min(0).max(86_400_000),
   outageHaltMs: z.number().int().positive().max(86_400_000).optional(),
+  planned: z.boolean().optional(),
+  freshnessMs: z.number().int().min(0).max(86_400_000).optional(),
+  writeRate: z.number().positive().max(100_000).optional(),
 });
 
 const MetaSchema = z.object({

@@ -29,6 +29,8 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags, Contro
   metricsPort?: number;
   /** Seconds without one successful request (while errors go on) before the batch halts. Default 60. */
   outageHalt?: number;
+  /** PATCHes per second at most, inside --rate, shared by every batch on the API key (SPEC §15). */
+  writeRate?: number;
   /** A new batch even if this manifest already has one (SPEC §13). */
   new?: boolean;
   /** `--no-preflight`: false skips the one GET per org before the batch is created. */
@@ -94,6 +96,7 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     backoffMs: RETRY_DEFAULTS.backoffMs,
     backoffCapMs: RETRY_DEFAULTS.backoffCapMs,
     ...(flags.outageHalt !== undefined ? { outageHaltMs: flags.outageHalt * 1000 } : {}),
+    ...(flags.writeRate !== undefined ? { writeRate: flags.writeRate } : {}),
     ...kind,
   };
   const total = report.summary.agents;

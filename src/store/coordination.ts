@@ -229,6 +229,12 @@ export class Coordination {
     return { waitMs, rateMilli };
   }
 
+  /** A slot in an API key's schedule of writes (`--write-rate`): the PATCHes of every batch on the key share it. */
+  async reserveWriteSlot(keyId: string, writeRate: number, recoveryMs: number, windowMs: number): Promise<number> {
+    const [waitMs] = await this.redis.nfReserveKey(this.keys.keyWrites(keyId), writeRate, recoveryMs, windowMs, 1);
+    return waitMs;
+  }
+
   /** A 429 on this key: every batch using it waits out the Retry-After, and the key's rate halves. */
   async penalizeKey(keyId: string, retryAfterMs: number, minFactor: number): Promise<void> {
     await this.redis.nfPenalize(this.keys.keySchedule(keyId), retryAfterMs, minFactor);

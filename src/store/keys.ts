@@ -130,6 +130,11 @@ export class Keys {
     return `${this.prefix}:keyrate:{${keyId}}`;
   }
 
+  /** An API key's schedule of writes (`--write-rate`, SPEC §15), shared as its schedule is. */
+  keyWrites(keyId: string): string {
+    return `${this.prefix}:keywrites:{${keyId}}`;
+  }
+
   /** The batches waiting for an agent's lease (the lease's hash tag: one script touches both). */
   leaseWaiters(agentKey: string): string {
     return `${this.lease(agentKey)}:waiters`;

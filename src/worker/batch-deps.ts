@@ -15,7 +15,7 @@ import { cutByDeadline } from '../controller/controller.js';
 import { pauseQueueWhile, wakeJobs } from '../store/job-queue.js';
 import type { AgentJobData } from '../batch/job.js';
 import type { ProcessorDeps } from './job-ports.js';
-import { RateLimiter } from './rate-limiter.js';
+import { abortableSleep, KEY_RATE_WINDOW_MS, RateLimiter, RECOVERY_MS } from './rate-limiter.js';
 import { RequestTally } from './request-tally.js';
 import { FreshRows } from './fresh-rows.js';
 import { DEFAULT_FRESHNESS_MS, type RequestKind } from '../batch/records.js';
@@ -23,7 +23,7 @@ import { changedStatus } from '../batch/restore-plan.js';
 import { AUTH_FAILURES_TO_HALT, haltIfOnlyBlockedLeft } from './org-blocks.js';
 import { scheduleState } from '../batch/window.js';
 import { atMostEvery, haltRedisFull } from './redis-full.js';
-import { Unrecoverable } from './job-signals.js';
+import { Stopped, Unrecoverable } from './job-signals.js';
 import type { Journal } from '../journal/journal.js';
 import { journaling } from '../journal/journaling-store.js';
 
@@ -122,6 +122,16 @@ export function batchDeps(input: BatchDepsInput): { deps: ProcessorDeps; limiter
       limiter,
       batchStatus,
       onRequest: (kind: RequestKind) => requests.count(kind),
+      ...(meta.options.writeRate
+        ? {
+            writeSlot: async (orgId: string) => {
+              const waitMs = await store.reserveWriteSlot(input.client.keyIdFor(orgId) ?? 'default', latest.options.writeRate ?? meta.options.writeRate!, RECOVERY_MS, KEY_RATE_WINDOW_MS);
+              if (waitMs > 0) await abortableSleep(waitMs, input.stop).catch(() => {
+                throw new Stopped();
+              });
+            },
+          }
+        : {}),
       // `--freshness 0`: every agent is read with a GET, as before SPEC §15.
       ...(meta.options.planned && (meta.options.freshnessMs ?? DEFAULT_FRESHNESS_MS) > 0
         ? {

@@ -38,6 +38,8 @@ export interface ProcessorDeps {
    */
   listed?: (orgId: string, agentId: string) => Promise<string | undefined>;
   plannedBefore?: (key: string) => Promise<Agent | undefined>;
+  /** Waits for a slot of the org key's write schedule (`--write-rate`); absent without one. */
+  writeSlot?: (orgId: string) => Promise<void>;
   /** A request goes out now, of this kind (counted per batch, SPEC §15; cheap: kept in memory). */
   onRequest?: (kind: RequestKind) => void;
   /** A request met an API that looks down (see looksDown); the caller keeps the batch's outage clock. */

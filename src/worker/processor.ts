@@ -210,6 +210,9 @@ export async function processAgentJob(deps: ProcessorDeps, job: AgentJob, token?
     }
     const body = Object.fromEntries(stillDifferent.map((field) => [field, desired[field]!]));
     // The status read with the snapshot is later than the reserved slot's: it is the gate's if no wait.
+    // A write limit below the read limit (`--write-rate`): the PATCH waits for its write slot too, before
+    // the gate that `call` passes it through.
+    await deps.writeSlot?.(orgId);
     const after = await call(() => (deps.onRequest?.('patch'), client.patchAgent(orgId, agentId, body, signal ? { signal } : {})), aheadSlot, aheadSlot ? { status: saved.status, version: savedVersion } : undefined);
     const missing = carriesDesired(after, desired);
     if (missing.length > 0) return await end('failed', { before, after, changed, error: `not_applied: the reply does not carry ${missing.join(', ')}`, job: job.data });
