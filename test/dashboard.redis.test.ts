@@ -37,6 +37,8 @@ describe('dashboard', () => {
       const batches = (await (await fetch(`${dashboard.url}api/batches`)).json()) as Array<{ id: string; status: string; counts: Record<string, number>; topFailures: Array<{ count: number }> }>;
       expect(batches).toHaveLength(1);
       expect(batches[0]).toMatchObject({ id: 'dash-api-batch', status: 'completed_with_failures', counts: { applied: 7, failed: 1 }, topFailures: [{ count: 1 }] });
+      // What the batch cost the API (SPEC §15): 8 GETs (one answered 422), 7 PATCHes, per changed agent.
+      expect((batches[0] as unknown as { requests: unknown }).requests).toEqual({ get: 8, patch: 7, list: 0, calls: 0, total: 15, perChanged: 15 / 7 });
       const csv = await (await fetch(`${dashboard.url}api/batches/dash-api-batch/report.csv`)).text();
       expect(csv.trim().split('\n')).toHaveLength(9);
       expect((await fetch(`${dashboard.url}api/batches/nope/report.csv`)).status).toBe(404);

@@ -39,6 +39,8 @@ export interface BatchMeta {
   status: BatchStatus;
   /** Agents registered so far (all of them once `enqueued`). */
   total: number;
+  /** Of them, recorded `unchanged` at submit without a request (an applied plan's): not in the waves' targets. */
+  settled?: number;
   /** True once every row of the manifest has been registered and enqueued. */
   enqueued: boolean;
   options: BatchOptions;

@@ -148,7 +148,8 @@ async function advanceWaves(store: BatchStore, meta: BatchMeta, options: StepOpt
   // The last wave is judged too when the batch has a calls gate: its completion waits for that.
   if (last && !(meta.gate && meta.holdCompletion)) return [];
   const counts = await store.counts(meta.id);
-  if (last ? counts.pending > 0 || !meta.enqueued : doneOf(counts) < waves[wave]!) return [];
+  // Agents recorded unchanged at submit (an applied plan's) are not among the rows the waves count.
+  if (last ? counts.pending > 0 || !meta.enqueued : doneOf(counts) - (meta.settled ?? 0) < waves[wave]!) return [];
   const events: ControllerEvent[] = [];
   const now = await store.now();
   let doneAt = meta.waveDoneAt;

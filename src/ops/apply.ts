@@ -13,6 +13,7 @@ import path from 'node:path';
 import { checkBatchId } from '../batch/batch-id.js';
 import { chooseBatch, type OnCreated, type SubmitResult } from './create-batch.js';
 import { UsageError } from '../errors.js';
+import { agentKey } from '../store/keys.js';
 import { PlanFileError, readPlanFile, type PlanHeader } from '../plan/plan-file.js';
 import { directiveInPlan, plannedRow } from '../plan/plan-rows.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
@@ -42,7 +43,7 @@ export async function applyWith(ctx: StoreContext, planFile: string, flags: Appl
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nova-fleet-apply-'));
   try {
     const rows = path.join(dir, 'planned.json');
-    const { header, changing } = await writePlannedRows(planFile, rows, Boolean(flags.force));
+    const { header, changing, unchanged } = await writePlannedRows(planFile, rows, Boolean(flags.force));
     const age = Date.now() - Date.parse(header.created_at);
     const maxAge = flags.maxAge ?? DEFAULT_MAX_AGE_MS;
     if (age > maxAge) throw new UsageError(`${planFile} was made ${describeAge(age)} ago, more than --max-age ${describeAge(maxAge)}: the agents may have moved on since`, `plan again (\`nova-fleet plan ${header.manifest} --out ${planFile}\`), or give a longer --max-age`);
@@ -51,14 +52,14 @@ export async function applyWith(ctx: StoreContext, planFile: string, flags: Appl
       notes.note(`apply: ${planFile} changes no agent: nothing to apply`);
       return undefined;
     }
-    notes.note(`apply: ${changing} agent${changing === 1 ? '' : 's'} planned from ${header.manifest} at ${header.created_at}${flags.force ? ' (--force: applied even where they changed since)' : '; any changed since is left alone as a conflict'}`);
+    notes.note(`apply: ${changing} agent${changing === 1 ? '' : 's'} planned from ${header.manifest} at ${header.created_at}${flags.force ? ' (--force: applied even where they changed since)' : '; any changed since is left alone as a conflict'}${unchanged.length > 0 ? `; ${unchanged.length} the plan found unchanged are recorded so, without a request` : ''}`);
     const options = { ...manifestOptions(flags), format: 'json' as const, planned: true };
     const report = await requireValidManifest(rows, flags, notes, options);
     const { preflight } = await import('./preflight.js');
     await preflight(ctx.config, report.summary.orgSamples, notes, { read: false }); // every org has a key, or exit 2
     const digest = await fileDigest(planFile);
     const target = await chooseBatch(ctx.store, planFile, digest, { ...(flags.batch ? { batchId: checkBatchId(flags.batch) } : {}), ...(flags.new ? { forceNew: true } : {}) });
-    const source = { rows, options, report, dispose: async () => {} };
+    const source = { rows, options, report, dispose: async () => {}, settled: unchanged };
     const withRate = { ...flags, ...(flags.rate === undefined && header.options.rate !== undefined ? { rate: header.options.rate } : {}) };
     return await submitSource(ctx, planFile, source, digest, target, withRate, notes, onCreated, { planned: true, ...(flags.freshness !== undefined ? { freshnessMs: flags.freshness } : {}) });
   } finally {
@@ -67,8 +68,10 @@ export async function applyWith(ctx: StoreContext, planFile: string, flags: Appl
 }
 
 /** The plan's changing agents as a JSON manifest (one row per line); refuses a malformed or edited plan. */
-async function writePlannedRows(planFile: string, rowsFile: string, force: boolean): Promise<{ header: PlanHeader; changing: number }> {
+async function writePlannedRows(planFile: string, rowsFile: string, force: boolean): Promise<{ header: PlanHeader; changing: number; unchanged: string[] }> {
   const writer = new JsonManifestWriter(rowsFile);
+  // The agents the plan found unchanged: recorded so in the batch, with no request (SPEC §15).
+  const unchanged: string[] = [];
   let complete = false;
   try {
     const { header } = await readPlanFile(planFile, async (plan) => {
@@ -78,9 +81,10 @@ async function writePlannedRows(planFile: string, rowsFile: string, force: boole
       }
       const row = plannedRow(plan, { force });
       if (row) await writer.add(row);
+      else if (plan.status === 'unchanged') unchanged.push(agentKey(plan.org_id, plan.agent_id));
     });
     complete = true;
-    return { header, changing: writer.rows };
+    return { header, changing: writer.rows, unchanged };
   } catch (error) {
     if (error instanceof PlanFileError) throw new UsageError(error.message, 'nothing was applied');
     throw error;

@@ -37,6 +37,11 @@ export interface SubmitInput {
   digest?: string;
   /** Told as soon as the batch exists, before its jobs are enqueued (`run` starts working then). */
   onCreated?: OnCreated;
+  /**
+   * Agents recorded `unchanged` without a request or a job: an applied plan's agents it found unchanged
+   * (SPEC §15). They are not rows: the waves' targets, over the rows, do not count them.
+   */
+  settled?: readonly string[];
 }
 
 /**
@@ -91,6 +96,20 @@ const FIRST_CHUNK = 32;
  */
 const ROWS_PER_TURN = 64;
 
+/** Records agents `unchanged` with no request (each once: a repeated submit finds them done). Returns how many. */
+async function settle(store: BatchStore, batchId: string, keys: readonly string[]): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < keys.length; i += 1000) {
+    const chunk = keys.slice(i, i + 1000);
+    const flags = await store.register(batchId, chunk);
+    const fresh = chunk.filter((_key, j) => flags[j] === 'new');
+    for (const key of fresh) await store.finish(batchId, key, 'unchanged', 'pending', { error: 'unchanged when the plan read it: no request sent' });
+    await store.addToTotal(batchId, fresh.length);
+    count += chunk.length;
+  }
+  return count;
+}
+
 export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   const { store, file, batchId, options } = input;
   const digest = input.digest ?? (await fileDigest(file));
@@ -109,6 +128,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     options,
     ...input.controls,
     ...(input.controls?.waves ? { wave: 0, approvedWave: -1 } : {}),
+    ...(input.settled?.length ? { settled: input.settled.length } : {}),
   });
   if (!created) requireSameManifest(meta, digest);
   if (created) await store.setBatchOfDigest(digest, batchId);
@@ -211,6 +231,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     }
     await Promise.all(inFlight);
     await flush();
+    if (input.settled?.length) total += await settle(store, batchId, input.settled);
     await store.markEnqueued(batchId);
     await store.completeIfDone(batchId);
   } finally {

@@ -26,6 +26,8 @@ export interface ManifestSource {
   report: ValidationReport;
   /** Removes the expansion (nothing for a listing manifest). */
   dispose(): Promise<void>;
+  /** Agent keys to record `unchanged` without a request: an applied plan's agents it found unchanged (SPEC §15). */
+  settled?: readonly string[];
 }
 
 /** A validated manifest as rows: a selector is expanded through the API first. */

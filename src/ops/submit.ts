@@ -113,7 +113,7 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     const warning = await fitWarning(ctx.store, total);
     if (warning) notes.note(`submit: ${warning}`);
   }
-  const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}) });
+  const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}), ...(source.settled?.length ? { settled: source.settled } : {}) });
   return settle(ctx, batchId, flags, notes, result);
 }
 

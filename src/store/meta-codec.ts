@@ -42,6 +42,7 @@ const FIELDS: { [K in keyof BatchMeta]?: [field: string, codec: Codec<NonNullabl
   digest: ['digest', text],
   createdAt: ['created_at', number],
   total: ['total', number],
+  settled: ['settled', number],
   finishedAt: ['finished_at', number],
   haltReason: ['halt_reason', text],
   rollbackOf: ['rollback_of', text],
