@@ -13,6 +13,8 @@ export interface ControlRequest {
   waves?: WaveSpec[];
   bake?: number;
   approve?: boolean;
+  /** With --approve: the submitter may not approve (SPEC §16). */
+  fourEyes?: boolean;
   maxFailures?: BudgetSpec;
   autoRollback?: boolean;
   /** Maintenance window: epoch ms and a window spec. */
@@ -69,6 +71,7 @@ export function requireFutureDeadline(deadline: number | undefined, now = Date.n
 /** The controls of a new rollout of `total` agents, or a UsageError naming what does not fit. */
 export function rolloutControls(asked: ControlRequest, total: number, now = Date.now()): RolloutControls {
   if ((asked.bake || asked.approve) && !asked.waves) throw new UsageError('--bake and --approve act between waves: give --waves too', 'e.g. --waves 1,5%,25%,100% --bake 10m');
+  if (asked.fourEyes && !asked.approve) throw new UsageError('--four-eyes is about who approves each wave: give --approve too', 'e.g. --waves 10%,100% --approve --four-eyes');
   if (asked.autoRollback && !asked.maxFailures && !asked.gate) throw new UsageError('--auto-rollback acts when the error budget is exceeded or the calls gate fails: give --max-failures or --gate calls too');
   let waves: number[] | undefined;
   try {
@@ -87,6 +90,7 @@ export function rolloutControls(asked: ControlRequest, total: number, now = Date
     ...(waves ? { waves } : {}),
     ...(bakeMs ? { bakeMs } : {}),
     ...(asked.approve ? { approve: true } : {}),
+    ...(asked.fourEyes ? { fourEyes: true } : {}),
     ...(asked.maxFailures ? { maxFailures: resolveBudget(asked.maxFailures, total) } : {}),
     ...(asked.autoRollback ? { autoRollback: true } : {}),
     ...(asked.startAt !== undefined ? { startAt: asked.startAt } : {}),

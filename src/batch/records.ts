@@ -63,6 +63,10 @@ export interface BatchMeta {
   bakeMs?: number;
   /** Pause after each wave until `approve`; `approvedWave` is the last wave approved to move on from. */
   approve?: boolean;
+  /** `--four-eyes`: an `approve` by the batch's submitter is refused (SPEC §16). */
+  fourEyes?: boolean;
+  /** Who submitted it (`NOVA_FLEET_ACTOR`, else user@host). */
+  submittedBy?: string;
   approvedWave?: number;
   /** Error budget: the batch halts when more than this many agents have failed. */
   maxFailures?: number;
@@ -97,7 +101,7 @@ export interface BatchMeta {
 }
 
 /** The staged-rollout controls a batch is created with. */
-export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'verifyEnv' | 'notifyUrl' | 'gate' | 'holdCompletion'>;
+export type RolloutControls = Pick<BatchMeta, 'waves' | 'bakeMs' | 'approve' | 'maxFailures' | 'autoRollback' | 'startAt' | 'window' | 'deadline' | 'verifyCmd' | 'verifyEnv' | 'notifyUrl' | 'gate' | 'holdCompletion' | 'fourEyes'>;
 
 /** A calls gate (SPEC §14): the completion rate of the changed agents' calls against a control's. */
 export interface CallsGate {

@@ -12,6 +12,7 @@ import { requireFutureDeadline } from './parsers.js';
 import { apiClient } from '../ops/api-context.js';
 import type { Output } from './output.js';
 import { untilSignal } from './signals.js';
+import { actorName, recordAction } from '../ops/actor.js';
 import { exitCodeOf, workBatch } from '../ops/run.js';
 
 export interface WorkFlags extends RedisFlags, ApiFlags {
@@ -45,6 +46,7 @@ async function workHere(ctx: StoreContext, meta: BatchMeta, flags: WorkFlags, ou
 export const pauseCommand = (batchId: string, flags: RedisFlags, out: Output) =>
   withStore(flags, async ({ store }) => {
     const meta = await pauseBatch(store, batchId);
+    await recordAction(store, 'pause', { batch: batchId, reason: flags.reason });
     out.result(`batch ${batchId} is ${meta.status}: no request starts from now on; requests already sent finish`, { batchId, status: meta.status });
   });
 
@@ -52,6 +54,7 @@ export const resumeCommand = (batchId: string, flags: WorkFlags & ResumeOptions,
   withStore(flags, async (ctx) => {
     if (flags.run) apiClient(ctx.config).close(); // no key, no change: before the batch is resumed
     const meta = await resumeBatch(ctx.store, batchId, flags);
+    await recordAction(ctx.store, 'resume', { batch: batchId, reason: flags.reason, ...(flags.overrideBudget || flags.overrideGate ? { detail: [flags.overrideBudget ? '--override-budget' : '', flags.overrideGate ? '--override-gate' : ''].filter(Boolean).join(' ') } : {}) });
     out.result(`batch ${batchId} is ${meta.status}`, { batchId, status: meta.status });
     return workHere(ctx, meta, flags, out);
   });
@@ -59,7 +62,8 @@ export const resumeCommand = (batchId: string, flags: WorkFlags & ResumeOptions,
 export const approveCommand = (batchId: string, flags: WorkFlags, out: Output) =>
   withStore(flags, async (ctx) => {
     if (flags.run) apiClient(ctx.config).close();
-    const meta = await approveBatch(ctx.store, batchId);
+    const meta = await approveBatch(ctx.store, batchId, actorName());
+    await recordAction(ctx.store, 'approve', { batch: batchId, reason: flags.reason, detail: `wave ${(meta.approvedWave ?? 0) + 1}` });
     out.result(`batch ${batchId}: wave ${(meta.wave ?? 0) + 2} approved; it starts at the next step of a worker`, { batchId, status: meta.status, approvedWave: meta.approvedWave });
     return workHere(ctx, meta, flags, out);
   });
@@ -67,6 +71,7 @@ export const approveCommand = (batchId: string, flags: WorkFlags, out: Output) =
 export const cancelCommand = (batchId: string, flags: RedisFlags, out: Output) =>
   withStore(flags, async ({ store }) => {
     const { meta, skipped } = await cancelBatch(store, batchId);
+    await recordAction(store, 'cancel', { batch: batchId, reason: flags.reason, detail: `${skipped} skipped` });
     await notify(store, meta, `cancelled:${meta.finishedAt ?? Date.now()}`, { event: 'cancelled', reason: `cancelled by an operator: ${skipped} agent${skipped === 1 ? '' : 's'} skipped` }, (error) => out.note(error.message));
     await flushNotifications();
     out.result(`batch ${batchId} is ${meta.status}: ${skipped} agent${skipped === 1 ? '' : 's'} skipped; no request starts from now on (\`nova-fleet retry ${batchId} --skipped\` finishes them)`, { batchId, status: meta.status, skipped });
@@ -82,6 +87,7 @@ export const retryCommand = (batchId: string, flags: WorkFlags & { skipped?: boo
       ...(flags.window !== undefined ? { window: flags.window } : {}),
       ...(flags.deadline !== undefined ? { deadline: flags.deadline } : {}),
     });
+    await recordAction(ctx.store, 'retry', { batch: batchId, reason: flags.reason, detail: `${retried} agents${flags.force ? ', --force' : ''}` });
     if (flags.window !== undefined || flags.deadline !== undefined) out.note(`retry: requests ${flags.window ? `inside "${flags.window}" ` : ''}${flags.deadline !== undefined ? `until ${new Date(flags.deadline).toISOString()}` : ''}`.trim());
     const what = ['failed', ...(flags.skipped ? ['skipped'] : []), ...(flags.force ? ['conflicting'] : [])].join(' or ');
     out.result(`batch ${batchId}: ${retried} ${what} agent${retried === 1 ? '' : 's'} enqueued again (${meta.status})`, { batchId, status: meta.status, retried, withoutJob });

@@ -27,6 +27,7 @@ import type { DashboardFlags } from './dashboard.js';
 import type { ReportFlags } from './report.js';
 import type { RollbackFlags } from '../ops/rollback.js';
 import type { AnalyzeFlags } from '../ops/analyze.js';
+import type { AuditFlags } from './audit.js';
 import type { StatusFlags } from './status.js';
 import type { SubmitFlags } from '../ops/submit.js';
 import type { ApplyFlags } from '../ops/apply.js';
@@ -137,6 +138,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(act(async (o: CommonOptions & SelectFlags, out) => (await import('./select.js')).selectCommand(o, out)));
 
   const prefixFlag = (cmd: Command) => cmd.option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX, default nova-fleet)');
+  /** A command that acts: its actor (NOVA_FLEET_ACTOR, else user@host) and --reason go to the audit log. */
+  const acted = (cmd: Command) => prefixFlag(cmd).option('--reason <text>', 'why: recorded with the action and its actor in the audit log');
   /** The calls gate's rule (SPEC §14): `submit`/`run`/`apply` set it, `analyze` may judge by another. */
   const gateRule = (cmd: Command) =>
     cmd
@@ -145,7 +148,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--min-calls <n>', 'calls gate: fewer calls in either cohort is too few to judge (default 100)', wholeNumber(1))
       .option('--gate-max-pages <n>', 'calls gate: the most pages of 100 calls read per org per judgement (default 50)', wholeNumber(1));
   const submitFlags = (cmd: Command, argument: [string, string] = ['<manifest>', 'CSV, JSON or NDJSON file']) =>
-    gateRule(prefixFlag(manifestFlags(cmd.argument(...argument))))
+    gateRule(acted(manifestFlags(cmd.argument(...argument))))
       .option('--batch <id>', 'batch id (default: generated, e.g. 2026-11-29-prompt-v2-7k2f); the same id twice enqueues nothing new')
       .option('--new', 'a new batch even if this manifest (same content) already has one; without it a re-run attaches to its unfinished batch, and a finished one is refused')
       .option('--journal <file>', 'the local journal of originals (default .nova-fleet/BATCH.journal.ndjson); a batch Redis lost is rebuilt from it on a re-run')
@@ -159,6 +162,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--waves <list>', 'cumulative wave targets, e.g. 1,5%,25%,100%; a wave starts when the previous one finished', flagParser(parseWaves))
       .option('--bake <duration>', 'wait between waves (30s, 10m, 1h)', flagParser(parseDuration))
       .option('--approve', 'pause after each wave until `nova-fleet approve BATCH`')
+      .option('--four-eyes', "with --approve: the batch's submitter may not approve its waves")
       .option('--max-failures <n|p%>', "error budget: N agents, or P% of the batch's agents; exceeded → halted", flagParser(parseBudget))
       .option('--auto-rollback', 'on an error-budget or calls-gate halt, roll back what was applied')
       .addOption(new Option('--gate <kind>', "judge each wave by its agents' calls against the agents not yet changed (SPEC §14); default bake 10m").choices(['calls']))
@@ -224,29 +228,29 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--concurrency <n>', 'in-flight requests with --run (default 8)', wholeNumber(1, 1000))
       .addOption(AUTH_OPTION()).option(...KEYS_OPTION);
 
-  prefixFlag(command('pause', 'stop a batch: no request starts after this returns (requests already sent finish)').argument('<batch>', 'batch id')).action(
+  acted(command('pause', 'stop a batch: no request starts after this returns (requests already sent finish)').argument('<batch>', 'batch id')).action(
     act(async (o: CommonOptions & RedisFlags, out, batch) => (await import('./actions.js')).pauseCommand(batch!, o, out)),
   );
-  prefixFlag(command('cancel', 'cancel a batch: agents not yet started become skipped (`retry --skipped` finishes them)').argument('<batch>', 'batch id')).action(
+  acted(command('cancel', 'cancel a batch: agents not yet started become skipped (`retry --skipped` finishes them)').argument('<batch>', 'batch id')).action(
     act(async (o: CommonOptions & RedisFlags, out, batch) => (await import('./actions.js')).cancelCommand(batch!, o, out)),
   );
-  runFlags(prefixFlag(command('resume', 'resume a paused batch, or a halted one (bad credentials fixed, API back; error budget: with --override-budget or a higher --max-failures)').argument('<batch>', 'batch id')))
+  runFlags(acted(command('resume', 'resume a paused batch, or a halted one (bad credentials fixed, API back; error budget: with --override-budget or a higher --max-failures)').argument('<batch>', 'batch id')))
     .option('--override-budget', 'after an error-budget halt: go on with no budget')
     .option('--override-gate', 'after a calls-gate halt (calls_degraded, analysis_inconclusive): go on past that wave on purpose')
     .option('--max-failures <n>', 'after an error-budget halt: go on with this higher budget', wholeNumber(0))
     .action(act(async (o: CommonOptions & WorkFlags & ResumeOptions, out, batch) => (await import('./actions.js')).resumeCommand(batch!, o, out)));
 
-  runFlags(prefixFlag(command('approve', 'let a batch waiting for approval (--approve) start its next wave').argument('<batch>', 'batch id'))).action(
+  runFlags(acted(command('approve', 'let a batch waiting for approval (--approve) start its next wave').argument('<batch>', 'batch id'))).action(
     act(async (o: CommonOptions & WorkFlags, out, batch) => (await import('./actions.js')).approveCommand(batch!, o, out)),
   );
-  runFlags(prefixFlag(command('retry', "re-enqueue a batch's failed agents (with --skipped: its skipped ones too)").argument('<batch>', 'batch id')))
+  runFlags(acted(command('retry', "re-enqueue a batch's failed agents (with --skipped: its skipped ones too)").argument('<batch>', 'batch id')))
     .option('--skipped', 'also the agents skipped by a cancel or a deadline (reopens a cancelled batch, lifts a passed deadline)')
     .option('--window <spec>', 'finish inside this window instead of the batch\'s, e.g. "Sun 02:00-04:00 Europe/Berlin"', flagParser((text) => parseWindow(text).text))
     .option('--deadline <iso>', 'a new deadline: past it, agents not yet attempted become skipped (ISO 8601)', flagParser(parseInstant))
     .option('--force', 'also the conflicts: agents someone else edited since their first attempt, now overwritten')
     .action(act(async (o: CommonOptions & WorkFlags & { skipped?: boolean; force?: boolean; window?: string; deadline?: number }, out, batch) => (await import('./actions.js')).retryCommand(batch!, o, out)));
 
-  prefixFlag(command('rollback', "create a rollback batch restoring every agent the batch changed").argument('<batch>', 'batch id'))
+  acted(command('rollback', "create a rollback batch restoring every agent the batch changed").argument('<batch>', 'batch id'))
     .option('--agents <file>', 'only these agents (CSV with org_id,agent_id columns)')
     .option('--force', 'restore agents changed by someone else since the batch too (otherwise: conflict)')
     .option('--run', 'apply it here with progress (otherwise workers apply it)')
@@ -267,14 +271,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & AnalyzeFlags, out, batch) => (await import('./analyze.js')).analyzeCommand(batch!, o, out)));
 
-  prefixFlag(command('prune', 'delete batches (and their snapshots) older than DAYS'))
+  prefixFlag(command('audit', 'who did what: every action with its actor and reason, newest first').option('--since <time>', 'only since this time (ISO 8601) or this long ago (24h, 7d)').option('--batch <id>', 'only this batch').option('--limit <n>', 'at most this many (default 200)', wholeNumber(1, 100_000)))
+    .action(act(async (o: CommonOptions & AuditFlags, out) => (await import('./audit.js')).auditCommand(o, out)));
+
+  acted(command('prune', 'delete batches (and their snapshots) older than DAYS'))
     .requiredOption('--older-than <days>', 'age in days', wholeNumber(0))
     .action(act(async (o: CommonOptions & RedisFlags & { olderThan: number }, out) => (await import('./retention.js')).pruneCommand(o, out)));
 
-  prefixFlag(command('export', "archive a batch's records and snapshots to gzip NDJSON").argument('<batch>', 'batch id').argument('<file>', 'archive to write'))
+  acted(command('export', "archive a batch's records and snapshots to gzip NDJSON").argument('<batch>', 'batch id').argument('<file>', 'archive to write'))
     .action(act(async (o: CommonOptions & RedisFlags, out, batch, file) => (await import('./retention.js')).exportCommand(batch!, file!, o, out)));
 
-  prefixFlag(command('import', 'restore a batch from an export archive (inert: never active again)').argument('<file>', 'archive to read'))
+  acted(command('import', 'restore a batch from an export archive (inert: never active again)').argument('<file>', 'archive to read'))
     .option('--trust', "keep the archive's --verify-cmd and --notify URL (dropped otherwise: an archive is not trusted to run commands)")
     .action(act(async (o: CommonOptions & RedisFlags & { trust?: boolean }, out, file) => (await import('./retention.js')).importCommand(file!, o, out)));
 

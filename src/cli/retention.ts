@@ -3,11 +3,13 @@ import { exportBatch, importBatch, pruneBatches } from '../ops/retention.js';
 import { openStore, type RedisFlags } from '../ops/context.js';
 import { requireRegularFile, requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
+import { recordAction } from '../ops/actor.js';
 
 export async function pruneCommand(flags: RedisFlags & { olderThan: number }, out: Output): Promise<void> {
   const ctx = await openStore(flags);
   try {
     const { pruned, keptActive, invalid } = await pruneBatches(ctx.store, flags.olderThan);
+    if (pruned.length > 0) await recordAction(ctx.store, 'prune', { reason: flags.reason, detail: `${pruned.length} batches older than ${flags.olderThan} days: ${pruned.slice(0, 20).join(', ')}${pruned.length > 20 ? ', …' : ''}` });
     if (invalid.length > 0) out.note(`prune: left ${invalid.length} entr${invalid.length === 1 ? 'y' : 'ies'} of the batches index that ${invalid.length === 1 ? 'is' : 'are'} no batch id alone (${invalid.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 100))).join(', ')}${invalid.length > 5 ? ', …' : ''}): not written by nova-fleet`);
     if (keptActive.length > 0) out.note(`prune: kept ${keptActive.length} active batch${keptActive.length === 1 ? '' : 'es'} (${keptActive.join(', ')}); cancel them first`);
     out.result(`prune: deleted ${pruned.length} batch${pruned.length === 1 ? '' : 'es'} older than ${flags.olderThan} days${pruned.length ? `: ${pruned.join(', ')}` : ''}`, { pruned, keptActive, invalid });
@@ -21,6 +23,7 @@ export async function exportCommand(batchId: string, file: string, flags: RedisF
   const ctx = await openStore(flags, { readOnly: true });
   try {
     const { agents } = await exportBatch(ctx.store, batchId, file);
+    await recordAction(ctx.store, 'export', { batch: batchId, reason: flags.reason, detail: file });
     out.result(`export: batch ${batchId} (${agents} agents, snapshots included) written to ${file}`, { batchId, file, agents });
   } finally {
     ctx.close();
@@ -32,6 +35,7 @@ export async function importCommand(file: string, flags: RedisFlags & { trust?: 
   const ctx = await openStore(flags);
   try {
     const { meta, agents } = await importBatch(ctx.store, file, { trust: Boolean(flags.trust) });
+    await recordAction(ctx.store, 'import', { batch: meta.id, reason: flags.reason, detail: `${file}${flags.trust ? ', --trust' : ''}` });
     out.result(`import: batch ${meta.id} (${meta.status}, ${agents} agents) restored from ${file}`, { batchId: meta.id, status: meta.status, agents });
   } finally {
     ctx.close();

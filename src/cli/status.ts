@@ -61,7 +61,10 @@ export async function statusCommand(batchId: string | undefined, flags: StatusFl
       meta = (await ctx.store.getBatch(batchId))!;
       view = await viewBatch(ctx.store, meta, sample);
     }
-    out.result(describeView(view), { ...view, done: doneOf(view.counts) });
+    // Who did what to it lately (SPEC §16): the newest few entries of the audit log naming it.
+    const actions = await ctx.store.audit.read({ batch: batchId, limit: 5, scan: 5000 });
+    const said = actions.map((e) => `    ${new Date(e.at).toISOString().replace('T', ' ').slice(0, 19)}  ${e.actor}  ${e.action}${e.detail ? ` (${e.detail})` : ''}${e.reason ? ` — "${e.reason}"` : ''}`);
+    out.result(`${describeView(view)}${said.length > 0 ? `\n  actions (newest first; \`nova-fleet audit --batch ${batchId}\` for all)\n${said.join('\n')}` : ''}`, { ...view, done: doneOf(view.counts), actions });
   } finally {
     ctx.close();
   }

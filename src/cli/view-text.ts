@@ -15,6 +15,7 @@ export function describeView(view: BatchView): string {
       .filter(([, n]) => n > 0)
       .map(([s, n]) => `${s} ${n}`)
       .join(', ') || 'none'}`,
+    ...(meta.submittedBy ? [`  by        ${meta.submittedBy}${meta.fourEyes ? ' (--four-eyes: approved by someone else)' : ''}`] : []),
     `  rate      up to ${meta.options.rate} requests/s, ${meta.options.attempts} attempts per agent`,
     `  requests  ${requestsLine(view.requests)}`,
   ];

@@ -141,10 +141,14 @@ export async function skipRemaining(store: BatchStore, meta: BatchMeta, reason: 
 }
 
 /** Approve: a batch waiting for approval (`--approve`) may start its next wave. */
-export async function approveBatch(store: BatchStore, batchId: string): Promise<BatchMeta> {
+export async function approveBatch(store: BatchStore, batchId: string, actor?: string): Promise<BatchMeta> {
   const meta = await requireBatch(store, batchId);
   if (!meta.waves || !meta.approve) throw new UsageError(`batch ${batchId} was not submitted with --approve`);
   if (meta.status !== 'waiting_approval') refuse(meta, 'approved (it is not waiting for approval)');
+  // Four eyes (SPEC §16): whoever submitted the batch may not approve its waves.
+  if (meta.fourEyes && actor !== undefined && actor === meta.submittedBy) {
+    throw new UsageError(`batch ${batchId} was submitted with --four-eyes by ${actor}: its waves are approved by someone else`, 'ask another operator to run `nova-fleet approve` (NOVA_FLEET_ACTOR names who acts)');
+  }
   await store.setMeta(batchId, { approvedWave: meta.wave ?? 0 });
   return (await store.getBatch(batchId))!;
 }

@@ -6,6 +6,8 @@ import { BatchStore } from '../store/batch-store.js';
 import { openRedis, type RedisTarget } from '../store/connect.js';
 
 export interface RedisFlags {
+  /** Why (SPEC §16): recorded with the action in the audit log. */
+  reason?: string;
   prefix?: string;
   /** A config file other than ./nova-fleet.config.json. */
   config?: string;

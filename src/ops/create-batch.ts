@@ -42,6 +42,8 @@ export interface SubmitInput {
    * (SPEC §15). They are not rows: the waves' targets, over the rows, do not count them.
    */
   settled?: readonly string[];
+  /** Who submits it (SPEC §16). */
+  submittedBy?: string;
 }
 
 /**
@@ -129,6 +131,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     ...input.controls,
     ...(input.controls?.waves ? { wave: 0, approvedWave: -1 } : {}),
     ...(input.settled?.length ? { settled: input.settled.length } : {}),
+    ...(input.submittedBy ? { submittedBy: input.submittedBy } : {}),
   });
   if (!created) requireSameManifest(meta, digest);
   if (created) await store.setBatchOfDigest(digest, batchId);

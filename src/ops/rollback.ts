@@ -16,6 +16,7 @@ import { agentKey } from '../store/keys.js';
 import { openStore, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient } from './api-context.js';
 import type { Notes } from './notes.js';
+import { recordAction } from './actor.js';
 import { exitCodeOf, workBatch } from './run.js';
 
 export interface RollbackFlags extends RedisFlags, ApiFlags {
@@ -74,6 +75,7 @@ export async function rollbackBatch(batchId: string, flags: RollbackFlags, notes
       force: Boolean(flags.force),
       ...(flags.rate ? { rate: flags.rate } : {}),
     });
+    if (!attached) await recordAction(ctx.store, 'rollback', { batch: batchId, reason: flags.reason, detail: `batch ${meta.id}, ${enqueued} agents${flags.force ? ', --force' : ''}` });
     if (cancelledOrigin) notes.note(`rollback: batch ${batchId} was still going — cancelled what had not started`);
     if (attached) notes.note(`rollback: batch ${batchId} is already being rolled back by batch ${meta.id} (${meta.status}) — carrying on with it, no second rollback`);
     else notes.note(`rollback: batch ${meta.id} restores ${enqueued} agent${enqueued === 1 ? '' : 's'} changed by ${batchId}${flags.force ? ' (--force: conflicts overridden)' : ''}`);

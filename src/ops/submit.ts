@@ -14,6 +14,7 @@ import { rolloutControls, type ControlRequest } from '../batch/controls.js';
 import { fitBeforeDeadline } from '../batch/fit.js';
 import { windowSpec } from '../batch/window.js';
 import { UsageError } from '../errors.js';
+import { actorName, recordAction } from './actor.js';
 import type { RolloutControls } from '../batch/records.js';
 import { keyId } from '../api/credentials.js';
 import { openStore, type ApiFlags, type RedisFlags, type StoreContext } from './context.js';
@@ -42,7 +43,7 @@ export interface SubmitFlags extends ManifestFlags, RedisFlags, ApiFlags, Contro
 }
 
 /** Flags that shape a batch when it is created; an existing batch keeps its own. */
-const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'maxFailures', 'autoRollback', 'startAt', 'window', 'deadline', 'verifyCmd', 'verifyEnv', 'notify', 'gate', 'maxDrop', 'confidence', 'minCalls', 'gateTimeout', 'gateMaxPages'] as const;
+const CONTROL_FLAGS = ['waves', 'bake', 'approve', 'fourEyes', 'maxFailures', 'autoRollback', 'startAt', 'window', 'deadline', 'verifyCmd', 'verifyEnv', 'notify', 'gate', 'maxDrop', 'confidence', 'minCalls', 'gateTimeout', 'gateMaxPages'] as const;
 
 /** Defaults of a batch's retry policy (SPEC §5). */
 export const RETRY_DEFAULTS = { attempts: 6, backoffMs: 1000, backoffCapMs: 60_000 } as const;
@@ -113,7 +114,8 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     const warning = await fitWarning(ctx.store, total);
     if (warning) notes.note(`submit: ${warning}`);
   }
-  const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}), ...(source.settled?.length ? { settled: source.settled } : {}) });
+  const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}), ...(source.settled?.length ? { settled: source.settled } : {}), submittedBy: actorName() });
+  if (result.created) await recordAction(ctx.store, kind.planned ? 'apply' : 'submit', { batch: batchId, reason: flags.reason, detail: `${total} agents from ${file}` });
   return settle(ctx, batchId, flags, notes, result);
 }
 

@@ -12,6 +12,7 @@ import type { BatchStatus } from '../batch/lifecycle.js';
 import { REQUEST_KINDS, type BatchMeta, type BatchOptions, type Counts, type RequestCounts } from '../batch/records.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
+import { AuditLog } from './audit-log.js';
 import { packAsync, unpack } from './snapshot-codec.js';
 import type { Agent } from '../api/types.js';
 
@@ -21,6 +22,9 @@ export { ENV_NAME } from '../names.js';
 
 
 export class BatchStore extends AgentRecords {
+  /** Who did what (SPEC §16), over the same connection. */
+  readonly audit = new AuditLog(this.redis, this.keys);
+
   /** Creates the batch, or returns the existing one (the caller compares digests). */
   async createBatch(meta: BatchMeta, options: { listActive?: boolean } = {}): Promise<{ created: boolean; meta: BatchMeta }> {
     const key = this.keys.meta(meta.id);

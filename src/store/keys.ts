@@ -2,6 +2,7 @@
  * Every Redis key nova-fleet uses, built in one place (STYLE: one owner of all keys).
  *
  * Layout under the prefix P (default `nova-fleet`):
+ *   P:audit                   stream who did what: action, batch, actor, reason (capped, SPEC §16)
  *   P:batches                 zset   batch id → created time (ms); every batch (status, batches, prune)
  *   P:active                  zset   batch id → created time (ms); the batches workers poll: added on
  *                                    create and on reopen (retry), dropped by a worker once it finds
@@ -69,6 +70,11 @@ export class Keys {
 
   batches(): string {
     return `${this.prefix}:batches`;
+  }
+
+  /** Who did what (SPEC §16): a capped stream of every operator action under the prefix. */
+  audit(): string {
+    return `${this.prefix}:audit`;
   }
 
   active(): string {

@@ -50,6 +50,8 @@ const FIELDS: { [K in keyof BatchMeta]?: [field: string, codec: Codec<NonNullabl
   waveDoneAt: ['wave_done_at', number],
   bakeMs: ['bake_ms', number],
   approve: ['approve', flag],
+  fourEyes: ['four_eyes', flag],
+  submittedBy: ['submitted_by', text],
   maxFailures: ['max_failures', number],
   autoRollback: ['auto_rollback', flag],
   autoRollbackId: ['auto_rollback_id', text],
