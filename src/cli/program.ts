@@ -271,6 +271,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & AnalyzeFlags, out, batch) => (await import('./analyze.js')).analyzeCommand(batch!, o, out)));
 
+  prefixFlag(command('history', "every batch that touched an agent: when, which, who, how it ended, the fields it changed (--json: the snapshots)").argument('<agent>', 'ORG_ID/AGENT_ID'))
+    .action(act(async (o: CommonOptions & RedisFlags, out, agent) => (await import('./history.js')).historyCommand(agent!, o, out)));
   prefixFlag(command('audit', 'who did what: every action with its actor and reason, newest first').option('--since <time>', 'only since this time (ISO 8601) or this long ago (24h, 7d)').option('--batch <id>', 'only this batch').option('--limit <n>', 'at most this many (default 200)', wholeNumber(1, 100_000)))
     .action(act(async (o: CommonOptions & AuditFlags, out) => (await import('./audit.js')).auditCommand(o, out)));
 

@@ -136,7 +136,7 @@ async function onHalted(store: BatchStore, meta: BatchMeta): Promise<ControllerE
   if (!meta.autoRollback || meta.autoRollbackId || !byGate) return halted;
   // Once: the field is claimed before the rollback is created.
   if (!(await store.claimAutoRollback(meta.id))) return halted;
-  const { meta: rollback } = await createRollback({ store, originId: meta.id, attachAny: true });
+  const { meta: rollback } = await createRollback({ store, originId: meta.id, attachAny: true, submittedBy: `automatic rollback (${haltKind(meta) ?? 'halt'})` });
   await store.setMeta(meta.id, { autoRollbackId: rollback.id });
   return [{ kind: 'halted', reason, rollbackId: rollback.id }];
 }

@@ -28,6 +28,8 @@ export interface RollbackInput {
   rate?: number;
   /** The controller's automatic rollback: any unfinished rollback of the origin is carried on with. */
   attachAny?: boolean;
+  /** Who asks for it (SPEC §16); an automatic rollback's is the tool's own name for it. */
+  submittedBy?: string;
 }
 
 export interface RollbackResult {
@@ -80,6 +82,7 @@ export async function createRollback(input: RollbackInput): Promise<RollbackResu
     options,
     rollbackOf: originId,
     force: input.force ?? false,
+    ...(input.submittedBy ? { submittedBy: input.submittedBy } : {}),
   });
   const enqueued = await enqueueRollback(store, origin, meta, input.agents);
   return { meta: (await store.getBatch(id))!, enqueued, cancelledOrigin, attached: false };

@@ -16,7 +16,7 @@ import { agentKey } from '../store/keys.js';
 import { openStore, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient } from './api-context.js';
 import type { Notes } from './notes.js';
-import { recordAction } from './actor.js';
+import { actorName, recordAction } from './actor.js';
 import { exitCodeOf, workBatch } from './run.js';
 
 export interface RollbackFlags extends RedisFlags, ApiFlags {
@@ -73,6 +73,7 @@ export async function rollbackBatch(batchId: string, flags: RollbackFlags, notes
       originId: batchId,
       ...(agents ? { agents } : {}),
       force: Boolean(flags.force),
+      submittedBy: actorName(),
       ...(flags.rate ? { rate: flags.rate } : {}),
     });
     if (!attached) await recordAction(ctx.store, 'rollback', { batch: batchId, reason: flags.reason, detail: `batch ${meta.id}, ${enqueued} agents${flags.force ? ', --force' : ''}` });

@@ -47,7 +47,12 @@ export class AgentRecords extends Coordination {
   async saveBefore(batchId: string, key: string, agent: Agent): Promise<({ first: true } | { first: false; before: Agent }) & { status: BatchStatus | undefined }> {
     const [first, status, stored] = await this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), await packAsync(agent));
     const batchStatus = (status.toString() || undefined) as BatchStatus | undefined;
-    if (first === 1) return { first: true, status: batchStatus };
+    if (first === 1) {
+      // The agent's history (SPEC §16): this batch took a snapshot of it. Apart from the Lua step: on a
+      // Cluster the agent's index lives in its own slot.
+      await this.redis.zadd(this.keys.history(key), Date.now(), batchId);
+      return { first: true, status: batchStatus };
+    }
     return { first: false, before: unpack<Agent>(stored!), status: batchStatus };
   }
 
@@ -128,6 +133,19 @@ export class AgentRecords extends Coordination {
     return { head: [key, to, typeof from === 'string' ? from : from.join('|'), this.keys.statusChannel()], fields };
   }
 
+  /** The batches that snapshotted an agent, oldest first, with when. */
+  async agentHistory(key: string): Promise<Array<{ batchId: string; at: number }>> {
+    const flat = await this.redis.zrange(this.keys.history(key), '0', '-1', 'WITHSCORES');
+    const out: Array<{ batchId: string; at: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ batchId: flat[i]!, at: Number(flat[i + 1]) });
+    return out;
+  }
+
+  /** Drops a batch from its agents' histories (a prune). */
+  async forgetHistory(batchId: string, keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((key) => this.redis.zrem(this.keys.history(key), batchId)));
+  }
+
   async agentRecord(batchId: string, key: string): Promise<AgentRecord | undefined> {
     const status = await this.agentStatus(batchId, key);
     if (!status) return undefined;
@@ -191,6 +209,8 @@ export class AgentRecords extends Coordination {
       .hincrby(this.keys.counts(batchId), record.status, 1)
       .hset(this.keys.agent(batchId, record.key), ...fields)
       .exec();
+    // An imported batch joins its agents' histories (the index is the batch's records, looked up by agent).
+    if (record.before) await this.redis.zadd(this.keys.history(record.key), Date.now(), batchId);
   }
 
   /**

@@ -218,6 +218,8 @@ export class BatchStore extends AgentRecords {
   /** Deletes every key of the batch (its queue included) and its registry entry. */
   async deleteBatch(batchId: string): Promise<number> {
     let deleted = 0;
+    // Out of its agents' histories first (SPEC §16), while its records still say which agents it had.
+    for await (const pairs of this.scanStatuses(batchId, 500)) await this.forgetHistory(batchId, pairs.map(([key]) => key));
     const digest = await this.redis.hget(this.keys.meta(batchId), 'digest');
     if (digest && /^[0-9a-f]{64}$/.test(digest)) await this.forgetDigest(digest, batchId);
     // The batch's keys share its hash tag: one pattern finds them all, on Cluster in one slot.

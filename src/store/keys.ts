@@ -2,6 +2,7 @@
  * Every Redis key nova-fleet uses, built in one place (STYLE: one owner of all keys).
  *
  * Layout under the prefix P (default `nova-fleet`):
+ *   P:history:{<agent key>}   zset   batch id → when that batch first snapshotted the agent (SPEC §16)
  *   P:audit                   stream who did what: action, batch, actor, reason (capped, SPEC §16)
  *   P:batches                 zset   batch id → created time (ms); every batch (status, batches, prune)
  *   P:active                  zset   batch id → created time (ms); the batches workers poll: added on
@@ -70,6 +71,11 @@ export class Keys {
 
   batches(): string {
     return `${this.prefix}:batches`;
+  }
+
+  /** An agent's history across batches (SPEC §16): batch id → when the batch first read it (ms). */
+  history(agentKey: string): string {
+    return `${this.prefix}:history:{${agentKey}}`;
   }
 
   /** Who did what (SPEC §16): a capped stream of every operator action under the prefix. */

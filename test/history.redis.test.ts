@@ -1,0 +1,46 @@
+/**
+ * Every agent's history (issue 29, SPEC §16): the batches that snapshotted it, oldest first, with who
+ * submitted each and how it ended; `--json` carries the snapshots; a pruned batch leaves the index.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { engineFixtures } from './helpers/engine.js';
+import { startMock } from './helpers/mock.js';
+import { REDIS_URL, testPrefix } from './helpers/redis.js';
+
+const { manifest } = engineFixtures('history');
+
+describe('history ORG_ID/AGENT_ID', () => {
+  it('two batches over the same agents: both shown, with their actors; a rollback too; --json has the snapshots', async () => {
+    const api = await startMock({ agents: 4, orgs: 1 });
+    const prefix = testPrefix('history');
+    const env = { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, REDIS_URL, NOVA_FLEET_PREFIX: prefix };
+    const ids = api.agentIds();
+    const agent = `${ids[0]!.org_id}/${ids[0]!.agent_id}`;
+    const original = api.agent(ids[0]!.org_id, ids[0]!.agent_id)!.name;
+    const first = manifest('h1.ndjson', ids.map((a) => ({ ...a, patch: { name: 'First' } })));
+    const second = manifest('h2.ndjson', ids.map((a) => ({ ...a, patch: { name: 'Second', prompt_template: 'Second prompt' } })));
+    expect((await runCli(['run', first, '--batch', 'one', '--rate', '200'], { ...env, NOVA_FLEET_ACTOR: 'alice' })).code).toBe(0);
+    expect((await runCli(['run', second, '--batch', 'two', '--rate', '200'], { ...env, NOVA_FLEET_ACTOR: 'bob' })).code).toBe(0);
+    expect((await runCli(['rollback', 'two', '--run', '--rate', '200'], { ...env, NOVA_FLEET_ACTOR: 'carol' })).code).toBe(0);
+
+    const text = await runCli(['history', agent], env);
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`agent ${agent}:`);
+    expect(lines.slice(1).map((l) => l.replace(/^\S+ \S+ {2}/, ''))).toEqual([
+      'one (rollout by alice)  applied  name',
+      'two (rollout by bob)  applied  name, prompt_template',
+      expect.stringMatching(/^two-rollback-\w+ \(rollback by carol\) {2}restored {2}(name, prompt_template|prompt_template, name)$/),
+    ]);
+
+    const json = await runCli(['history', agent, '--json'], env);
+    const history = JSON.parse(json.stdout) as { entries: Array<{ batchId: string; before: { name: string }; after: { name: string } }>; gone: number };
+    expect(history.entries.map((e) => [e.before.name, e.after.name])).toEqual([[original, 'First'], ['First', 'Second'], ['Second', 'First']]);
+
+    // Pruned batches leave the agents' index.
+    expect((await runCli(['prune', '--older-than', '0'], env)).code).toBe(0);
+    expect((await runCli(['history', agent], env)).stdout.trim()).toBe(`agent ${agent}: no batch has touched it`);
+    expect((await runCli(['history', 'no-slash'], env)).code).toBe(2);
+  }, 60_000);
+});
