@@ -273,6 +273,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   prefixFlag(command('history', "every batch that touched an agent: when, which, who, how it ended, the fields it changed (--json: the snapshots)").argument('<agent>', 'ORG_ID/AGENT_ID'))
     .action(act(async (o: CommonOptions & RedisFlags, out, agent) => (await import('./history.js')).historyCommand(agent!, o, out)));
+  prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('<batch>', 'batch id'))
+    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
+    .action(act(async (o: CommonOptions & RedisFlags, out, batch) => (await import('./drift.js')).driftCommand(batch!, o, out)));
   prefixFlag(command('audit', 'who did what: every action with its actor and reason, newest first').option('--since <time>', 'only since this time (ISO 8601) or this long ago (24h, 7d)').option('--batch <id>', 'only this batch').option('--limit <n>', 'at most this many (default 200)', wholeNumber(1, 100_000)))
     .action(act(async (o: CommonOptions & AuditFlags, out) => (await import('./audit.js')).auditCommand(o, out)));
 
