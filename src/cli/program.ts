@@ -27,7 +27,7 @@ import type { DashboardFlags } from './dashboard.js';
 import type { ReportFlags } from './report.js';
 import type { RollbackFlags } from '../ops/rollback.js';
 import type { AnalyzeFlags } from '../ops/analyze.js';
-import type { AuditFlags } from './audit.js';
+import { historyCommands } from './program-history.js';
 import type { StatusFlags } from './status.js';
 import type { SubmitFlags } from '../ops/submit.js';
 import type { ApplyFlags } from '../ops/apply.js';
@@ -271,14 +271,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & AnalyzeFlags, out, batch) => (await import('./analyze.js')).analyzeCommand(batch!, o, out)));
 
-  prefixFlag(command('history', "every batch that touched an agent: when, which, who, how it ended, the fields it changed (--json: the snapshots)").argument('<agent>', 'ORG_ID/AGENT_ID'))
-    .action(act(async (o: CommonOptions & RedisFlags, out, agent) => (await import('./history.js')).historyCommand(agent!, o, out)));
-  prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('<batch>', 'batch id'))
-    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
-    .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
-    .action(act(async (o: CommonOptions & RedisFlags, out, batch) => (await import('./drift.js')).driftCommand(batch!, o, out)));
-  prefixFlag(command('audit', 'who did what: every action with its actor and reason, newest first').option('--since <time>', 'only since this time (ISO 8601) or this long ago (24h, 7d)').option('--batch <id>', 'only this batch').option('--limit <n>', 'at most this many (default 200)', wholeNumber(1, 100_000)))
-    .action(act(async (o: CommonOptions & AuditFlags, out) => (await import('./audit.js')).auditCommand(o, out)));
+  historyCommands({ command, act, acted, prefixFlag, auth: AUTH_OPTION, keys: KEYS_OPTION });
 
   acted(command('prune', 'delete batches (and their snapshots) older than DAYS'))
     .requiredOption('--older-than <days>', 'age in days', wholeNumber(0))

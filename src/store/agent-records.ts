@@ -11,6 +11,8 @@ import { setOwn } from '../patch/merge.js';
 import { Cluster } from 'ioredis';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
+import { scanKeys } from './connect.js';
+import { escapeGlob } from './keys.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
 import type { AgentRecord } from '../batch/records.js';
 
@@ -139,6 +141,14 @@ export class AgentRecords extends Coordination {
     const out: Array<{ batchId: string; at: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ batchId: flat[i]!, at: Number(flat[i + 1]) });
     return out;
+  }
+
+  /** The agents with a history (of `orgId` only, if given). */
+  async *historyAgents(orgId?: string): AsyncGenerator<string[]> {
+    const head = `${this.keys.history('')}`.slice(0, -1); // `P:history:{`
+    for await (const keys of scanKeys(this.redis, `${escapeGlob(head)}${orgId ? `${escapeGlob(orgId)}/` : ''}*}`)) {
+      yield keys.filter((key) => key.startsWith(head) && key.endsWith('}')).map((key) => key.slice(head.length, -1));
+    }
   }
 
   /** Drops a batch from its agents' histories (a prune). */
