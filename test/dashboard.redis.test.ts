@@ -39,6 +39,8 @@ describe('dashboard', () => {
       expect(batches[0]).toMatchObject({ id: 'dash-api-batch', status: 'completed_with_failures', counts: { applied: 7, failed: 1 }, topFailures: [{ count: 1 }] });
       // What the batch cost the API (SPEC §15): 8 GETs (one answered 422), 7 PATCHes, per changed agent.
       expect((batches[0] as unknown as { requests: unknown }).requests).toEqual({ get: 8, patch: 7, list: 0, calls: 0, total: 15, perChanged: 15 / 7 });
+      // Who submitted it (SPEC §16): the engine helper submits without an actor; the field is there, empty.
+      expect((batches[0] as unknown as { submittedBy: unknown }).submittedBy).toBeNull();
       const csv = await (await fetch(`${dashboard.url}api/batches/dash-api-batch/report.csv`)).text();
       expect(csv.trim().split('\n')).toHaveLength(9);
       expect((await fetch(`${dashboard.url}api/batches/nope/report.csv`)).status).toBe(404);
@@ -107,7 +109,7 @@ describe('dashboard', () => {
     const api = await startMock({ agents: 40, orgs: 2, callsPerMin: 3000, callMs: 100, badMarker: 'HANG UP' });
     const prefix = testPrefix('dash-gate');
     const saved = { ...process.env };
-    Object.assign(process.env, { NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: prefix, REDIS_URL: process.env.NOVA_FLEET_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
+    Object.assign(process.env, { NOVA_FLEET_ACTOR: 'dana', NOVA_API_URL: api.url, NOVA_API_KEY: api.apiKey, NOVA_FLEET_PREFIX: prefix, REDIS_URL: process.env.NOVA_FLEET_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
     try {
       const file = manifest('dash-gate.ndjson', api.agentIds().map((a) => ({ ...a, patch: { prompt_template: 'Be brisk. HANG UP on hesitation.' } })));
       const code = await runCommand(file, { batch: 'dash-gate', rate: 100, waves: [{ kind: 'percent', p: 10 }, { kind: 'percent', p: 100 }], gate: 'calls', bake: 1500, minCalls: 100 }, createOutput(true, capture().stream, capture().stream), new Promise<never>(() => {}));
@@ -122,6 +124,8 @@ describe('dashboard', () => {
       await page.goto(dashboard.url);
       const chart = page.locator('tr[data-batch="dash-gate"] svg.gate');
       await chart.waitFor({ timeout: 10_000 });
+      // Who submitted it (SPEC §16), under its id.
+      expect(await page.locator('tr[data-batch="dash-gate"] td').first().innerText()).toMatch(/rollout · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d · by dana/);
       // Two bars (changed, control), each with its interval, and the verdict under them.
       expect(await chart.locator('rect').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-cohort')))).toEqual(['treated', 'control']);
       expect(await chart.locator('line.whisker').count()).toBe(2);

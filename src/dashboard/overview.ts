@@ -113,7 +113,7 @@ export const OVERVIEW_HTML = `<!doctype html>
     const eta = b.etaSeconds ? ' · ETA ' + b.etaSeconds + 's' : '';
     const failures = el('ul', { class: 'failures' }, b.topFailures.map((f) => el('li', { text: f.count + ' × ' + f.reason })));
     return el('tr', { 'data-batch': b.id }, [
-      el('td', {}, [el('div', { text: b.id }), el('div', { class: 'small', text: b.kind + (b.rollbackOf ? ' of ' + b.rollbackOf : '') + ' · ' + new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ') })]),
+      el('td', {}, [el('div', { text: b.id }), el('div', { class: 'small', text: b.kind + (b.rollbackOf ? ' of ' + b.rollbackOf : '') + ' · ' + new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ') + (b.submittedBy ? ' · by ' + b.submittedBy : '') })]),
       el('td', {}, [el('span', { class: 'status ' + b.status, text: b.status }), b.haltReason ? el('div', { class: 'small', text: b.haltReason }) : '']),
       el('td', {}, [el('div', { text: b.wave ? b.wave.current + ' / ' + b.wave.of : '—' }), ...(b.analysis && b.analysis.length ? [gateChart(b.analysis)] : [])]),
       progress,

@@ -168,6 +168,7 @@ export async function startDashboard(options: DashboardOptions): Promise<{ url: 
           wave: meta.waves ? { current: (meta.wave ?? 0) + 1, of: meta.waves.length, targets: meta.waves } : null,
           topFailures: view.topFailures,
           rollbackOf: meta.rollbackOf ?? null,
+          submittedBy: meta.submittedBy ?? null,
           requests: view.requests,
           // A calls gate's judgements, for the chart: each wave's two cohorts with their intervals.
           analysis: (view.analyses ?? []).map((a) => ({ wave: a.wave, verdict: a.verdict, mode: a.mode, treated: a.treated, control: a.control, pValue: a.test?.pValue ?? null, requests: a.requests })),
