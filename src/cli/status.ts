@@ -1,5 +1,6 @@
 /** `nova-fleet status [BATCH] [--watch]` and `nova-fleet batches`: what is going on, read-only. */
-import { doneOf, viewAllBatches as viewAll, viewBatch, type BatchView } from '../views/batch-view.js';
+import { doneOf, viewBatch, type BatchView } from '../views/batch-view.js';
+import { batchViews } from '../ops/status.js';
 import { describeView } from './view-text.js';
 import { requireBatch } from '../ops/require-batch.js';
 import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
@@ -35,17 +36,8 @@ export function describeBatches(list: BatchView[]): string {
 }
 
 export async function batchesCommand(flags: RedisFlags, out: Output): Promise<void> {
-  const list = await viewAllBatches(flags);
+  const list = await batchViews(flags);
   out.result(describeBatches(list), list.map((v) => ({ ...v.meta, counts: v.counts })));
-}
-
-async function viewAllBatches(flags: RedisFlags): Promise<BatchView[]> {
-  const ctx = await openStore(flags, { readOnly: true });
-  try {
-    return await viewAll(ctx.store);
-  } finally {
-    ctx.close();
-  }
 }
 
 export async function statusCommand(batchId: string | undefined, flags: StatusFlags, out: Output): Promise<void> {

@@ -7,13 +7,18 @@ import { requireBatch } from './require-batch.js';
 /** A batch in a list: its metadata and counts. */
 export type BatchEntry = BatchMeta & { counts: Counts };
 
-export async function listBatches(flags: RedisFlags): Promise<BatchEntry[]> {
+/** Every batch's view, oldest first (`batches`, `status` without an id). */
+export async function batchViews(flags: RedisFlags): Promise<BatchView[]> {
   const ctx = await openStore(flags, { readOnly: true });
   try {
-    return (await viewAllBatches(ctx.store)).map((v) => ({ ...v.meta, counts: v.counts }));
+    return await viewAllBatches(ctx.store);
   } finally {
     ctx.close();
   }
+}
+
+export async function listBatches(flags: RedisFlags): Promise<BatchEntry[]> {
+  return (await batchViews(flags)).map((v) => ({ ...v.meta, counts: v.counts }));
 }
 
 /** One batch's view (exit 2 if there is no such batch). */

@@ -12,7 +12,7 @@ import { Cluster } from 'ioredis';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
 import { scanKeys } from './connect.js';
-import { escapeGlob } from './keys.js';
+import { BATCH_ID, escapeGlob } from './keys.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
 import type { AgentRecord } from '../batch/records.js';
 
@@ -47,14 +47,13 @@ export class AgentRecords extends Coordination {
    * is this one.
    */
   async saveBefore(batchId: string, key: string, agent: Agent): Promise<({ first: true } | { first: false; before: Agent }) & { status: BatchStatus | undefined }> {
-    const [first, status, stored] = await this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), await packAsync(agent));
+    const packed = await packAsync(agent);
+    // The agent's history (SPEC §16): this batch snapshotted it. Sent beside the Lua step, not after it
+    // (one round trip on the job's path, not two); NX keeps the first time, so a later attempt changes
+    // nothing. Apart from the Lua step because on a Cluster the agent's index lives in its own slot.
+    const [[first, status, stored]] = await Promise.all([this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), packed), this.redis.zadd(this.keys.history(key), 'NX', Date.now(), batchId)]);
     const batchStatus = (status.toString() || undefined) as BatchStatus | undefined;
-    if (first === 1) {
-      // The agent's history (SPEC §16): this batch took a snapshot of it. Apart from the Lua step: on a
-      // Cluster the agent's index lives in its own slot.
-      await this.redis.zadd(this.keys.history(key), Date.now(), batchId);
-      return { first: true, status: batchStatus };
-    }
+    if (first === 1) return { first: true, status: batchStatus };
     return { first: false, before: unpack<Agent>(stored!), status: batchStatus };
   }
 
@@ -139,7 +138,8 @@ export class AgentRecords extends Coordination {
   async agentHistory(key: string): Promise<Array<{ batchId: string; at: number }>> {
     const flat = await this.redis.zrange(this.keys.history(key), '0', '-1', 'WITHSCORES');
     const out: Array<{ batchId: string; at: number }> = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ batchId: flat[i]!, at: Number(flat[i + 1]) });
+    // Read back as untrusted: only well-formed batch ids name a batch's keys.
+    for (let i = 0; i + 1 < flat.length; i += 2) if (BATCH_ID.test(flat[i]!)) out.push({ batchId: flat[i]!, at: Number(flat[i + 1]) });
     return out;
   }
 

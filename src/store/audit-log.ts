@@ -5,6 +5,7 @@
  */
 import type { ScriptClient } from './scripts.js';
 import type { Keys } from './keys.js';
+import { printable } from '../printable.js';
 
 /** Entries kept: enough for months of operators' actions; the stream trims the oldest beyond it. */
 const MAX_ENTRIES = 100_000;
@@ -47,7 +48,10 @@ export class AuditLog {
         const fields: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
         if (options.batch !== undefined && fields.batch !== options.batch) continue;
-        out.push({ at: Number(id.split('-')[0]), actor: fields.actor ?? '?', action: fields.action ?? '?', ...(fields.batch ? { batch: fields.batch } : {}), ...(fields.reason ? { reason: fields.reason } : {}), ...(fields.detail ? { detail: fields.detail } : {}) });
+        // Read back as untrusted (anyone who can write to Redis can write here): printable, bounded.
+        const shown = (text: string | undefined) => (text ? printable(text.slice(0, FIELD_MAX)) : undefined);
+        const [actor, action, batch, reason, detail] = [shown(fields.actor), shown(fields.action), shown(fields.batch), shown(fields.reason), shown(fields.detail)];
+        out.push({ at: Number(id.split('-')[0]), actor: actor ?? '?', action: action ?? '?', ...(batch ? { batch } : {}), ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) });
         if (out.length >= limit) return out;
       }
       if (page.length < 500) return out;
