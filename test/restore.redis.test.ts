@@ -46,6 +46,10 @@ describe('restore --to', () => {
     expect((await store.agentRecord('back-to-start', `${edited.org_id}/${edited.agent_id}`))!.status).toBe('conflict');
     // Recorded: who restored, and why.
     expect((await store.audit.read({ batch: 'back-to-start' }))[0]).toMatchObject({ action: 'restore', reason: 'undo the week' });
+    // SPEC §16's --agents FILE: read and checked as rollback's agent list is (a missing one is exit 2, nothing made).
+    const missing = await runCli(['restore', '--to', 'one', '--agents', '/nonexistent/agents.csv'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('/nonexistent/agents.csv');
     // Nothing left to undo since a moment ago: said, no batch.
     const none = await runCli(['restore', '--to', new Date(Date.now() + 60_000).toISOString()], env);
     expect(none.code).toBe(0);

@@ -27,7 +27,7 @@ export function historyCommands({ command, act, acted, prefixFlag, auth, keys }:
     .action(act(async (o: CommonOptions & RedisFlags, out, agent) => (await import('./history.js')).historyCommand(agent!, o, out)));
   acted(command('restore', 'every agent back to its state at a time (or before a batch), as a batch of its own; edited since: conflict'))
     .requiredOption('--to <time|batch>', 'an ISO 8601 time, or a batch id (the state before it)')
-    .option('--agents-file <file>', 'only these agents (CSV with org_id,agent_id columns)')
+    .option('--agents <file>', 'only these agents (CSV with org_id,agent_id columns)')
     .option('--org <org>', 'only the agents of this org (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--force', 'restore even agents edited since nova-fleet last wrote them')
     .option('--run', 'work it here with progress until it ends')

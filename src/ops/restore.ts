@@ -33,7 +33,7 @@ export interface RestoreFlags extends SubmitFlags {
   /** An ISO time, or a batch id (the state before that batch). */
   to: string;
   /** Only these agents (a CSV of org_id,agent_id), or those of these orgs. */
-  agentsFile?: string;
+  agents?: string;
   org?: string[];
   force?: boolean;
   /** Work it here until it ends. */
@@ -131,8 +131,8 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
 
 /** The agents a restore looks at: a list, the orgs named, or every agent with a history. */
 async function* agentsOf(store: BatchStore, flags: RestoreFlags): AsyncGenerator<string[]> {
-  if (flags.agentsFile) {
-    yield [...(await readAgentList(flags.agentsFile))];
+  if (flags.agents) {
+    yield [...(await readAgentList(flags.agents))];
     return;
   }
   for (const org of flags.org?.length ? flags.org : [undefined]) yield* store.historyAgents(org);
