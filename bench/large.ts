@@ -25,6 +25,23 @@ function timed(args: string[], env: NodeJS.ProcessEnv, rssFile: string) {
   };
 }
 
+async function settled(store: BatchStore, batchId: string): Promise<void> {
+  for (;;) {
+    const meta = await store.getBatch(batchId);
+    if (meta && meta.status !== 'running') return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** MEMORY USAGE of every key under the prefix: the history index's buckets apart from the rest. */
+async function redisBytes(redis: ReturnType<typeof connectRedis>, prefix: string): Promise<{ batch: number; history: number }> {
+  const out = { batch: 0, history: 0 };
+  for await (const keys of scanKeys(redis, `${prefix}:*`)) {
+    for (const key of keys) out[key.startsWith(`${prefix}:history:`) ? 'history' : 'batch'] += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+  }
+  return out;
+}
+
 export async function benchLarge(log: (line: string) => void): Promise<BenchRow[]> {
   const agents = Number(process.env.BENCH_LARGE_AGENTS ?? 200_000);
   const { url } = await discoverRedis({ url: process.env.REDIS_URL });
@@ -44,24 +61,27 @@ export async function benchLarge(log: (line: string) => void): Promise<BenchRow[
     const submit = timed(['submit', file, '--batch', 'large', '--rate', '100000'], env, path.join(dir, 'submit.rss'));
     const submitMB = await submit.peakMB();
     const store = new BatchStore(redis, prefix);
-    for (;;) {
-      const meta = await store.getBatch('large');
-      if (meta && meta.status !== 'running') break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await settled(store, 'large');
     const seconds = (performance.now() - t) / 1000;
     const counts = await store.counts('large');
-    let bytes = 0;
-    for await (const keys of scanKeys(redis, `${prefix}:*`)) {
-      for (const key of keys) bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
-    }
+    const one = await redisBytes(redis, prefix);
+    // A second version of every agent (issue 29): the history index's cost is per agent-version, set
+    // against the per-agent figure without it (the batch's own keys: today's layout).
+    writeFileSync(file, `org_id,agent_id,extra_config.min_words,name\n${ids.map((a, i) => `${a.org_id},${a.agent_id},6,Agent ${i} v2`).join('\n')}\n`);
+    await new Promise<void>((resolve, reject) => timed(['submit', file, '--batch', 'large-2', '--rate', '100000'], env, path.join(dir, 'submit-2.rss')).child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`second submit: exit ${code}`)))));
+    await settled(store, 'large-2');
+    const two = await redisBytes(redis, prefix);
+    const bytes = one.batch + one.history;
     // SIGTERM to the node process under GNU time (time itself would just die without a report).
     for (const w of workers) spawnSync('pkill', ['-TERM', '-P', String(w.child.pid)]);
     const workerMB = Math.max(...(await Promise.all(workers.map((w) => w.peakMB()))));
     for await (const keys of scanKeys(redis, `${prefix}:*`)) await redis.del(...keys);
+    const perAgent = one.batch / agents;
+    const perVersion = (two.batch + two.history) / (2 * agents);
     return [
       { what: `large fleet: ${agents.toLocaleString('en')} agents, 4 workers × 32, mock without latency: agents/s (applied ${counts.applied.toLocaleString('en')})`, figure: (agents / seconds).toFixed(0), peer: '—', ratio: '—', target: 'completes' },
       { what: 'large fleet: Redis memory of the batch, MB (per agent, bytes)', figure: `${(bytes / 2 ** 20).toFixed(0)} (${Math.round(bytes / agents)})`, peer: '—', ratio: '—', target: '—' },
+      { what: `large fleet: Redis bytes per agent-version, two batches over every agent (history index ${Math.round(two.history / (2 * agents))} B of it); peer: bytes per agent of one batch without the index`, figure: perVersion.toFixed(0), peer: perAgent.toFixed(0), ratio: (perVersion / perAgent).toFixed(2), target: '≤ 1.10' },
       { what: 'large fleet: peak RSS, MB — submit / one worker', figure: `${submitMB} / ${workerMB}`, peer: '—', ratio: '—', target: '—' },
     ];
   } finally {

@@ -15,6 +15,7 @@ import { UsageError } from '../errors.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
 import { isWritableField } from '../patch/fields.js';
 import { directiveInPlan } from '../plan/plan-rows.js';
+import type { AgentMarks } from '../store/agent-records.js';
 import type { BatchStore } from '../store/batch-store.js';
 import { splitAgentKey } from '../store/keys.js';
 import { checkBatchId, generateBatchId } from '../batch/batch-id.js';
@@ -78,15 +79,15 @@ async function timeOf(store: BatchStore, to: string): Promise<number> {
 }
 
 /** Writes the restore's rows; returns the manifest's path, how many agents go back, and the notes of those that cannot. */
-async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<string[]>, force: boolean, file: string): Promise<{ rows: number; skipped: string[] }> {
+async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<AgentMarks[]>, force: boolean, file: string): Promise<{ rows: number; skipped: string[] }> {
   const writer = new JsonManifestWriter(file);
   const skipped: string[] = [];
   let complete = false;
   try {
-    for await (const keys of agents) {
-      for (const key of keys) {
+    for await (const page of agents) {
+      for (const { key, marks } of page) {
         const later = [];
-        for (const { batchId, at } of await store.agentHistory(key)) {
+        for (const { batchId, at } of marks) {
           if (at < time) continue;
           const record = await store.agentRecord(batchId, key);
           const meta = record && (record.status === 'applied' || record.status === 'restored') ? await store.getBatch(batchId) : undefined;
@@ -105,7 +106,7 @@ async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<
   }
 }
 
-export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents: AsyncIterable<string[]>, notes: Notes, onCreated?: OnCreated): Promise<SubmitResult | undefined> {
+export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents: AsyncIterable<AgentMarks[]>, notes: Notes, onCreated?: OnCreated): Promise<SubmitResult | undefined> {
   const time = await timeOf(ctx.store, flags.to);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nova-fleet-restore-'));
   try {
@@ -129,13 +130,13 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
   }
 }
 
-/** The agents a restore looks at: a list, the orgs named, or every agent with a history. */
-async function* agentsOf(store: BatchStore, flags: RestoreFlags): AsyncGenerator<string[]> {
+/** The agents a restore looks at, with their histories: a list, the orgs named, or every agent with a history. */
+async function* agentsOf(store: BatchStore, flags: RestoreFlags): AsyncGenerator<AgentMarks[]> {
   if (flags.agents) {
-    yield [...(await readAgentList(flags.agents))];
+    for (const key of await readAgentList(flags.agents)) yield [{ key, marks: await store.agentHistory(key) }];
     return;
   }
-  for (const org of flags.org?.length ? flags.org : [undefined]) yield* store.historyAgents(org);
+  for (const org of flags.org?.length ? flags.org : [undefined]) yield* store.historyEntries(org);
 }
 
 /** `restore --to …`: the restore batch created and enqueued (workers do the work); undefined if nothing to do. */

@@ -2,7 +2,10 @@
  * Every Redis key nova-fleet uses, built in one place (STYLE: one owner of all keys).
  *
  * Layout under the prefix P (default `nova-fleet`):
- *   P:history:{<agent key>}   zset   batch id → when that batch first snapshotted the agent (SPEC §16)
+ *   P:history:{<org>#<nn>}    zset   `<agent id>/<batch id>` → when that batch first snapshotted the agent
+ *                                    (SPEC §16); an org's agents spread over 256 buckets by a hash of
+ *                                    the agent id, so the index costs ~60 bytes per agent-version, not a
+ *                                    key per agent (~200)
  *   P:audit                   stream who did what: action, batch, actor, reason (capped, SPEC §16)
  *   P:batches                 zset   batch id → created time (ms); every batch (status, batches, prune)
  *   P:active                  zset   batch id → created time (ms); the batches workers poll: added on
@@ -57,6 +60,19 @@ export function splitAgentKey(key: string): { orgId: string; agentId: string } {
   return { orgId: key.slice(0, slash), agentId: key.slice(slash + 1) };
 }
 
+/** Buckets per org in the history index: 10,000 agents of one org make ~40 entries a bucket (a listpack). */
+export const HISTORY_BUCKETS = 256;
+
+/** An agent id's bucket: FNV-1a (32-bit) of its characters, so every process places it alike. */
+export function historyBucketOf(agentId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < agentId.length; i++) hash = Math.imul(hash ^ agentId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % HISTORY_BUCKETS;
+}
+
+/** An entry of the history index: `<agent id>/<batch id>` (neither holds a `/`). */
+export const historyMember = (agentId: string, batchId: string): string => `${agentId}/${batchId}`;
+
 export const QUEUE_NAME = 'agents';
 
 export class Keys {
@@ -73,9 +89,17 @@ export class Keys {
     return `${this.prefix}:batches`;
   }
 
-  /** An agent's history across batches (SPEC §16): batch id → when the batch first read it (ms). */
+  /**
+   * The bucket of the history index (SPEC §16) that holds an agent's entries. Buckets, not a key per
+   * agent: a small key costs ~150 bytes before its first entry, a bucket's entry ~60.
+   */
   history(agentKey: string): string {
-    return `${this.prefix}:history:{${agentKey}}`;
+    const { orgId, agentId } = splitAgentKey(agentKey);
+    return this.historyBucket(orgId, historyBucketOf(agentId));
+  }
+
+  historyBucket(orgId: string, bucket: number): string {
+    return `${this.prefix}:history:{${orgId}#${bucket.toString(16).padStart(2, '0')}}`;
   }
 
   /** Who did what (SPEC §16): a capped stream of every operator action under the prefix. */
