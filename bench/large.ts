@@ -65,6 +65,7 @@ export async function benchLarge(log: (line: string) => void): Promise<BenchRow[
     const seconds = (performance.now() - t) / 1000;
     const counts = await store.counts('large');
     const one = await redisBytes(redis, prefix);
+    if (process.env.BENCH_LARGE_PAUSE) await new Promise((r) => setTimeout(r, Number(process.env.BENCH_LARGE_PAUSE)));
     // A second version of every agent (issue 29): the history index's cost is per agent-version, set
     // against the per-agent figure without it (the batch's own keys: today's layout).
     writeFileSync(file, `org_id,agent_id,extra_config.min_words,name\n${ids.map((a, i) => `${a.org_id},${a.agent_id},6,Agent ${i} v2`).join('\n')}\n`);

@@ -31,25 +31,25 @@ describe('history index', () => {
     expect(keys.length).toBeGreaterThan(200);
     expect(keys.length).toBeLessThanOrEqual(HISTORY_BUCKETS);
     // `agent-1` shares its first characters with agent-10…agent-1999: none of theirs is its.
-    expect((await store.agentHistory('org-1/agent-1')).map((m) => m.batchId)).toEqual(['b1', 'b2']);
+    expect((await store.history.of('org-1/agent-1')).map((m) => m.batchId)).toEqual(['b1', 'b2']);
     const entries = [];
-    for await (const page of store.historyEntries('org-1')) entries.push(...page);
+    for await (const page of store.history.entries('org-1')) entries.push(...page);
     expect(entries).toHaveLength(2000);
     expect(new Set(entries.map((e) => e.key)).size).toBe(2000);
     expect(entries.every((e) => e.marks.map((m) => m.batchId).join() === 'b1,b2')).toBe(true);
     // A second attempt of the same batch keeps the first time.
-    const [first] = await store.agentHistory('org-1/agent-7');
+    const [first] = await store.history.of('org-1/agent-7');
     await new Promise((r) => setTimeout(r, 5));
     await store.saveBefore('b1', 'org-1/agent-7', agent('agent-7'));
-    expect((await store.agentHistory('org-1/agent-7'))[0]).toEqual(first);
+    expect((await store.history.of('org-1/agent-7'))[0]).toEqual(first);
     // Another org's agents are not this org's.
     await store.saveBefore('b3', 'org-2/agent-1', agent('agent-1'));
     const org1 = [];
-    for await (const page of store.historyEntries('org-1')) org1.push(...page);
+    for await (const page of store.history.entries('org-1')) org1.push(...page);
     expect(org1.some((e) => e.marks.some((m) => m.batchId === 'b3'))).toBe(false);
     // A prune drops the batch's entries.
-    await store.forgetHistory('b1', ids.map((id) => `org-1/${id}`));
-    expect((await store.agentHistory('org-1/agent-1')).map((m) => m.batchId)).toEqual(['b2']);
+    await store.history.forget('b1', ids.map((id) => `org-1/${id}`));
+    expect((await store.history.of('org-1/agent-1')).map((m) => m.batchId)).toEqual(['b2']);
   }, 60_000);
 
   it('entries another writer left malformed are skipped, never read as a batch', async () => {
@@ -58,7 +58,7 @@ describe('history index', () => {
     const bucket = new Keys(prefix).history('org-1/agent-1');
     expect(bucket).toBe(`${prefix}:history:{org-1#${historyBucketOf('agent-1').toString(16).padStart(2, '0')}}`);
     await plain.zadd(bucket, 1, 'agent-1/ok-batch', 2, 'agent-1/../../etc', 3, 'agent-1/a b', 4, 'agent-1');
-    expect(await store.agentHistory('org-1/agent-1')).toEqual([{ batchId: 'ok-batch', at: 1 }]);
+    expect(await store.history.of('org-1/agent-1')).toEqual([{ batchId: 'ok-batch', at: 1 }]);
   });
 
   it('buckets spread ids evenly (FNV-1a): 25,600 ids, no bucket more than twice its share', () => {

@@ -1,4 +1,5 @@
 /** Staged rollouts (SPEC §9): waves, bake, approvals, error budget, automatic rollback. */
+import { hook } from './helpers/hook.js';
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
 import type { Agent } from '../src/api/types.js';
@@ -42,21 +43,6 @@ async function stage(api: MockApi, name: string, rows: unknown[], controls: Roll
 }
 
 /** A hook that keeps what it is sent. */
-async function hook() {
-  const http = await import('node:http');
-  const events: Array<{ event: string; wave?: number; reason?: string; status: string; counts: Record<string, number> }> = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      events.push(JSON.parse(body) as (typeof events)[number]);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { events, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, close: () => server.close() };
-}
-
 const ended = (meta: BatchMeta) => ['completed', 'completed_with_failures', 'cancelled', 'halted'].includes(meta.status);
 const writable = (agent: Agent) => Object.fromEntries(Object.keys(WRITABLE_FIELDS).map((f) => [f, agent[f]]));
 
@@ -297,7 +283,7 @@ describe('maintenance windows, on the real clock', () => {
 
 describe('verification and notifications', () => {
   it('--verify-cmd runs after each wave with the batch and wave in its environment; --notify posts each event once', async () => {
-    const { events, url, close } = await hook();
+    const { events, url, close } = await hook<{ event: string; wave?: number; reason?: string; status: string; counts: Record<string, number> }>();
     const { mkdtempSync, readFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const log = `${mkdtempSync(`${tmpdir()}/nova-fleet-verify-`)}/verify.log`;
@@ -368,7 +354,7 @@ describe('cancel and staged rollouts', () => {
 describe('--notify says every end', () => {
   it('a deadline that cuts the batch (agents skipped) posts a cancelled event saying so; so does `cancel`', async () => {
     // Issue 24 (7): a window closing with 181 of 300 agents skipped was silent.
-    const { events, url, close } = await hook();
+    const { events, url, close } = await hook<{ event: string; wave?: number; reason?: string; status: string; counts: Record<string, number> }>();
     const api = await startMock({ agents: 12, latencyMs: 50 });
     const rows = api.agentIds().map((a) => ({ ...a, patch: { name: 'Cut' } }));
     const run = await stage(api, 'deadline-notify', rows, { deadline: Date.now() + 1500, notifyUrl: url }, 2, { ...FAST, rate: 4 });

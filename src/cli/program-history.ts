@@ -7,7 +7,8 @@ import type { Output } from './output.js';
 import type { RedisFlags } from '../ops/context.js';
 import type { AuditFlags } from './audit.js';
 import type { RestoreFlags } from '../ops/restore.js';
-import { positiveNumber, wholeNumber } from './parsers.js';
+import { flagParser, parseHttpUrl, positiveNumber, wholeNumber } from './parsers.js';
+import type { DriftFlags } from './drift.js';
 
 interface CommonOptions {
   json?: boolean;
@@ -34,10 +35,14 @@ export function historyCommands({ command, act, acted, prefixFlag, auth, keys }:
     .option('--batch <id>', 'the restore batch’s id (default: generated)')
     .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
     .action(act(async (o: CommonOptions & RestoreFlags, out) => (await import('./restore.js')).restoreCommand(o, out)));
-  prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('<batch>', 'batch id'))
+  prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('[batch]', 'batch id'))
     .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--every <duration>', 'register the check for the workers to run on this schedule (6h, 30m, 1d); the first runs now')
+    .option('--notify <url>', 'with --every: POST a JSON drift event here when a check finds drift', flagParser(parseHttpUrl))
+    .option('--stop', "remove the batch's scheduled check")
+    .option('--list', 'the scheduled checks')
     .addOption(auth()).option(...keys)
-    .action(act(async (o: CommonOptions & RedisFlags, out, batch) => (await import('./drift.js')).driftCommand(batch!, o, out)));
+    .action(act(async (o: CommonOptions & DriftFlags, out, batch) => (await import('./drift.js')).driftCommand(batch, o, out)));
   prefixFlag(command('audit', 'who did what: every action with its actor and reason, newest first').option('--since <time>', 'only since this time (ISO 8601) or this long ago (24h, 7d)').option('--batch <id>', 'only this batch').option('--limit <n>', 'at most this many (default 200)', wholeNumber(1, 100_000)))
     .action(act(async (o: CommonOptions & AuditFlags, out) => (await import('./audit.js')).auditCommand(o, out)));
 }

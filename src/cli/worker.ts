@@ -1,10 +1,12 @@
 /**
  * `nova-fleet worker [--concurrency N] [--queue BATCH…]`: process jobs of every active batch (or the
  * given ones) until SIGINT/SIGTERM, then finish in-flight requests and exit 0. Run as many as needed,
- * on as many machines as needed, against the same Redis.
+ * on as many machines as needed, against the same Redis. Workers without --queue also run the scheduled
+ * drift checks (`drift BATCH --every 6h`).
  */
 import { maskUrlPassword } from '../config.js';
 import { WorkerPool } from '../worker/worker-pool.js';
+import { startDriftChecks } from '../ops/drift-checks.js';
 import { Journal } from '../journal/journal.js';
 import { checkBatchId } from '../batch/batch-id.js';
 import { closePool, configFrom, type ApiFlags, type RedisFlags } from '../ops/context.js';
@@ -54,6 +56,8 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
     ...(typeof flags.journal === 'string' ? { journal: new Journal(flags.journal, config.prefix) } : {}),
     ...(served ? { metrics: served.metrics } : {}),
   });
+  // Scheduled drift checks (SPEC §16) are every batch's: run by the workers that serve every batch.
+  const drift = only.length === 0 ? startDriftChecks({ redisUrl: target.url, prefix: config.prefix, flags, log }) : undefined;
   try {
     await pool.start();
     log.info({ batches: only.length > 0 ? only : 'all active', prefix: config.prefix, concurrency: config.concurrency, api: maskUrlPassword(config.apiUrl) }, 'worker started; Ctrl-C to stop');
@@ -62,6 +66,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
   } finally {
     // Not waited for past the grace and 5 s: with Redis gone, BullMQ's close waits for ever (issue 25).
     await closePool(pool, (flags.grace ?? 30) * 1000, 5_000);
+    await Promise.race([drift?.close(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     client.close();
     await served?.close();
   }

@@ -102,7 +102,11 @@ export async function notify(store: BatchStore, meta: BatchMeta, id: string, eve
   pending.add(delivery);
 }
 
-async function deliver(url: string, body: NotifyEvent, onError: (error: Error) => void): Promise<void> {
+/**
+ * POSTs one event to a hook: a short timeout per try, no redirects followed, a few tries; a failure is
+ * said through `onError` with the URL masked, never thrown (a failing hook never affects the batch).
+ */
+export async function deliver(url: string, body: { event: string }, onError: (error: Error) => void): Promise<void> {
   let last = '';
   for (let attempt = 1; attempt <= NOTIFY_TRIES; attempt++) {
     try {

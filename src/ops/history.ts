@@ -48,7 +48,7 @@ export async function agentHistory(target: string, flags: RedisFlags, options: {
   try {
     const entries: HistoryEntry[] = [];
     let gone = 0;
-    for (const { batchId, at } of await ctx.store.agentHistory(key)) {
+    for (const { batchId, at } of await ctx.store.history.of(key)) {
       const [meta, record] = await Promise.all([ctx.store.getBatch(batchId), ctx.store.agentRecord(batchId, key)]);
       if (!meta || !record) {
         gone++;

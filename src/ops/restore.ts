@@ -15,7 +15,7 @@ import { UsageError } from '../errors.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
 import { isWritableField } from '../patch/fields.js';
 import { directiveInPlan } from '../plan/plan-rows.js';
-import type { AgentMarks } from '../store/agent-records.js';
+import type { AgentMarks } from '../store/history-index.js';
 import type { BatchStore } from '../store/batch-store.js';
 import { splitAgentKey } from '../store/keys.js';
 import { checkBatchId, generateBatchId } from '../batch/batch-id.js';
@@ -133,10 +133,10 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
 /** The agents a restore looks at, with their histories: a list, the orgs named, or every agent with a history. */
 async function* agentsOf(store: BatchStore, flags: RestoreFlags): AsyncGenerator<AgentMarks[]> {
   if (flags.agents) {
-    for (const key of await readAgentList(flags.agents)) yield [{ key, marks: await store.agentHistory(key) }];
+    for (const key of await readAgentList(flags.agents)) yield [{ key, marks: await store.history.of(key) }];
     return;
   }
-  for (const org of flags.org?.length ? flags.org : [undefined]) yield* store.historyEntries(org);
+  for (const org of flags.org?.length ? flags.org : [undefined]) yield* store.history.entries(org);
 }
 
 /** `restore --to …`: the restore batch created and enqueued (workers do the work); undefined if nothing to do. */

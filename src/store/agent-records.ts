@@ -11,8 +11,7 @@ import { setOwn } from '../patch/merge.js';
 import { Cluster } from 'ioredis';
 import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
-import { scanKeys } from './connect.js';
-import { BATCH_ID, agentKey, escapeGlob, historyMember, splitAgentKey } from './keys.js';
+import { historyMember } from './keys.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
 import type { AgentRecord } from '../batch/records.js';
 
@@ -23,39 +22,6 @@ export interface FinishRecord {
   changed?: string[];
   error?: string;
   job?: unknown;
-}
-
-/** A batch that snapshotted an agent, and when it first did (ms). */
-export interface HistoryMark {
-  batchId: string;
-  at: number;
-}
-
-/** An agent (its key) and the batches that snapshotted it. */
-export interface AgentMarks {
-  key: string;
-  marks: HistoryMark[];
-}
-
-/**
- * A bucket's entries (member, score, member, score…) by agent id, each agent's oldest first. Read back
- * as untrusted: an entry whose batch id is malformed or whose time is not a number names nothing.
- */
-function historyMarks(flat: readonly string[]): Map<string, HistoryMark[]> {
-  const out = new Map<string, HistoryMark[]>();
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const member = flat[i]!;
-    const slash = member.indexOf('/');
-    const batchId = member.slice(slash + 1);
-    const at = Number(flat[i + 1]);
-    if (slash <= 0 || !BATCH_ID.test(batchId) || !Number.isFinite(at)) continue;
-    const agentId = member.slice(0, slash);
-    const list = out.get(agentId) ?? [];
-    list.push({ batchId, at });
-    out.set(agentId, list);
-  }
-  for (const list of out.values()) list.sort((a, b) => a.at - b.at);
-  return out;
 }
 
 interface AfterDelta {
@@ -84,7 +50,7 @@ export class AgentRecords extends Coordination {
     // The agent's history (SPEC §16): this batch snapshotted it. Sent beside the Lua step, not after it
     // (one round trip on the job's path, not two); NX keeps the first time, so a later attempt changes
     // nothing. Apart from the Lua step because on a Cluster the agent's index lives in its own slot.
-    const [[first, status, stored]] = await Promise.all([this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), packed), this.redis.zadd(this.keys.history(key), 'NX', Date.now(), historyMember(splitAgentKey(key).agentId, batchId))]);
+    const [[first, status, stored]] = await Promise.all([this.redis.nfSaveBeforeBuffer(this.keys.agent(batchId, key), this.keys.meta(batchId), packed), this.redis.zadd(this.keys.history(key), 'NX', Date.now(), historyMember(key, batchId))]);
     const batchStatus = (status.toString() || undefined) as BatchStatus | undefined;
     if (first === 1) return { first: true, status: batchStatus };
     return { first: false, before: unpack<Agent>(stored!), status: batchStatus };
@@ -167,42 +133,6 @@ export class AgentRecords extends Coordination {
     return { head: [key, to, typeof from === 'string' ? from : from.join('|'), this.keys.statusChannel()], fields };
   }
 
-  /** The batches that snapshotted an agent, oldest first, with when. */
-  async agentHistory(key: string): Promise<HistoryMark[]> {
-    const bucket = this.keys.history(key);
-    const { agentId } = splitAgentKey(key);
-    const flat: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, page] = await this.redis.zscan(bucket, cursor, 'MATCH', `${escapeGlob(agentId)}/*`, 'COUNT', 1000);
-      flat.push(...page);
-      cursor = next;
-    } while (cursor !== '0');
-    return historyMarks(flat).get(agentId) ?? [];
-  }
-
-  /**
-   * Every agent with a history (of `orgId` only, if given), a bucket at a time, with its marks: one
-   * read per bucket rather than one per agent.
-   */
-  async *historyEntries(orgId?: string): AsyncGenerator<AgentMarks[]> {
-    const head = `${this.keys.prefix}:history:{`;
-    for await (const keys of scanKeys(this.redis, `${escapeGlob(head)}${orgId ? escapeGlob(orgId) : '*'}#*}`)) {
-      for (const bucket of keys) {
-        const tag = bucket.startsWith(head) && bucket.endsWith('}') ? bucket.slice(head.length, -1) : '';
-        const org = tag.slice(0, tag.lastIndexOf('#'));
-        if (!org || (orgId !== undefined && org !== orgId)) continue;
-        const marks = historyMarks(await this.redis.zrange(bucket, '0', '-1', 'WITHSCORES'));
-        yield [...marks].map(([agentId, list]) => ({ key: agentKey(org, agentId), marks: list }));
-      }
-    }
-  }
-
-  /** Drops a batch from its agents' histories (a prune). */
-  async forgetHistory(batchId: string, keys: readonly string[]): Promise<void> {
-    await Promise.all(keys.map((key) => this.redis.zrem(this.keys.history(key), historyMember(splitAgentKey(key).agentId, batchId))));
-  }
-
   async agentRecord(batchId: string, key: string): Promise<AgentRecord | undefined> {
     const status = await this.agentStatus(batchId, key);
     if (!status) return undefined;
@@ -267,7 +197,7 @@ export class AgentRecords extends Coordination {
       .hset(this.keys.agent(batchId, record.key), ...fields)
       .exec();
     // An imported batch joins its agents' histories (the index is the batch's records, looked up by agent).
-    if (record.before) await this.redis.zadd(this.keys.history(record.key), Date.now(), historyMember(splitAgentKey(record.key).agentId, batchId));
+    if (record.before) await this.redis.zadd(this.keys.history(record.key), Date.now(), historyMember(record.key, batchId));
   }
 
   /**

@@ -13,6 +13,8 @@ import { REQUEST_KINDS, type BatchMeta, type BatchOptions, type Counts, type Req
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 import { AuditLog } from './audit-log.js';
+import { DriftSchedules } from './drift-schedules.js';
+import { HistoryIndex } from './history-index.js';
 import { packAsync, unpack } from './snapshot-codec.js';
 import type { Agent } from '../api/types.js';
 
@@ -24,6 +26,8 @@ export { ENV_NAME } from '../names.js';
 export class BatchStore extends AgentRecords {
   /** Who did what (SPEC §16), over the same connection. */
   readonly audit = new AuditLog(this.redis, this.keys);
+  readonly driftChecks = new DriftSchedules(this.redis, this.keys);
+  readonly history = new HistoryIndex(this.redis, this.keys);
 
   /** Creates the batch, or returns the existing one (the caller compares digests). */
   async createBatch(meta: BatchMeta, options: { listActive?: boolean } = {}): Promise<{ created: boolean; meta: BatchMeta }> {
@@ -219,7 +223,7 @@ export class BatchStore extends AgentRecords {
   async deleteBatch(batchId: string): Promise<number> {
     let deleted = 0;
     // Out of its agents' histories first (SPEC §16), while its records still say which agents it had.
-    for await (const pairs of this.scanStatuses(batchId, 500)) await this.forgetHistory(batchId, pairs.map(([key]) => key));
+    for await (const pairs of this.scanStatuses(batchId, 500)) await this.history.forget(batchId, pairs.map(([key]) => key));
     const digest = await this.redis.hget(this.keys.meta(batchId), 'digest');
     if (digest && /^[0-9a-f]{64}$/.test(digest)) await this.forgetDigest(digest, batchId);
     // The batch's keys share its hash tag: one pattern finds them all, on Cluster in one slot.
@@ -230,6 +234,8 @@ export class BatchStore extends AgentRecords {
     }
     await this.redis.zrem(this.keys.batches(), batchId);
     await this.redis.zrem(this.keys.active(), batchId);
+    // A pruned batch has no after snapshots left to drift from.
+    await this.driftChecks.stop(batchId);
     return deleted;
   }
 

@@ -37,6 +37,8 @@
  *                                    workers' gates trust a status read before a wait only while no
  *                                    change was published
  *   P:{B}:agents:<...>        (BullMQ's own keys: queue `agents` with prefix `P:{B}`)
+ *   P:{:drift}:drift:<...>    (BullMQ's own keys: queue `drift` whose job schedulers, one per batch,
+ *                                    have workers check the batch for drift, SPEC §16)
  * `{B}` is the batch id as a hash tag: one batch's keys, queue included, live in one Cluster slot, so
  * its Lua scripts may touch several of them.
  */
@@ -70,10 +72,12 @@ export function historyBucketOf(agentId: string): number {
   return (hash >>> 0) % HISTORY_BUCKETS;
 }
 
-/** An entry of the history index: `<agent id>/<batch id>` (neither holds a `/`). */
-export const historyMember = (agentId: string, batchId: string): string => `${agentId}/${batchId}`;
+/** An agent's entry in its history bucket: `<agent id>/<batch id>` (neither holds a `/`). */
+export const historyMember = (agentKey: string, batchId: string): string => `${splitAgentKey(agentKey).agentId}/${batchId}`;
 
 export const QUEUE_NAME = 'agents';
+/** The queue of scheduled drift checks (SPEC §16). */
+export const DRIFT_QUEUE_NAME = 'drift';
 
 export class Keys {
   constructor(readonly prefix: string) {
@@ -177,6 +181,11 @@ export class Keys {
   }
 
   /** One hash tag for the heartbeats (one MULTI on Cluster); a colon keeps it apart from any batch id. */
+  /** BullMQ's prefix for the scheduled drift checks' queue (its own hash tag: one slot on a Cluster). */
+  driftQueuePrefix(): string {
+    return `${this.prefix}:{:drift}`;
+  }
+
   workers(): string {
     return `${this.prefix}:{:workers}`;
   }
