@@ -55,6 +55,14 @@ describe('who did what', () => {
     expect((await runCli(['audit', '--batch', 'nothing'], env)).stdout.trim()).toBe('no actions recorded');
     expect((await runCli(['audit', '--since', 'yesterday'], env)).code).toBe(2);
 
+    // The batch's own event stream (BullMQ's: what a QueueEvents listener reads) carries them too.
+    const events = await redis.xrange(`${prefix}:{audited}:agents:events`, '-', '+');
+    const actions = events.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : [])))).filter((e) => e.event === 'action');
+    expect(actions.map((e) => [e.actor, e.action, e.reason])).toEqual([
+      ['alice', 'submit', 'prompt v2, ticket OPS-7'],
+      ['bob', 'approve', 'looked at wave 1'],
+    ]);
+
     const status = await runCli(['status', 'audited'], env);
     expect(status.stdout).toContain('  by        alice (--four-eyes: approved by someone else)\n');
     expect(status.stdout).toMatch(/ {2}actions \(newest first; `nova-fleet audit --batch audited` for all\)\n {4}\S+ \S+ {2}bob {2}approve/);

@@ -4,7 +4,8 @@
  * of the store over its connection (composed, not another layer of the class).
  */
 import type { ScriptClient } from './scripts.js';
-import type { Keys } from './keys.js';
+import { BATCH_ID, QUEUE_NAME, type Keys } from './keys.js';
+import { EVENTS_MAX_LEN } from './coordination.js';
 import { printable } from '../printable.js';
 
 /** Entries kept: enough for months of operators' actions; the stream trims the oldest beyond it. */
@@ -35,6 +36,11 @@ export class AuditLog {
     if (entry.detail) fields.push('detail', entry.detail.slice(0, FIELD_MAX));
     // The entry's id is the Redis server's time: the log's clock is Redis's, as every other step's.
     await this.redis.xadd(this.keys.audit(), 'MAXLEN', '~', String(MAX_ENTRIES), '*', ...fields);
+    // And in the batch's own event stream (BullMQ's, where its QueueEvents listeners read), as an
+    // `action` event — only while the stream exists (NOMKSTREAM): a pruned batch's is not made again.
+    if (entry.batch && BATCH_ID.test(entry.batch)) {
+      await this.redis.xadd(`${this.keys.queuePrefix(entry.batch)}:${QUEUE_NAME}:events`, 'NOMKSTREAM', 'MAXLEN', '~', String(EVENTS_MAX_LEN), '*', 'event', 'action', ...fields);
+    }
   }
 
   /** Entries newest first: since `since` (ms), of `batch` only if given, at most `limit`, looking at no more than `scan`. */
