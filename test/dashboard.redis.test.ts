@@ -41,6 +41,8 @@ describe('dashboard', () => {
       expect((batches[0] as unknown as { requests: unknown }).requests).toEqual({ get: 8, patch: 7, list: 0, calls: 0, total: 15, perChanged: 15 / 7 });
       // Who submitted it (SPEC §16): the engine helper submits without an actor; the field is there, empty.
       expect((batches[0] as unknown as { submittedBy: unknown }).submittedBy).toBeNull();
+      // The audit log's newest actions (SPEC §16): the engine helper records none.
+      expect(await (await fetch(`${dashboard.url}api/audit`)).json()).toEqual([]);
       const csv = await (await fetch(`${dashboard.url}api/batches/dash-api-batch/report.csv`)).text();
       expect(csv.trim().split('\n')).toHaveLength(9);
       expect((await fetch(`${dashboard.url}api/batches/nope/report.csv`)).status).toBe(404);
@@ -120,12 +122,16 @@ describe('dashboard', () => {
     const dashboard = await startDashboard({ store: new BatchStore(redis, prefix), port: 0 });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 360 } });
+      const page = await browser.newPage({ viewport: { width: 1400, height: 520 } });
       await page.goto(dashboard.url);
       const chart = page.locator('tr[data-batch="dash-gate"] svg.gate');
       await chart.waitFor({ timeout: 10_000 });
       // Who submitted it (SPEC §16), under its id.
       expect(await page.locator('tr[data-batch="dash-gate"] td').first().innerText()).toMatch(/rollout · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d · by dana/);
+      // And the audit log's newest actions under the batches: dana's run of it.
+      const run = page.locator('#actions tr[data-action="run"]');
+      await run.waitFor({ timeout: 5_000 });
+      expect((await run.innerText()).split('\t').map((c) => c.trim().split('\n')[0])).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/), 'dana', 'run', 'dash-gate', '']);
       // Two bars (changed, control), each with its interval, and the verdict under them.
       expect(await chart.locator('rect').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-cohort')))).toEqual(['treated', 'control']);
       expect(await chart.locator('line.whisker').count()).toBe(2);

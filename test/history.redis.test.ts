@@ -2,6 +2,9 @@
  * Every agent's history (issue 29, SPEC §16): the batches that snapshotted it, oldest first, with who
  * submitted each and how it ended; `--json` carries the snapshots; a pruned batch leaves the index.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { engineFixtures } from './helpers/engine.js';
@@ -38,9 +41,17 @@ describe('history ORG_ID/AGENT_ID', () => {
     const history = JSON.parse(json.stdout) as { entries: Array<{ batchId: string; before: { name: string }; after: { name: string } }>; gone: number };
     expect(history.entries.map((e) => [e.before.name, e.after.name])).toEqual([[original, 'First'], ['First', 'Second'], ['Second', 'First']]);
 
+    const firstAt = (JSON.parse(json.stdout) as { entries: Array<{ at: number }> }).entries[0]!.at;
+    const archive = path.join(mkdtempSync(path.join(os.tmpdir(), 'nf-history-')), 'one.ndjson.gz');
+    expect((await runCli(['export', 'one', archive], env)).code).toBe(0);
+
     // Pruned batches leave the agents' index.
     expect((await runCli(['prune', '--older-than', '0'], env)).code).toBe(0);
     expect((await runCli(['history', agent], env)).stdout.trim()).toBe(`agent ${agent}: no batch has touched it`);
+    // An imported batch joins it again, at the time it first snapshotted the agent (not the import's).
+    expect((await runCli(['import', archive], env)).code).toBe(0);
+    const back = JSON.parse((await runCli(['history', agent, '--json'], env)).stdout) as { entries: Array<{ batchId: string; at: number }> };
+    expect(back.entries.map((e) => [e.batchId, e.at])).toEqual([['one', firstAt]]);
     expect((await runCli(['history', 'no-slash'], env)).code).toBe(2);
   }, 60_000);
 });

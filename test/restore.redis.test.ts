@@ -45,7 +45,9 @@ describe('restore --to', () => {
     expect(api.agent(edited.org_id, edited.agent_id)!.name).toBe('Theirs');
     expect((await store.agentRecord('back-to-start', `${edited.org_id}/${edited.agent_id}`))!.status).toBe('conflict');
     // Recorded: who restored, and why.
-    expect((await store.audit.read({ batch: 'back-to-start' }))[0]).toMatchObject({ action: 'restore', reason: 'undo the week' });
+    // One entry per action: the restore (not an `apply` of the plan it builds beside it); the runs as `run`.
+    expect((await store.audit.read({ batch: 'back-to-start' })).map((e) => [e.action, e.reason])).toEqual([['restore', 'undo the week']]);
+    expect((await store.audit.read({ batch: 'one' })).map((e) => e.action)).toEqual(['run']);
     // SPEC §16's --agents FILE: read and checked as rollback's agent list is (a missing one is exit 2, nothing made).
     const missing = await runCli(['restore', '--to', 'one', '--agents', '/nonexistent/agents.csv'], env);
     expect(missing.code).toBe(2);

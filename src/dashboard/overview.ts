@@ -1,5 +1,6 @@
 /**
- * The batch overview page: one self-contained HTML document that polls /api/batches every two seconds.
+ * The batch overview page: one self-contained HTML document that polls /api/batches and /api/audit
+ * (the newest actions, SPEC §16) every two seconds.
  * Every value is written with textContent (error messages come from a server, ids from Redis): no HTML
  * from data is ever parsed.
  */
@@ -42,6 +43,7 @@ export const OVERVIEW_HTML = `<!doctype html>
   svg.gate text.pass, svg.gate text.overridden { fill: var(--ok); }
   svg.gate text.degraded { fill: var(--bad); font-weight: 600; }
   svg.gate text.inconclusive { fill: var(--warn); }
+  h2 { font-size: 14px; margin: 24px 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
 </style>
 </head>
 <body>
@@ -55,6 +57,11 @@ export const OVERVIEW_HTML = `<!doctype html>
   <table>
     <thead><tr><th>Batch</th><th>Status</th><th>Wave</th><th>Progress</th><th>Rate</th><th>Agents</th><th>Failures by reason</th><th>Report</th></tr></thead>
     <tbody id="rows"><tr><td colspan="8" class="empty">loading…</td></tr></tbody>
+  </table>
+  <h2>Who did what (newest first; <code>nova-fleet audit</code> for all)</h2>
+  <table>
+    <thead><tr><th>When</th><th>Who</th><th>Action</th><th>Batch</th><th>Reason</th></tr></thead>
+    <tbody id="actions"><tr><td colspan="5" class="empty">loading…</td></tr></tbody>
   </table>
 </main>
 <script>
@@ -123,11 +130,19 @@ export const OVERVIEW_HTML = `<!doctype html>
       el('td', {}, [el('a', { href: 'api/batches/' + encodeURIComponent(b.id) + '/report.csv', text: 'CSV' })]),
     ]);
   }
+  const action = (a) => el('tr', { 'data-action': a.action }, [
+    el('td', { class: 'small', text: new Date(a.at).toISOString().slice(0, 19).replace('T', ' ') }),
+    el('td', { text: a.actor }),
+    el('td', {}, [el('div', { text: a.action }), a.detail ? el('div', { class: 'small', text: a.detail }) : '']),
+    el('td', { text: a.batch || '—' }),
+    el('td', { text: a.reason || '' }),
+  ]);
   async function refresh() {
     try {
-      const batches = await (await fetch('api/batches')).json();
+      const [batches, actions] = await Promise.all([(await fetch('api/batches')).json(), (await fetch('api/audit')).json()]);
       const body = document.getElementById('rows');
       body.replaceChildren(...(batches.length ? batches.map(row) : [el('tr', {}, [el('td', { colspan: '8', class: 'empty', text: 'no batches yet' })])]));
+      document.getElementById('actions').replaceChildren(...(actions.length ? actions.map(action) : [el('tr', {}, [el('td', { colspan: '5', class: 'empty', text: 'no actions recorded' })])]));
       document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     } catch (error) {
       document.getElementById('updated').textContent = 'cannot reach the dashboard: ' + error.message;

@@ -112,6 +112,9 @@ function guard(allowedHosts: () => ReadonlySet<string> | 'any') {
   };
 }
 
+/** Actions shown under the batches (the rest: `nova-fleet audit`). */
+const AUDIT_SHOWN = 50;
+
 export async function startDashboard(options: DashboardOptions): Promise<{ url: string; port: number; close: () => Promise<void> }> {
   const { store } = options;
   const host = options.host ?? '127.0.0.1';
@@ -175,6 +178,15 @@ export async function startDashboard(options: DashboardOptions): Promise<{ url: 
         });
       }
       res.json(out);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  // Who did what (SPEC §16): the newest actions of the audit log, read back as untrusted (audit-log.ts).
+  app.get('/api/audit', async (_req, res, next) => {
+    try {
+      res.json(await store.audit.read({ limit: AUDIT_SHOWN, scan: 5000 }));
     } catch (error) {
       next(error);
     }

@@ -107,6 +107,8 @@ const LineSchema = z.discriminatedUnion('type', [
     before: agentObject.optional(),
     after: agentObject.optional(),
     job: JobSchema.optional(),
+    /** When the batch first snapshotted the agent (ms; archives from before issue 29 have none). */
+    at: instant.optional(),
   }),
 ]);
 

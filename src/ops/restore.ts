@@ -122,7 +122,7 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
     const report = await requireValidManifest(file, flags, notes, options);
     const source = { rows: file, options, report, dispose: async () => {} };
     const batchId = flags.batch ? checkBatchId(flags.batch) : generateBatchId(`restore-${new Date(time).toISOString().slice(0, 10)}`);
-    const result = await submitSource(ctx, `restore --to ${flags.to}`, source, await fileDigest(file), { batchId }, { ...flags, preflight: flags.preflight ?? false }, notes, onCreated, { planned: true, freshnessMs: 0 });
+    const result = await submitSource(ctx, `restore --to ${flags.to}`, source, await fileDigest(file), { batchId }, { ...flags, preflight: flags.preflight ?? false }, notes, onCreated, { planned: true, freshnessMs: 0 }, null);
     if (result.created) await recordAction(ctx.store, 'restore', { batch: result.batchId, reason: flags.reason, detail: `${rows} agents to ${new Date(time).toISOString()}${flags.force ? ', --force' : ''}` });
     return result;
   } finally {

@@ -66,7 +66,9 @@ async function* archiveLines(store: BatchStore, meta: BatchMeta): AsyncGenerator
       const record = await store.agentRecord(meta.id, key);
       if (!record) continue;
       const job = await store.agentJob(meta.id, key);
-      yield `${JSON.stringify({ type: 'agent', ...record, ...(job ? { job: JSON.parse(job) as unknown } : {}) })}\n`;
+      // When the batch first snapshotted the agent (its place in the agent's history, SPEC §16).
+      const at = record.before ? (await store.history.of(key)).find((mark) => mark.batchId === meta.id)?.at : undefined;
+      yield `${JSON.stringify({ type: 'agent', ...record, ...(job ? { job: JSON.parse(job) as unknown } : {}), ...(at !== undefined ? { at } : {}) })}\n`;
     }
   }
 }
@@ -158,7 +160,9 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
     for await (const entry of checkedLines(file)) {
       if (entry.type === 'patch') await store.storePatches(meta.id, [[entry.digest, entry.json]]);
       else if (entry.type === 'file') await store.storeFile(meta.id, entry.path, entry.text);
-      else if (entry.type === 'agent') await store.importAgent(meta.id, entry as AgentRecord & { job?: unknown });
+      // An imported batch joins its agents' histories at the time it first snapshotted each (an older
+      // archive without it: when the batch was created).
+      else if (entry.type === 'agent') await store.importAgent(meta.id, entry as AgentRecord & { job?: unknown }, entry.at ?? meta.createdAt);
       else if (entry.type === 'analysis') await store.saveAnalysis(meta.id, entry.wave, entry.json);
     }
     await store.createBatch({ ...meta, total: agents, enqueued: true }, { listActive: false });

@@ -68,7 +68,7 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
   }
   const source = await manifestSource(file, checked, flags, ctx.config, notes);
   try {
-    return await submitSource(ctx, file, source, digest, { batchId, attached }, flags, notes, onCreated);
+    return await submitSource(ctx, file, source, digest, { batchId, attached }, flags, notes, onCreated, {}, command);
   } finally {
     await source.dispose();
   }
@@ -78,7 +78,7 @@ export async function submitWith(ctx: StoreContext, file: string, flags: SubmitF
  * Creates (or carries on with) the batch `target` names from a validated source: the preflight, the
  * batch's options and controls, the enqueueing. `file` is the manifest or plan as the operator named it.
  */
-export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, notes: Notes, onCreated?: OnCreated, kind: Pick<BatchOptions, 'planned' | 'freshnessMs'> = {}): Promise<SubmitResult> {
+export async function submitSource(ctx: StoreContext, file: string, source: ManifestSource, digest: string, target: { batchId: string; attached?: BatchMeta | undefined }, flags: SubmitFlags, notes: Notes, onCreated?: OnCreated, kind: Pick<BatchOptions, 'planned' | 'freshnessMs'> = {}, action: 'submit' | 'run' | 'apply' | null = kind.planned ? 'apply' : 'submit'): Promise<SubmitResult> {
   const { report } = source;
   const { batchId, attached } = target;
   const { preflight } = await import('./preflight.js');
@@ -115,7 +115,8 @@ export async function submitSource(ctx: StoreContext, file: string, source: Mani
     if (warning) notes.note(`submit: ${warning}`);
   }
   const result = await submitBatch({ store: ctx.store, file: source.rows, manifestName: file, manifestOptions: source.options, batchId, options, controls, digest, ...(onCreated ? { onCreated } : {}), ...(source.settled?.length ? { settled: source.settled } : {}), submittedBy: actorName() });
-  if (result.created) await recordAction(ctx.store, kind.planned ? 'apply' : 'submit', { batch: batchId, reason: flags.reason, detail: `${total} agents from ${file}` });
+  // In the audit log under the operator's verb (null: the caller records its own, as restore does).
+  if (result.created && action) await recordAction(ctx.store, action, { batch: batchId, reason: flags.reason, detail: `${total} agents from ${file}` });
   return settle(ctx, batchId, flags, notes, result);
 }
 

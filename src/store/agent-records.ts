@@ -184,7 +184,7 @@ export class AgentRecords extends Coordination {
   }
 
   /** Writes one agent of an archive into a (new) batch: status, counters, snapshots, job. */
-  async importAgent(batchId: string, record: AgentRecord & { job?: unknown }): Promise<void> {
+  async importAgent(batchId: string, record: AgentRecord & { job?: unknown }, at: number): Promise<void> {
     const fields: Array<string | Buffer> = ['attempts', String(record.attempts), 'error', record.error ?? ''];
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     if (record.before) fields.push('before', pack(record.before));
@@ -197,7 +197,7 @@ export class AgentRecords extends Coordination {
       .hset(this.keys.agent(batchId, record.key), ...fields)
       .exec();
     // An imported batch joins its agents' histories (the index is the batch's records, looked up by agent).
-    if (record.before) await this.redis.zadd(this.keys.history(record.key), Date.now(), historyMember(record.key, batchId));
+    if (record.before) await this.redis.zadd(this.keys.history(record.key), at, historyMember(record.key, batchId));
   }
 
   /**
