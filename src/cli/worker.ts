@@ -65,8 +65,8 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
     log.info({ signal: String(signal) }, 'finishing in-flight requests…');
   } finally {
     // Not waited for past the grace and 5 s: with Redis gone, BullMQ's close waits for ever (issue 25).
-    await closePool(pool, (flags.grace ?? 30) * 1000, 5_000);
-    await Promise.race([drift?.close(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    // The drift checks close beside the pool (a Redis gone would hold either for its 5 s).
+    await Promise.all([closePool(pool, (flags.grace ?? 30) * 1000, 5_000), Promise.race([drift?.close(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())])]);
     client.close();
     await served?.close();
   }

@@ -60,8 +60,13 @@ export class DriftSchedules {
     );
   }
 
-  /** Removes the batch's schedule; false if it had none. */
+  /**
+   * Removes the batch's schedule; false if it had none. Looked up first in BullMQ's scheduler set
+   * (`…:drift:repeat`), so that a prune of batches that never had one opens no queue (a Queue writes
+   * its own keys when it starts).
+   */
   async stop(batchId: string): Promise<boolean> {
+    if ((await this.redis.zscore(`${this.queuePrefix}:${DRIFT_QUEUE_NAME}:repeat`, schedulerId(batchId))) === null) return false;
     return this.#withQueue((queue) => queue.removeJobScheduler(schedulerId(batchId)));
   }
 
