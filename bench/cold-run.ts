@@ -34,7 +34,7 @@ export async function benchColdRun(log: (line: string) => void, agents = Number(
     const started = performance.now();
     const result =
       side === 'ours'
-        ? spawnSync(process.execPath, [BIN, 'run', file, '--new', '--rate', '1000000', '--concurrency', String(concurrency)], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix, NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey }, stdio: ['ignore', 'ignore', 'pipe'] })
+        ? spawnSync(process.execPath, [BIN, 'run', file, '--new', '--rate', '100000', '--concurrency', String(concurrency)], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix, NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey }, stdio: ['ignore', 'ignore', 'pipe'] })
         : spawnSync(process.execPath, [path.join(HERE, 'naive-script.js'), file, mock.url, mock.apiKey, String(concurrency)], { stdio: ['ignore', 'ignore', 'pipe'] });
     const ms = performance.now() - started;
     await mock.close();

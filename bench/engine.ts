@@ -66,7 +66,7 @@ export async function benchEngine(log: (line: string) => void, section: EngineSe
   const store = new BatchStore(redis, prefix);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-bench-'));
   const rows: BenchRow[] = [];
-  const options: BatchOptions = { rate: 1_000_000, attempts: 6, backoffMs: 100, backoffCapMs: 2000 };
+  const options: BatchOptions = { rate: 100_000, attempts: 6, backoffMs: 100, backoffCapMs: 2000 };
   let t = 0;
   try {
     // (b) end to end, no API limit, 20 ms latency, concurrency 16, vs a naive GET+PATCH pool.

@@ -28,7 +28,7 @@ function configFileSchema() {
     apiUrl: z.url().optional(),
     redisUrl: z.string().min(1).optional(),
     prefix: z.string().regex(/^[A-Za-z0-9._:-]+$/).optional(),
-    rate: z.number().positive().optional(),
+    rate: z.number().positive().max(100_000).optional(),
     concurrency: z.number().int().min(1).max(1000).optional(),
     timeoutMs: z.number().int().positive().optional(),
     auth: z.enum(['auto', 'x-api-key', 'bearer']).optional(),

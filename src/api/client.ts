@@ -1,17 +1,13 @@
 /**
- * The Nova API client: the one owner of HTTP in nova-fleet. Built on Node's own http/https modules
- * with no retries of its own — BullMQ's attempts are the single retry layer (STYLE habit 4) — and every
+ * The Nova API client: the one owner of HTTP in nova-fleet. Built on got (transport.ts; SPEC §17) with
+ * no retries of its own — BullMQ's attempts are the single retry layer (STYLE habit 4) — and every
  * failure turned into one NovaApiError whose `retryable`/`retryAfterMs` tell the engine what to do next.
- * (It was got until issue 18, then undici: got's per-request options work was the largest cost of a
- * worker after compression; undici 7 writes every request on a kept-alive socket only at the event
- * loop's next check phase — a security check of idle sockets — which in a busy worker held each
- * request's place ~2 ms longer. README, Design.)
+ * (Issue 18 moved it to Node's own http to save ~0.25 ms of CPU per request; issue 30 brought got back
+ * for proxies and the stack the project was specified with. README, Design.)
  * Longer than 300 lines because the one owner of HTTP keeps its endpoints, its auth-scheme discovery and
- * its reply checks together; issue 30 rebuilds it on got.
+ * its reply checks together.
  */
-import http from 'node:http';
-import https from 'node:https';
-import { exchange } from './transport.js';
+import { createTransport, type Transport } from './transport.js';
 import { NovaApiError, kindForStatus, WRONG_AGENT, type ApiErrorKind } from './errors.js';
 import { parseRetryAfter } from './retry-after.js';
 import { printable } from '../printable.js';
@@ -98,7 +94,8 @@ export class NovaClient {
   /** The base, parsed once: each request is sent to its host with its path in front. */
   readonly #base: URL;
   readonly #basePath: string;
-  readonly #agent: http.Agent;
+  readonly #origin: string;
+  readonly #transport: Transport;
   readonly #keys: Credentials;
   readonly #auth: AuthMode;
   /** Per org, the scheme the API accepted (auto), once it has answered anything but a 401. */
@@ -120,19 +117,17 @@ export class NovaClient {
     if (this.#base.protocol !== 'http:' && this.#base.protocol !== 'https:') throw new TypeError('Expected `baseUrl` to be an http or https URL');
     if (this.#base.search !== '' || this.#base.hash !== '') throw new TypeError('Expected `baseUrl` without a query or fragment');
     this.#basePath = this.#base.pathname.replace(/\/+$/, '');
+    this.#origin = this.#base.origin;
     this.#keys = options.keys ?? oneKey(options.apiKey!);
     this.#auth = options.auth ?? 'auto';
     this.#onResponse = options.onResponse;
     this.#onSend = options.onSend;
-    // Kept-alive sockets, at most maxSockets per host. No redirects are followed (Node's http never
-    // does) and no retries made; `#timeout` bounds the whole exchange as SPEC §5 asks.
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
-    this.#agent = this.#base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.#timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Kept-alive sockets (or a proxy's tunnels), at most maxSockets; no redirects followed and no retries
+    // made (transport.ts); `#timeout` bounds the whole exchange as SPEC §5 asks.
+    this.#transport = createTransport(this.#base, options.maxSockets ?? DEFAULT_MAX_SOCKETS, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     this.#maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
   }
 
-  readonly #timeout: number;
   readonly #maxReplyBytes: number;
 
   async getAgent(orgId: string, agentId: string, options: CallOptions = {}): Promise<Agent> {
@@ -192,9 +187,14 @@ export class NovaClient {
     return this.#schemes.size;
   }
 
+  /** The proxy requests go through (HTTPS_PROXY/HTTP_PROXY; credentials masked), if any. */
+  get proxy(): string | undefined {
+    return this.#transport.proxy;
+  }
+
   /** Close kept-alive sockets. */
   close(): void {
-    this.#agent.destroy();
+    this.#transport.close();
   }
 
   async #request<T>(
@@ -227,7 +227,7 @@ export class NovaClient {
           headers['content-length'] = String(Buffer.byteLength(text));
         }
         this.#onSend?.(method);
-        const response = await exchange(this.#agent, this.#base, this.#basePath + path, method, headers, text, { timeoutMs: this.#timeout, signal: options.signal, maxBytes: this.#maxReplyBytes });
+        const response = await this.#transport.exchange(this.#origin + this.#basePath + path, method, headers, text, { signal: options.signal, maxBytes: this.#maxReplyBytes });
         this.#onResponse?.({ method, status: response.statusCode, durationMs: performance.now() - started });
         return response;
       } catch (error) {

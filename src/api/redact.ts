@@ -35,8 +35,9 @@ export function redactText(text: string, forms: readonly string[]): string {
 
 /** Whether `text` holds any form (cheap first look at a whole reply before walking it). */
 export function holdsSecret(text: string, forms: readonly string[]): boolean {
-  const lower = text.toLowerCase();
-  return forms.some((form) => (form.includes('%') ? lower.includes(form.toLowerCase()) : text.includes(form)));
+  // Lower-cased only when a percent-encoded form needs it (a copy of every reply otherwise).
+  let lower: string | undefined;
+  return forms.some((form) => (form.includes('%') ? (lower ??= text.toLowerCase()).includes(form.toLowerCase()) : text.includes(form)));
 }
 
 /**

@@ -24,6 +24,16 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+/** The most requests per second a batch may be given: what its records (journal, archive) can hold. */
+export const MAX_RATE = 100_000;
+
+/** A rate flag: above 0, at most MAX_RATE (a batch made with more could not be read back from its journal). */
+export function rateNumber(value: string): number {
+  const n = positiveNumber(value);
+  if (n > MAX_RATE) throw new InvalidArgumentError(`Expected at most ${MAX_RATE.toLocaleString('en')} per second (no API takes more; a higher figure is no limit at all).`);
+  return n;
+}
+
 export function probability(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) {

@@ -7,7 +7,7 @@ import type { Output } from './output.js';
 import type { RedisFlags } from '../ops/context.js';
 import type { AuditFlags } from './audit.js';
 import type { RestoreFlags } from '../ops/restore.js';
-import { flagParser, parseHttpUrl, positiveNumber, wholeNumber } from './parsers.js';
+import { flagParser, parseHttpUrl, rateNumber, wholeNumber } from './parsers.js';
 import type { DriftFlags } from './drift.js';
 
 interface CommonOptions {
@@ -33,10 +33,10 @@ export function historyCommands({ command, act, acted, prefixFlag, auth, keys }:
     .option('--force', 'restore even agents edited since nova-fleet last wrote them')
     .option('--run', 'work it here with progress until it ends')
     .option('--batch <id>', 'the restore batch’s id (default: generated)')
-    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .action(act(async (o: CommonOptions & RestoreFlags, out) => (await import('./restore.js')).restoreCommand(o, out)));
   prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('[batch]', 'batch id'))
-    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .option('--every <duration>', 'register the check for the workers to run on this schedule (6h, 30m, 1d); the first runs now')
     .option('--notify <url>', 'with --every: POST a JSON drift event here when a check finds drift', flagParser(parseHttpUrl))
     .option('--stop', "remove the batch's scheduled check")

@@ -12,7 +12,7 @@ import { CONFIG_FILE, LOG_LEVELS } from '../names.js';
 import { parseBudget, parseDuration, parseWaves } from '../batch/waves.js';
 import { parseWindow } from '../batch/window.js';
 import { createOutput, type Output } from './output.js';
-import { agentStatuses, envNames, flagParser, parseHttpUrl, parseInstant, positiveNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
+import { agentStatuses, envNames, flagParser, parseHttpUrl, parseInstant, positiveNumber, rateNumber, positiveNumberOrZero, probability, wholeNumber } from './parsers.js';
 // Types only: each command's module (and what it pulls in — BullMQ, ioredis, got, express, pino, zod)
 // is loaded when that command runs, so `--help` or `status` does not pay for the dashboard or the engine.
 import { ManifestRejected, type ManifestFlags } from '../ops/manifest-gate.js';
@@ -118,7 +118,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   manifestFlags(command('plan', 'dry run: read every agent (GET only), print per-field diffs; --out writes the plan for apply').argument('<manifest>', 'CSV, JSON or NDJSON file, or a migration module (.mjs, .js, .ts)'))
     .option('--out <file>', "write the plan — every agent's diff, sealed — for `apply`")
-    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .option('--concurrency <n>', 'requests in flight (default 8)', wholeNumber(1, 1000))
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & PlanFlags, out, file) => (await import('./plan.js')).planCommand(file!, o, out)));
@@ -131,7 +131,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--where <path=value>', 'only agents whose PATH (e.g. llm_config.model) equals VALUE (JSON, else text); repeatable; GETs each listed agent', repeatable)
     .option('--out <file>', 'write the rows here instead of stdout')
     .addOption(new Option('--format <format>', 'csv (default; ndjson for an --out ending in .ndjson)').choices(['csv', 'ndjson']))
-    .option('--rate <n>', 'API requests per second (default 10)', positiveNumber)
+    .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .option('--concurrency <n>', 'GETs in flight for --where (default 8)', wholeNumber(1, 1000))
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .addOption(new Option('--all-orgs').hideHelp())
@@ -154,9 +154,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--journal <file>', 'the local journal of originals (default .nova-fleet/BATCH.journal.ndjson); a batch Redis lost is rebuilt from it on a re-run')
       .option('--no-journal', 'keep originals in Redis only')
       .option('--no-preflight', 'skip the one GET per org that checks its key before the batch is created')
-      .option('--key-rate <n>', 'requests per second for each API key used, shared by every batch on it (default: the highest --rate of its running batches)', positiveNumber)
-      .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', positiveNumber)
-      .option('--write-rate <n>', 'PATCHes per second at most, inside --rate, shared by every batch on the API key (for APIs whose write limit is below their read limit)', positiveNumber)
+      .option('--key-rate <n>', 'requests per second for each API key used, shared by every batch on it (default: the highest --rate of its running batches)', rateNumber)
+      .option('--rate <n>', 'API requests per second shared by every worker of the batch (default 10)', rateNumber)
+      .option('--write-rate <n>', 'PATCHes per second at most, inside --rate, shared by every batch on the API key (for APIs whose write limit is below their read limit)', rateNumber)
       .option('--concurrency <n>', 'in-flight requests of the in-process worker (default 8)', wholeNumber(1, 1000))
       .option('--attempts <n>', 'attempts per agent for retryable failures (default 6)', wholeNumber(1, 100))
       .option('--waves <list>', 'cumulative wave targets, e.g. 1,5%,25%,100%; a wave starts when the previous one finished', flagParser(parseWaves))
@@ -255,7 +255,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--force', 'restore agents changed by someone else since the batch too (otherwise: conflict)')
     .option('--run', 'apply it here with progress (otherwise workers apply it)')
     .option('--journal <file>', 'if Redis lost the batch, rebuild it from this local journal first (run/apply: .nova-fleet/BATCH.journal.ndjson; a worker: its --journal)')
-    .option('--rate <n>', 'API requests per second (default: the batch\'s)', positiveNumber)
+    .option('--rate <n>', 'API requests per second (default: the batch\'s)', rateNumber)
     .option('--concurrency <n>', 'in-flight requests with --run (default 8)', wholeNumber(1, 1000))
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & RollbackFlags, out, batch) => (await import('./rollback.js')).rollbackCommand(batch!, o, out)));
@@ -267,7 +267,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   gateRule(prefixFlag(command('analyze', "a batch's waves judged by their calls (SPEC §14), and a judgement made now (by the batch's gate rule unless given); exit 1 if that one finds the changed agents degraded").argument('<batch>', 'batch id')))
     .option('--kept', 'only the judgements the batch kept: read no calls now')
-    .option('--rate <n>', 'API requests per second for reading the calls (default 10)', positiveNumber)
+    .option('--rate <n>', 'API requests per second for reading the calls (default 10)', rateNumber)
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
     .action(act(async (o: CommonOptions & AnalyzeFlags, out, batch) => (await import('./analyze.js')).analyzeCommand(batch!, o, out)));
 

@@ -10,7 +10,7 @@
  * a power cut of this machine — that would cost a disk flush per agent).
  */
 import { mkdirSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent } from '../api/types.js';
 import type { AgentStatus } from '../batch/lifecycle.js';
@@ -32,8 +32,12 @@ export type JournalLine =
   | { t: 'changed'; v: 1; batch: string; k: string; status: AgentStatus; changed: string[]; after: Agent };
 
 /**
- * Appends with one `appendFile` per event (O_APPEND, one write each: lines of concurrent jobs never
- * interleave), so a journal holds no open file between events and needs no closing.
+ * One file opened for appending (O_APPEND) for the journal's life, and one writer: the events that
+ * arrive while a write is under way go out together in the next write, each resolved once its bytes
+ * are with the operating system. Lines of concurrent jobs never interleave (one writer), and a job
+ * waits for one write, not for an open, a write and a close of its own — appendFile per event cost
+ * ~0.2 ms of the main thread per event (issue 30: 3,000 events in a cold run of 1,500 agents, ~0.7 s of
+ * CPU). A journal moved or deleted while open is written to where it was opened (as any log file).
  */
 export class Journal {
   readonly path: string;
@@ -55,13 +59,43 @@ export class Journal {
     return `${JSON.stringify({ t: 'batch', v: 1, prefix: this.prefix, meta: { id, kind, manifest, digest, createdAt, options, ...(rollbackOf ? { rollbackOf } : {}) } })}\n`;
   }
 
+  #file: Promise<FileHandle> | undefined;
+  #queue: Array<{ text: string; resolve: () => void; reject: (error: Error) => void }> = [];
+  #writing: Promise<void> | undefined;
+
   /** Resolves once the lines are handed to the operating system; a failure fails the job (named). */
-  async #append(text: string): Promise<void> {
-    try {
-      await appendFile(this.path, text, { mode: 0o600 });
-    } catch (error) {
-      throw new Error(`journal ${this.path}: ${(error as Error).message}`);
+  #append(text: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ text, resolve, reject });
+      this.#writing ??= this.#drain().finally(() => (this.#writing = undefined));
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue.splice(0);
+      try {
+        const file = await (this.#file ??= open(this.path, 'a', 0o600));
+        const bytes = Buffer.from(group.map((item) => item.text).join(''));
+        // A short write (rare, on a regular file) goes on from where it stopped: the only writer.
+        for (let at = 0; at < bytes.length; ) at += (await file.write(bytes, at, bytes.length - at)).bytesWritten;
+        for (const item of group) item.resolve();
+      } catch (error) {
+        // Opened again by the next event (a disk full now may have room then).
+        void this.#file?.then((file) => file.close()).catch(() => {});
+        this.#file = undefined;
+        const named = new Error(`journal ${this.path}: ${(error as Error).message}`);
+        for (const item of group) item.reject(named);
+      }
     }
+  }
+
+  /** Waits for the writes under way and closes the file (the next event opens it again). */
+  async close(): Promise<void> {
+    await this.#writing;
+    const file = this.#file;
+    this.#file = undefined;
+    await (await file?.catch(() => undefined))?.close();
   }
 
   /** An agent's first before snapshot — appended before its PATCH can be sent. */

@@ -21,8 +21,22 @@ export function apiClient(config: Config, onResponse?: (info: ResponseInfo) => v
   if (!config.apiKey && !config.keysFile) {
     throw new UsageError('NOVA_API_KEY is not set: workers need it to call the API', 'export NOVA_API_KEY=… (and NOVA_API_URL for another API), or give --keys FILE with one org_id=key line per org');
   }
-  return new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, keys: keyRing(config, warn), auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency, ...(onResponse ? { onResponse } : {}) });
+  let client: NovaClient;
+  try {
+    client = new NovaClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, keys: keyRing(config, warn), auth: config.auth, timeoutMs: config.timeoutMs, maxSockets: config.concurrency, ...(onResponse ? { onResponse } : {}) });
+  } catch (error) {
+    if (error instanceof TypeError && /PROXY|proxy/.test(error.message)) throw new UsageError(error.message, 'set HTTPS_PROXY/HTTP_PROXY to http://host:port (or unset it), NO_PROXY to the hosts reached directly');
+    throw error;
+  }
+  // Said once per process: where the requests go is worth knowing before a batch starts.
+  if (client.proxy && !saidProxy.has(client.proxy)) {
+    saidProxy.add(client.proxy);
+    warn(`API requests go through the proxy ${client.proxy} (HTTPS_PROXY/HTTP_PROXY; NO_PROXY exempts hosts)`);
+  }
+  return client;
 }
+
+const saidProxy = new Set<string>();
 
 const rings = new Map<string, KeyRing>();
 

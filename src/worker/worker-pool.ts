@@ -309,6 +309,7 @@ export class WorkerPool {
     // Events queued by this process's controller steps go out before it ends (bounded: a few tries).
     await flushNotifications();
     await this.store.leave(this.#id).catch(() => {});
+    await this.#options.journal?.close();
     this.#command.disconnect();
     this.#gateConnection.disconnect();
     this.#feed.close();
