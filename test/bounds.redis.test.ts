@@ -29,7 +29,7 @@ describe('prune deletes only its own prefix’s batches', () => {
     const before = (await keysUnder(plain, theirs)).filter((key) => !(key.startsWith(`${mine}:keyrate:{`) && ownSchedule.test(key))).sort();
     expect(before.some((key) => key.includes('{theirs}:meta'))).toBe(true);
     const env = { REDIS_URL, NOVA_FLEET_PREFIX: mine };
-    const pruned = await runCli(['prune', '--older-than', '0', '--json'], env);
+    const pruned = await runCli(['prune', '--older-than', '0', '--json', '--yes'], env);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect((JSON.parse(pruned.stdout) as { pruned: string[] }).pruned).toEqual(['mine']);
     // Defect 12: the pattern P:keyrate:* deleted all of these.
@@ -46,7 +46,7 @@ describe('prune deletes only its own prefix’s batches', () => {
     const prefix = testPrefix('prune-invalid');
     await runToEnd(api, prefix, manifest('old.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Old' } }))), 'old');
     await redis.zadd(`${prefix}:batches`, 0, 'not a batch id!');
-    const pruned = await runCli(['prune', '--older-than', '0', '--json'], { REDIS_URL, NOVA_FLEET_PREFIX: prefix });
+    const pruned = await runCli(['prune', '--older-than', '0', '--json', '--yes'], { REDIS_URL, NOVA_FLEET_PREFIX: prefix });
     // Defect 12: exit 1, "unexpected error (a bug)", nothing pruned.
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(JSON.parse(pruned.stdout)).toMatchObject({ pruned: ['old'], invalid: ['not a batch id!'] });

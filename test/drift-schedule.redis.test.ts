@@ -98,7 +98,7 @@ describe('drift --every', () => {
       expect((await runCli(['drift', 'nope', '--every', '1h'], env)).code).toBe(2);
       expect((await runCli(['drift', 'flagged', '--every', '1h'], env)).code).toBe(0);
       expect((await runCli(['drift', '--list'], env)).stdout).toContain('flagged: every 1h');
-      expect((await runCli(['prune', '--older-than', '0'], env)).code).toBe(0);
+      expect((await runCli(['prune', '--older-than', '0', '--yes'], env)).code).toBe(0);
       expect((await runCli(['drift', '--list'], env)).stdout.trim()).toBe('no drift check is scheduled');
     } finally {
       await api.close();

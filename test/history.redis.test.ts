@@ -46,7 +46,7 @@ describe('history ORG_ID/AGENT_ID', () => {
     expect((await runCli(['export', 'one', archive], env)).code).toBe(0);
 
     // Pruned batches leave the agents' index.
-    expect((await runCli(['prune', '--older-than', '0'], env)).code).toBe(0);
+    expect((await runCli(['prune', '--older-than', '0', '--yes'], env)).code).toBe(0);
     expect((await runCli(['history', agent], env)).stdout.trim()).toBe(`agent ${agent}: no batch has touched it`);
     // An imported batch joins it again, at the time it first snapshotted the agent (not the import's).
     expect((await runCli(['import', archive], env)).code).toBe(0);

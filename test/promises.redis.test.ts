@@ -86,7 +86,7 @@ describe('commands as an operator runs them', () => {
     }
     expect((await everythingUnder(prefix)).length).toBeGreaterThan(1000);
 
-    const pruned = await runCli(['prune', '--older-than', '0'], env);
+    const pruned = await runCli(['prune', '--older-than', '0', '--yes'], env);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(await store.getBatch('cli-staged')).toBeUndefined();
     const imported = await runCli(['import', archive], env);

@@ -25,7 +25,7 @@ describe('restore --to', () => {
     await fetch(`${api.url}/org/${edited.org_id}/agents/${edited.agent_id}`, { method: 'PATCH', headers: { 'x-api-key': api.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Theirs' }) });
 
     // To between them: the second batch undone, the first kept (dry: enqueued, then worked by --run next).
-    const between = await runCli(['restore', '--to', 'two', '--run', '--rate', '200', '--batch', 'back-to-one'], env);
+    const between = await runCli(['restore', '--yes', '--to', 'two', '--run', '--rate', '200', '--batch', 'back-to-one'], env);
     expect(between.code, between.stderr).toBe(1); // the edited agent: a conflict
     for (const a of ids.slice(0, 5)) {
       const now = api.agent(a.org_id, a.agent_id)!;
@@ -35,7 +35,7 @@ describe('restore --to', () => {
     expect(await store.counts('back-to-one')).toMatchObject({ applied: 5, conflict: 1 });
 
     // Before both: the originals — the restore batch of a moment ago undone as well, in one command.
-    const both = await runCli(['restore', '--to', 'one', '--run', '--rate', '200', '--batch', 'back-to-start', '--reason', 'undo the week'], env);
+    const both = await runCli(['restore', '--yes', '--to', 'one', '--run', '--rate', '200', '--batch', 'back-to-start', '--reason', 'undo the week'], env);
     expect(both.code, both.stderr).toBe(1);
     expect(both.stderr).toContain('any edited since the tool last wrote it is left alone as a conflict');
     for (const a of ids.slice(0, 5)) {

@@ -34,7 +34,8 @@ export function historyCommands({ command, act, acted, prefixFlag, auth, keys }:
     .option('--run', 'work it here with progress until it ends')
     .option('--batch <id>', 'the restore batch’s id (default: generated)')
     .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
-    .action(act(async (o: CommonOptions & RestoreFlags, out) => (await import('./restore.js')).restoreCommand(o, out)));
+    .option('-y, --yes', 'go ahead without the y/N question (needed without a terminal)')
+    .action(act(async (o: CommonOptions & RestoreFlags & { yes?: boolean }, out) => (await import('./restore.js')).restoreCommand(o, (await import('./confirm.js')).confirming(out, o.yes))));
   prefixFlag(command('drift', 'which of the agents a batch changed differ now from how it left them (list rows first, a GET only for those that moved); exit 1 on drift').argument('[batch]', 'batch id'))
     .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .option('--every <duration>', 'register the check for the workers to run on this schedule (6h, 30m, 1d); the first runs now')

@@ -257,8 +257,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--journal <file>', 'if Redis lost the batch, rebuild it from this local journal first (run/apply: .nova-fleet/BATCH.journal.ndjson; a worker: its --journal)')
     .option('--rate <n>', 'API requests per second (default: the batch\'s)', rateNumber)
     .option('--concurrency <n>', 'in-flight requests with --run (default 8)', wholeNumber(1, 1000))
+    .option('-y, --yes', 'with --force: go ahead without the y/N question (needed without a terminal)')
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
-    .action(act(async (o: CommonOptions & RollbackFlags, out, batch) => (await import('./rollback.js')).rollbackCommand(batch!, o, out)));
+    .action(act(async (o: CommonOptions & RollbackFlags & { yes?: boolean }, out, batch) => (await import('./rollback.js')).rollbackCommand(batch!, o, (await import('./confirm.js')).confirming(out, o.yes))));
 
   prefixFlag(command('report', 'one row per agent: status, attempts, error, changed fields (json/ndjson: before and after)').argument('<batch>', 'batch id'))
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json', 'ndjson']).default('csv'))
@@ -275,14 +276,16 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   acted(command('prune', 'delete batches (and their snapshots) older than DAYS'))
     .requiredOption('--older-than <days>', 'age in days', wholeNumber(0))
-    .action(act(async (o: CommonOptions & RedisFlags & { olderThan: number }, out) => (await import('./retention.js')).pruneCommand(o, out)));
+    .option('-y, --yes', 'go ahead without the y/N question (needed without a terminal)')
+    .action(act(async (o: CommonOptions & RedisFlags & { olderThan: number; yes?: boolean }, out) => (await import('./retention.js')).pruneCommand(o, out)));
 
   acted(command('export', "archive a batch's records and snapshots to gzip NDJSON").argument('<batch>', 'batch id').argument('<file>', 'archive to write'))
     .action(act(async (o: CommonOptions & RedisFlags, out, batch, file) => (await import('./retention.js')).exportCommand(batch!, file!, o, out)));
 
   acted(command('import', 'restore a batch from an export archive (inert: never active again)').argument('<file>', 'archive to read'))
     .option('--trust', "keep the archive's --verify-cmd and --notify URL (dropped otherwise: an archive is not trusted to run commands)")
-    .action(act(async (o: CommonOptions & RedisFlags & { trust?: boolean }, out, file) => (await import('./retention.js')).importCommand(file!, o, out)));
+    .option('-y, --yes', 'with --trust: go ahead without the y/N question (needed without a terminal)')
+    .action(act(async (o: CommonOptions & RedisFlags & { trust?: boolean; yes?: boolean }, out, file) => (await import('./retention.js')).importCommand(file!, o, out)));
 
   prefixFlag(command('dashboard', 'web UI: bull-board for the queues and a live batch overview'))
     .option('--port <n>', 'port (default 8080; 0 = any free port)', wholeNumber(0, 65535))

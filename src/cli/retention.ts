@@ -4,11 +4,12 @@ import { openStore, type RedisFlags } from '../ops/context.js';
 import { requireRegularFile, requireWritableTarget } from '../user-files.js';
 import type { Output } from './output.js';
 import { recordAction } from '../ops/actor.js';
+import { confirmer } from './confirm.js';
 
-export async function pruneCommand(flags: RedisFlags & { olderThan: number }, out: Output): Promise<void> {
+export async function pruneCommand(flags: RedisFlags & { olderThan: number; yes?: boolean }, out: Output): Promise<void> {
   const ctx = await openStore(flags);
   try {
-    const { pruned, keptActive, invalid } = await pruneBatches(ctx.store, flags.olderThan);
+    const { pruned, keptActive, invalid } = await pruneBatches(ctx.store, flags.olderThan, Date.now(), confirmer(flags.yes));
     if (pruned.length > 0) await recordAction(ctx.store, 'prune', { reason: flags.reason, detail: `${pruned.length} batches older than ${flags.olderThan} days: ${pruned.slice(0, 20).join(', ')}${pruned.length > 20 ? ', …' : ''}` });
     if (invalid.length > 0) out.note(`prune: left ${invalid.length} entr${invalid.length === 1 ? 'y' : 'ies'} of the batches index that ${invalid.length === 1 ? 'is' : 'are'} no batch id alone (${invalid.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 100))).join(', ')}${invalid.length > 5 ? ', …' : ''}): not written by nova-fleet`);
     if (keptActive.length > 0) out.note(`prune: kept ${keptActive.length} active batch${keptActive.length === 1 ? '' : 'es'} (${keptActive.join(', ')}); cancel them first`);
@@ -30,8 +31,9 @@ export async function exportCommand(batchId: string, file: string, flags: RedisF
   }
 }
 
-export async function importCommand(file: string, flags: RedisFlags & { trust?: boolean }, out: Output): Promise<void> {
+export async function importCommand(file: string, flags: RedisFlags & { trust?: boolean; yes?: boolean }, out: Output): Promise<void> {
   await requireRegularFile(file, 'archive');
+  if (flags.trust) await confirmer(flags.yes)(`import ${file} with --trust: its --verify-cmd and --notify URL are kept (workers started with --run-verify run that command)?`);
   const ctx = await openStore(flags);
   try {
     const { meta, agents } = await importBatch(ctx.store, file, { trust: Boolean(flags.trust) });

@@ -8,6 +8,12 @@ export interface Notes {
   note(line: string): void;
   /** A live display of a batch being worked here (the CLI's progress bar); none if absent. */
   progress?(): ProgressDisplay;
+  /**
+   * Asked before a destructive step (SPEC §17: prune, rollback --force, restore, import --trust): resolves
+   * to go ahead, throws (a UsageError) to stop with nothing done. Absent: go ahead (a library caller
+   * chose to call).
+   */
+  confirm?(question: string): Promise<void>;
 }
 
 export interface ProgressDisplay {

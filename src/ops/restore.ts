@@ -117,6 +117,7 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
       notes.note(`restore: no agent was changed by nova-fleet since ${new Date(time).toISOString()}: nothing to restore`);
       return undefined;
     }
+    await notes.confirm?.(`restore: ${rows} agent${rows === 1 ? '' : 's'} back to ${new Date(time).toISOString()}${flags.force ? ', even where edited since (--force)' : ''}, as a new batch?`);
     notes.note(`restore: ${rows} agent${rows === 1 ? '' : 's'} back to ${new Date(time).toISOString()}${flags.force ? ' (--force: even where edited since)' : '; any edited since the tool last wrote it is left alone as a conflict'}`);
     const options = { ...manifestOptions(flags), format: 'json' as const };
     const report = await requireValidManifest(file, flags, notes, options);

@@ -27,8 +27,8 @@ import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveL
  * included: it may be resumed), nor the origin of a rollback that has not finished (the rollback reads
  * the origin's before snapshots as it goes).
  */
-export async function pruneBatches(store: BatchStore, days: number, now = Date.now()): Promise<{ pruned: string[]; keptActive: string[]; invalid: string[] }> {
-  const pruned: string[] = [];
+export async function pruneBatches(store: BatchStore, days: number, now = Date.now(), confirm?: (question: string) => Promise<void>): Promise<{ pruned: string[]; keptActive: string[]; invalid: string[] }> {
+  const doomed: string[] = [];
   const keptActive: string[] = [];
   // A member of the batches index that is no batch id (written by hand, by another tool) names no keys
   // nova-fleet could own: it is left as it is and reported, and the rest of the prune goes on.
@@ -45,6 +45,12 @@ export async function pruneBatches(store: BatchStore, days: number, now = Date.n
       keptActive.push(id);
       continue;
     }
+    doomed.push(id);
+  }
+  // Asked once the batches are known, before the first is deleted (SPEC §17).
+  if (doomed.length > 0) await confirm?.(`prune: delete ${doomed.length} batch${doomed.length === 1 ? '' : 'es'} older than ${days} days, with every snapshot and record (${doomed.slice(0, 10).join(', ')}${doomed.length > 10 ? ', …' : ''})?`);
+  const pruned: string[] = [];
+  for (const id of doomed) {
     await store.deleteBatch(id);
     pruned.push(id);
   }

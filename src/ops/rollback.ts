@@ -17,6 +17,7 @@ import { openStore, type ApiFlags, type RedisFlags } from './context.js';
 import { apiClient } from './api-context.js';
 import type { Notes } from './notes.js';
 import { actorName, recordAction } from './actor.js';
+import { requireBatch } from './require-batch.js';
 import { exitCodeOf, workBatch } from './run.js';
 
 export interface RollbackFlags extends RedisFlags, ApiFlags {
@@ -68,6 +69,8 @@ export async function rollbackBatch(batchId: string, flags: RollbackFlags, notes
   try {
     const client = flags.run ? apiClient(ctx.config) : undefined; // checked before anything is created
     if (typeof source === 'string') await (await import('./journal-recovery.js')).recoverForRollback(ctx.store, batchId, source, notes);
+    if (flags.force) await requireBatch(ctx.store, batchId);
+    if (flags.force) await notes.confirm?.(`rollback ${batchId} --force: agents someone edited since the batch changed them are overwritten with their before snapshots too?`);
     const { meta, enqueued, cancelledOrigin, attached } = await createRollback({
       store: ctx.store,
       originId: batchId,
