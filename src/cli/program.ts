@@ -18,6 +18,7 @@ import { agentStatuses, envNames, flagParser, parseHttpUrl, parseInstant, positi
 import { ManifestRejected, type ManifestFlags } from '../ops/manifest-gate.js';
 import type { MockApiFlags } from './mock-api.js';
 import type { PlanFlags } from '../ops/plan.js';
+import type { PlanShowFlags } from './plan-show.js';
 import type { SelectFlags } from './select.js';
 import type { RedisFlags } from '../ops/context.js';
 import type { WorkFlags } from './actions.js';
@@ -49,6 +50,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .description('Change fleets of Nova AI agents safely: rate-limited, resumable, rollback-able bulk PATCHes.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
+    // A command's options are its own after its name (`plan show P --format markdown` is show's --format).
+    .enablePositionalOptions()
     .exitOverride();
 
   /** Every command takes --json and runs through the same output and exit-code plumbing. */
@@ -121,7 +124,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--rate <n>', 'API requests per second (default 10)', rateNumber)
     .option('--concurrency <n>', 'requests in flight (default 8)', wholeNumber(1, 1000))
     .addOption(AUTH_OPTION()).option(...KEYS_OPTION)
-    .action(act(async (o: CommonOptions & PlanFlags, out, file) => (await import('./plan.js')).planCommand(file!, o, out)));
+    .action(act(async (o: CommonOptions & PlanFlags, out, file) => (await import('./plan.js')).planCommand(file!, o, out)))
+    .enablePositionalOptions()
+    .command('show')
+    .description('a saved plan for review: identical diffs once, with their agent count (--format markdown for a review comment)')
+    .argument('<plan>', 'a plan file written by plan --out')
+    .addOption(new Option('--format <format>', 'text (default) or markdown').choices(['text', 'markdown']))
+    .option('--json', 'machine-readable output on stdout')
+    .action(act(async (o: CommonOptions & PlanShowFlags, out, file) => (await import('./plan-show.js')).planShowCommand(file!, o, out)));
 
   const repeatable = (value: string, previous: string[] = []) => [...previous, value];
   command('select', 'list the agents of named orgs that match, as a manifest skeleton (org_id,agent_id rows)')
