@@ -4,7 +4,7 @@
  * Longer than 300 lines because it is the one table of every command and flag (as SPEC §6 is): split,
  * the flags a command takes would be spread over files.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_CODES, ExitError } from '../errors.js';
 import { redisFailure } from '../ops/redis-errors.js';
 import { VERSION } from '../package-info.js';
@@ -29,6 +29,7 @@ import type { ReportFlags } from './report.js';
 import type { RollbackFlags } from '../ops/rollback.js';
 import type { AnalyzeFlags } from '../ops/analyze.js';
 import { historyCommands } from './program-history.js';
+import { addHelpTexts } from './help-text.js';
 import type { StatusFlags } from './status.js';
 import type { SubmitFlags } from '../ops/submit.js';
 import type { ApplyFlags } from '../ops/apply.js';
@@ -310,20 +311,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   command('config', 'print the resolved configuration, secrets masked')
     .option('--prefix <prefix>', 'Redis key prefix (env NOVA_FLEET_PREFIX)')
-    .action(
-      act(async (o: CommonOptions & { prefix?: string; config?: string }, out) => {
-        const { loadConfigFile, printableConfig, resolveConfig } = await import('../config.js');
-        const file = loadConfigFile(o.config);
-        const config = { ...printableConfig(resolveConfig(o.prefix ? { prefix: o.prefix } : {}, process.env, file.values)), configFile: file.file ?? '(none)' };
-        out.result(
-          Object.entries(config)
-            .map(([k, v]) => `${k.padEnd(12)} ${String(v)}`)
-            .join('\n'),
-          config,
-        );
-      }),
-    );
+    .action(act(async (o: CommonOptions & { prefix?: string; config?: string }, out) => (await import('./config-command.js')).configCommand(o, out)));
 
+  command('completion', 'a completion script for your shell: eval "$(nova-fleet completion bash)"')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
+    .action(act(async (_o: CommonOptions, out, shell) => out.result((await import('./completion.js')).completionScript(program, shell as 'bash'), { shell })));
+
+  addHelpTexts(program);
   return program;
 }
 
