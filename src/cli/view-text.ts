@@ -1,13 +1,14 @@
 /** A batch's view as the text `status`, `run` and the demo print. */
+import { PLAIN, type Palette } from './colors.js';
 import type { BatchView } from '../views/batch-view.js';
 import type { WaveAnalysis } from '../batch/wave-analysis.js';
 import { formatP } from '../batch/call-stats.js';
 
-export function describeView(view: BatchView): string {
+export function describeView(view: BatchView, colors: Palette = PLAIN): string {
   const { meta, counts } = view;
   const total = meta.total || 1;
   const lines = [
-    `batch ${meta.id} (${meta.kind}) — ${meta.status}${meta.haltReason ? `: ${meta.haltReason}` : ''}`,
+    `batch ${meta.id} (${meta.kind}) — ${colors.status(meta.status)(meta.status)}${meta.haltReason ? `: ${meta.haltReason}` : ''}`,
     `  manifest  ${meta.manifest}`,
     `  created   ${new Date(meta.createdAt).toISOString()}${meta.finishedAt ? `, finished ${new Date(meta.finishedAt).toISOString()}` : ''}`,
     `  progress  ${view.done}/${meta.total}${meta.enqueued ? '' : ' (still enqueueing)'} (${Math.floor((view.done / total) * 100)}%), ${view.rate.toFixed(1)} agents/s${view.etaSeconds !== undefined ? `, ETA ${formatDuration(view.etaSeconds)}` : ''}`,
