@@ -74,7 +74,7 @@ describe('CLI: submit, worker, status', () => {
     expect(status.stdout).toContain('batch cli-1 (rollout) — completed');
     expect(status.stdout).toContain('agents    applied 20');
     const list = await runCli(['batches'], env);
-    expect(list.stdout).toMatch(/cli-1\s+completed/);
+    expect(list.stdout).toMatch(/cli-1\s+rollout\s+completed/);
   });
 
   it('run exits 0 when every agent succeeds, 1 when some fail (with the reasons), 3 when the key is refused', async () => {

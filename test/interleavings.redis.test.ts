@@ -80,8 +80,13 @@ describe('run --auto-rollback', () => {
 
     const running = runCommand(file, { rate: 10, concurrency: 4, maxFailures: { kind: 'count', n: 3 }, autoRollback: true, attempts: 1 }, out, never);
     // The budget halts the batch while the held GET is still out; "another worker" steps its controller.
+    // Halted — or already past it: run's own pool may create the rollback (cancelling the origin) between
+    // two looks of this loop on a loaded machine; the rollback's id marks the halt then.
     const batchId = await until(async () => {
-      for (const id of await store.listActiveBatchIds()) if ((await store.getBatch(id))?.status === 'halted') return id;
+      for (const id of await store.listBatchIds()) {
+        const meta = await store.getBatch(id);
+        if (meta?.kind === 'rollout' && (meta.status === 'halted' || meta.autoRollbackId !== undefined)) return id;
+      }
       return undefined;
     }, 'the error budget to halt the batch');
     await held.arrival;
