@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.js';
-import { commandsWithoutHelp, helpText } from '../src/cli/help-text.js';
+import { commandsWithoutHelp, helpText, unexpectedError } from '../src/cli/help-text.js';
 import { runCli } from './helpers/cli.js';
 
 /** Shell words of an example line (quotes honoured; the comment after # dropped). */
@@ -51,5 +51,12 @@ describe('help texts', () => {
     const help = await runCli(['drift', '--help']);
     expect(help.stdout).toContain('\nExamples:\n  nova-fleet drift BATCH_ID\n');
     expect(help.stdout).toContain('\nExit codes:\n  0  done\n  1  an agent the batch changed differs now\n  2  ');
+  });
+
+  it('an unexpected error says what to report: versions and the command, never its flag values', () => {
+    const text = unexpectedError(new TypeError('x is undefined'), ['run', 'jobs/m.json', '--rate', '5', '--keys', 'secret-keys.txt'], { nova: '1.2.3', node: 'v20.20.2', platform: 'linux-x64' });
+    expect(text).toMatch(/^nova-fleet: an unexpected error — nova-fleet did not expect this, and it is a defect to fix: TypeError: x is undefined\n/);
+    expect(text).toContain('\n  versions  nova-fleet 1.2.3, Node v20.20.2, linux-x64\n  command   nova-fleet run jobs/m.json [flags]\n');
+    expect(text).not.toContain('secret-keys');
   });
 });

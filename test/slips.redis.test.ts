@@ -37,7 +37,7 @@ afterAll(() => {
 function expectClean(result: CliResult, code: number, message: string) {
   expect(result.code, result.stderr).toBe(code);
   expect(result.stderr).toContain(message);
-  expect(result.stderr).not.toMatch(/\n\s+at |a bug|Error:/);
+  expect(result.stderr).not.toMatch(/\n\s+at |unexpected error|Error:/);
 }
 
 describe('everyday slips', () => {

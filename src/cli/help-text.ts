@@ -3,6 +3,7 @@
  * its exit codes mean (errors.ts EXIT_CODES; the numbers every command shares, the 1 that differs).
  */
 import type { Command } from 'commander';
+import { VERSION } from '../package-info.js';
 
 interface Help {
   examples: string[];
@@ -86,4 +87,22 @@ export function commandsWithoutHelp(program: Command): string[] {
   };
   walk(program, '');
   return missing;
+}
+
+/**
+ * What an unexpected error prints (issue 30): what happened, then what a report needs — the versions,
+ * the command (its flags' values left out: they may be secrets or customer data) — and where it goes.
+ */
+export function unexpectedError(error: unknown, argv: readonly string[], versions = { nova: VERSION, node: process.version, platform: `${process.platform}-${process.arch}` }): string {
+  const what = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const command = argv.filter((word, i) => !word.startsWith('-') && (i === 0 || !argv[i - 1]!.startsWith('--'))).slice(0, 2).join(' ');
+  return [
+    `nova-fleet: an unexpected error — nova-fleet did not expect this, and it is a defect to fix: ${what}`,
+    'Please report it with:',
+    `  versions  nova-fleet ${versions.nova}, Node ${versions.node}, ${versions.platform}`,
+    `  command   nova-fleet ${command}${argv.some((w) => w.startsWith('-')) ? ' [flags]' : ''}`,
+    '  and what you did just before; the output above; `nova-fleet status BATCH --json` if a batch was involved',
+    '  (leave out API keys and agents\' prompts)',
+    '',
+  ].join('\n');
 }

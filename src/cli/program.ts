@@ -29,7 +29,7 @@ import type { ReportFlags } from './report.js';
 import type { RollbackFlags } from '../ops/rollback.js';
 import type { AnalyzeFlags } from '../ops/analyze.js';
 import { historyCommands } from './program-history.js';
-import { addHelpTexts } from './help-text.js';
+import { addHelpTexts, unexpectedError } from './help-text.js';
 import type { StatusFlags } from './status.js';
 import type { SubmitFlags } from '../ops/submit.js';
 import type { ApplyFlags } from '../ops/apply.js';
@@ -343,7 +343,7 @@ export async function main(argv: string[], stderr: NodeJS.WritableStream = proce
       if (known.hint) stderr.write(`hint: ${known.hint}\n`);
       return known.exitCode;
     }
-    stderr.write(`nova-fleet: unexpected error (a bug; please report it): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    stderr.write(unexpectedError(error, argv.slice(2)));
     return EXIT_CODES.failed;
   }
 }
