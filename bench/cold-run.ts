@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, spawnMock } from './mock-process.js';
+import { connectRedis, scanKeys } from '../src/store/connect.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -63,7 +64,10 @@ export async function benchColdRun(log: (line: string) => void, agents = Number(
       },
     ];
   } finally {
-    spawnSync(process.execPath, [BIN, 'prune', '--older-than', '0'], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix }, stdio: 'ignore' });
+    // Every key of the bench's prefix, its audit log included (a prune keeps the log: it outlives batches).
+    const redis = connectRedis(redisUrl);
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) await redis.del(...keys);
+    redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
   }
 }
