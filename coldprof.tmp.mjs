@@ -1,0 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { spawnMock, BIN } from './dist/bench/mock-process.js';
+const mock = await spawnMock(['--agents', '1500', '--orgs', '5', '--latency', '20', '--prompt-bytes', '3000']);
+const file = '/tmp/cold.ndjson';
+const patch = { prompt_template: { $replace: { find: 'Role', with: 'Your role' } }, extra_config: { min_words: 5 } };
+writeFileSync(file, (await mock.agentIds()).map((a) => JSON.stringify({ ...a, patch })).join('\n'));
+const t = performance.now();
+const r = spawnSync(process.execPath, [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof2'] : []), BIN, 'run', file, '--new', '--rate', '100000', '--concurrency', '16', ...(process.env.NOJ ? ['--no-journal'] : [])], { env: { ...process.env, NOVA_FLEET_PREFIX: 'coldprof', NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey }, stdio: ['ignore', 'ignore', 'pipe'] });
+console.log('exit', r.status, ((performance.now() - t) / 1000).toFixed(2), 's');
+await mock.close();
