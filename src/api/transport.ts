@@ -57,6 +57,17 @@ function agentFor(base: URL, maxSockets: number): { agent: http.Agent; proxy?: U
   return { agent: base.protocol === 'https:' ? new HttpsProxyAgent({ ...options, proxy }) : new HttpProxyAgent({ ...options, proxy }), proxy };
 }
 
+/**
+ * How got's request reaches Node's http: the same call, its options without the ~25 keys got sets to
+ * undefined (TLS, DNS, cache…). With them, Node's ClientRequest and its agent copy and look through an
+ * object too large for the fast path: ~15 µs a request (issue 30), for keys that say nothing.
+ */
+function slimRequest(url: URL, options: http.RequestOptions, callback?: (response: http.IncomingMessage) => void): http.ClientRequest {
+  const slim: Record<string, unknown> = {};
+  for (const key in options) if ((options as Record<string, unknown>)[key] !== undefined) slim[key] = (options as Record<string, unknown>)[key];
+  return (url.protocol === 'https:' ? https : http).request(url, slim, callback);
+}
+
 export function createTransport(base: URL, maxSockets: number, timeoutMs: number): Transport {
   const { agent, proxy } = agentFor(base, maxSockets);
   // The options every exchange shares, merged once here rather than per request.
@@ -70,9 +81,8 @@ export function createTransport(base: URL, maxSockets: number, timeoutMs: number
     responseType: 'text',
     http2: false,
     cache: false,
-    // The whole exchange's limit, the same for every request of a client (set once, not per request).
-    timeout: { request: timeoutMs },
     mutableDefaults: true,
+    request: slimRequest,
   });
   // got spreads its HTTP-cache options into the options of every Node request it makes; with their four
   // keys (all unset) that object is built the slow way — 28 µs a request, against 2.4 µs when there are
@@ -93,7 +103,18 @@ export function createTransport(base: URL, maxSockets: number, timeoutMs: number
         const signal = limits.signal;
         const onAbort = () => stream.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal?.reason }));
         signal?.addEventListener('abort', onAbort, { once: true });
-        const settle = () => signal?.removeEventListener('abort', onAbort);
+        // The whole exchange's limit: one timer here rather than got's per-phase timers and the listeners
+        // they put on the request and its socket (~10 µs a request).
+        const timedOut = Object.assign(new Error(`timed out after ${timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+        let late = false;
+        const timer = setTimeout(() => {
+          late = true;
+          stream.destroy(timedOut);
+        }, timeoutMs);
+        const settle = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        };
         stream.once('response', (reply: http.IncomingMessage) => (response = reply));
         stream.on('data', (chunk: Buffer) => {
           bytes += chunk.length;
@@ -107,7 +128,8 @@ export function createTransport(base: URL, maxSockets: number, timeoutMs: number
         });
         stream.once('error', (error: Error) => {
           settle();
-          reject(error);
+          // got wraps what a stream was destroyed with: the time limit is said as itself.
+          reject(late ? timedOut : error);
         });
       });
     },
