@@ -67,14 +67,14 @@ describe('confirmations', () => {
     const forced = await runCli(['rollback', 'origin', '--force'], env);
     expect([forced.code, forced.stderr]).toEqual([2, expect.stringContaining('rollback origin --force: agents someone edited since')]);
     expect(await ids()).not.toContain('origin-rollback');
+    const restore = await runCli(['restore', '--to', 'origin', '--batch', 'back'], env);
+    expect([restore.code, restore.stderr]).toEqual([2, expect.stringContaining('restore: 3 agents back to')]);
+    expect(await ids()).not.toMatch(/\bback\b/);
+
     // Without --force a rollback overwrites nothing: no question.
     const plain = await runCli(['rollback', 'origin'], env);
     expect(plain.code, plain.stderr).toBe(0);
     expect(await ids()).toContain('origin-rollback');
-
-    const restore = await runCli(['restore', '--to', 'origin', '--batch', 'back'], env);
-    expect([restore.code, restore.stderr]).toEqual([2, expect.stringContaining('restore: 3 agents back to')]);
-    expect(await ids()).not.toMatch(/\bback\b/);
 
     const archive = path.join(mkdtempSync(path.join(os.tmpdir(), 'nf-confirm-')), 'origin.ndjson.gz');
     expect((await runCli(['export', 'origin', archive], env)).code).toBe(0);

@@ -34,6 +34,15 @@ describe('restore --to', () => {
     const store = new BatchStore(redis, prefix);
     expect(await store.counts('back-to-one')).toMatchObject({ applied: 5, conflict: 1 });
 
+    // A batch still at work on these agents (submitted, no worker: running) is not raced: refused, nothing
+    // made; cancelled, it is no obstacle.
+    expect((await runCli(['submit', manifest('r3.ndjson', ids.slice(0, 2).map((a) => ({ ...a, patch: { name: 'Third' } }))), '--batch', 'three'], env)).code).toBe(0);
+    const raced = await runCli(['restore', '--yes', '--to', 'one', '--batch', 'too-soon'], env);
+    expect(raced.code).toBe(2);
+    expect(raced.stderr).toContain('restore: batch three (running) holds 2 of these agents — its changes would land after the restore');
+    expect(await store.getBatch('too-soon')).toBeUndefined();
+    expect((await runCli(['cancel', 'three'], env)).code).toBe(0);
+
     // Before both: the originals — the restore batch of a moment ago undone as well, in one command.
     const both = await runCli(['restore', '--yes', '--to', 'one', '--run', '--rate', '200', '--batch', 'back-to-start', '--reason', 'undo the week'], env);
     expect(both.code, both.stderr).toBe(1);

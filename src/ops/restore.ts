@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Agent, Json } from '../api/types.js';
 import { UsageError } from '../errors.js';
+import { FINAL_BATCH_STATUSES } from '../batch/lifecycle.js';
 import { JsonManifestWriter } from '../manifest/json-writer.js';
 import { isWritableField } from '../patch/fields.js';
 import { directiveInPlan } from '../plan/plan-rows.js';
@@ -79,13 +80,15 @@ async function timeOf(store: BatchStore, to: string): Promise<number> {
 }
 
 /** Writes the restore's rows; returns the manifest's path, how many agents go back, and the notes of those that cannot. */
-async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<AgentMarks[]>, force: boolean, file: string): Promise<{ rows: number; skipped: string[] }> {
+async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<AgentMarks[]>, force: boolean, file: string): Promise<{ rows: number; skipped: string[]; looked: string[] }> {
   const writer = new JsonManifestWriter(file);
   const skipped: string[] = [];
+  const looked: string[] = [];
   let complete = false;
   try {
     for await (const page of agents) {
       for (const { key, marks } of page) {
+        looked.push(key);
         const later = [];
         for (const { batchId, at } of marks) {
           if (at < time) continue;
@@ -100,7 +103,7 @@ async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<
       }
     }
     complete = true;
-    return { rows: writer.rows, skipped };
+    return { rows: writer.rows, skipped, looked };
   } finally {
     await writer.close(complete);
   }
@@ -111,7 +114,16 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nova-fleet-restore-'));
   try {
     const file = path.join(dir, `restore-to-${new Date(time).toISOString().replace(/[:.]/g, '-')}.json`);
-    const { rows, skipped } = await writeRows(ctx.store, time, agents, Boolean(flags.force), file);
+    const { rows, skipped, looked } = await writeRows(ctx.store, time, agents, Boolean(flags.force), file);
+    // A batch still at work on these agents would change them after the restore (or, pending, is not in
+    // the history yet): the restore waits for it to end — it is not raced.
+    const busy = await unfinishedOver(ctx.store, looked);
+    if (busy.length > 0) {
+      throw new UsageError(
+        `restore: ${busy.map((b) => `batch ${b.id} (${b.status}) holds ${b.agents} of these agents`).join('; ')} — its changes would land after the restore's; nothing was created`,
+        `wait for it to end, or cancel it (\`nova-fleet cancel ${busy[0]!.id}\`), then restore`,
+      );
+    }
     for (const line of skipped.slice(0, 20)) notes.note(`restore: left alone: ${line}`);
     if (rows === 0) {
       notes.note(`restore: no agent was changed by nova-fleet since ${new Date(time).toISOString()}: nothing to restore`);
@@ -129,6 +141,19 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Batches not ended (running, paused, waiting…) that hold any of `keys`, with how many. */
+async function unfinishedOver(store: BatchStore, keys: readonly string[]): Promise<Array<{ id: string; status: string; agents: number }>> {
+  const out = [];
+  for (const id of await store.listActiveBatchIds()) {
+    const meta = await store.getBatch(id);
+    if (!meta || FINAL_BATCH_STATUSES.has(meta.status)) continue;
+    let agents = 0;
+    for (let i = 0; i < keys.length; i += 1000) agents += (await store.statusesOf(id, keys.slice(i, i + 1000))).filter((s) => s !== undefined).length;
+    if (agents > 0) out.push({ id, status: meta.status, agents });
+  }
+  return out;
 }
 
 /** The agents a restore looks at, with their histories: a list, the orgs named, or every agent with a history. */

@@ -37,6 +37,12 @@ export class AgentRecords extends Coordination {
     return flags.map((f) => (f === 1 ? 'new' : f === 2 ? 'pending' : 'done'));
   }
 
+  /** The statuses of `keys` in a batch (undefined where the batch does not hold the agent): one HMGET. */
+  async statusesOf(batchId: string, keys: readonly string[]): Promise<Array<AgentStatus | undefined>> {
+    if (keys.length === 0) return [];
+    return (await this.redis.hmget(this.keys.status(batchId), ...keys)).map((s) => (s ?? undefined) as AgentStatus | undefined);
+  }
+
   async agentStatus(batchId: string, key: string): Promise<AgentStatus | undefined> {
     return ((await this.redis.hget(this.keys.status(batchId), key)) as AgentStatus | null) ?? undefined;
   }
