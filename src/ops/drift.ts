@@ -55,7 +55,9 @@ export async function driftOf(batchId: string, flags: RedisFlags & ApiFlags, not
     const byOrg = new Map<string, string[]>();
     for (const key of after.keys()) {
       const { orgId } = splitAgentKey(key);
-      byOrg.set(orgId, [...(byOrg.get(orgId) ?? []), key]);
+      const keys = byOrg.get(orgId);
+      if (keys) keys.push(key);
+      else byOrg.set(orgId, [key]);
     }
     const drifted: DriftedAgent[] = [];
     for (const [orgId, keys] of byOrg) {

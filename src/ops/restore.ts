@@ -84,6 +84,14 @@ async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<
   const writer = new JsonManifestWriter(file);
   const skipped: string[] = [];
   const looked: string[] = [];
+  // Whether each batch named in the histories is whole (its metadata written last by create and import):
+  // read once per batch, not once per agent.
+  const whole = new Map<string, Promise<boolean>>();
+  const isWhole = (batchId: string) => {
+    let known = whole.get(batchId);
+    if (!known) whole.set(batchId, (known = store.getBatch(batchId).then((meta) => meta !== undefined)));
+    return known;
+  };
   let complete = false;
   try {
     for await (const page of agents) {
@@ -93,8 +101,7 @@ async function writeRows(store: BatchStore, time: number, agents: AsyncIterable<
         for (const { batchId, at } of marks) {
           if (at < time) continue;
           const record = await store.agentRecord(batchId, key);
-          const meta = record && (record.status === 'applied' || record.status === 'restored') ? await store.getBatch(batchId) : undefined;
-          if (record && meta) later.push({ ...(record.before ? { before: record.before } : {}), ...(record.after ? { after: record.after } : {}), changed: record.changed ?? [] });
+          if (record && (record.status === 'applied' || record.status === 'restored') && (await isWhole(batchId))) later.push({ ...(record.before ? { before: record.before } : {}), ...(record.after ? { after: record.after } : {}), changed: record.changed ?? [] });
         }
         const row = restoreRow(key, later, force);
         if (typeof row === 'string') skipped.push(`${key}: ${row}`);
