@@ -5,6 +5,7 @@
  * script through its bashcompinit (as many CLIs do); fish gets its own `complete` lines.
  */
 import type { Command, Option } from 'commander';
+import { commandPaths } from './command-tree.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -12,22 +13,22 @@ export type Shell = (typeof SHELLS)[number];
 interface Entry {
   /** `status`, `plan show`. */
   path: string;
-  description: string;
   options: Array<{ flag: string; description: string; choices?: readonly string[]; takesValue: boolean }>;
-  subcommands: string[];
+  subcommands: Array<{ name: string; description: string }>;
   /** The values the command's first argument takes, if it names them (`completion bash`). */
   values: readonly string[];
 }
 
 function entries(program: Command): Entry[] {
-  const out: Entry[] = [];
-  const walk = (cmd: Command, path: string) => {
-    const options = (cmd.options as readonly Option[]).filter((o) => o.long && !o.hidden).map((o) => ({ flag: o.long!, description: o.description, ...(o.argChoices ? { choices: o.argChoices } : {}), takesValue: o.required || o.optional }));
-    out.push({ path, description: cmd.description(), options: [...options, { flag: '--help', description: 'display help for command', takesValue: false }], subcommands: cmd.commands.map((c) => c.name()), values: cmd.registeredArguments[0]?.argChoices ?? [] });
-    for (const sub of cmd.commands) if (sub.name() !== 'help') walk(sub, path ? `${path} ${sub.name()}` : sub.name());
-  };
-  walk(program, '');
-  return out;
+  return commandPaths(program).map(({ path, command }) => {
+    const options = (command.options as readonly Option[]).filter((o) => o.long && !o.hidden).map((o) => ({ flag: o.long!, description: o.description, ...(o.argChoices ? { choices: o.argChoices } : {}), takesValue: o.required || o.optional }));
+    return {
+      path,
+      options: [...options, { flag: '--help', description: 'display help for command', takesValue: false }],
+      subcommands: command.commands.filter((c) => c.name() !== 'help').map((c) => ({ name: c.name(), description: c.description() })),
+      values: command.registeredArguments[0]?.argChoices ?? [],
+    };
+  });
 }
 
 const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
@@ -39,7 +40,7 @@ function bash(program: Command): string {
     const valued = e.options.filter((o) => o.takesValue && !o.choices).map((o) => o.flag);
     return [
       `    ${quote(e.path)})`,
-      `      opts=${quote(e.options.map((o) => o.flag).join(' '))}; subs=${quote([...e.subcommands.filter((s) => s !== 'help'), ...e.values].join(' '))}`,
+      `      opts=${quote(e.options.map((o) => o.flag).join(' '))}; subs=${quote([...e.subcommands.map((c) => c.name), ...e.values].join(' '))}`,
       '      case "$prev" in',
       ...choices,
       ...(valued.length ? [`      ${valued.join('|')}) return;;`] : []),
@@ -63,7 +64,7 @@ ${cases.join('\n')}
 }
 _nova_fleet_subs() {
   case "$1" in
-${all.map((e) => `    ${quote(e.path)}) echo ${quote(e.subcommands.filter((s) => s !== 'help').join(' '))};;`).join('\n')}
+${all.map((e) => `    ${quote(e.path)}) echo ${quote(e.subcommands.map((c) => c.name).join(' '))};;`).join('\n')}
   esac
 }
 complete -o default -F _nova_fleet nova-fleet
@@ -82,10 +83,7 @@ function fish(program: Command): string {
   for (const e of entries(program)) {
     const words = e.path ? e.path.split(' ') : [];
     const here = words.length === 0 ? '__fish_use_subcommand' : `__fish_seen_subcommand_from ${words.at(-1)}`;
-    for (const sub of e.subcommands.filter((s) => s !== 'help')) {
-      const description = (program.commands.find((c) => c.name() === sub) ?? program.commands.find((c) => c.name() === words[0])?.commands.find((c) => c.name() === sub))?.description() ?? '';
-      lines.push(`complete -c nova-fleet -f -n ${quote(words.length === 0 ? '__fish_use_subcommand' : here)} -a ${sub} -d ${quote(description.slice(0, 80))}`);
-    }
+    for (const sub of e.subcommands) lines.push(`complete -c nova-fleet -f -n ${quote(here)} -a ${sub.name} -d ${quote(sub.description.slice(0, 80))}`);
     if (words.length === 0) continue;
     if (e.values.length) lines.push(`complete -c nova-fleet -n ${quote(here)} -a ${quote(e.values.join(' '))}`);
     for (const o of e.options) lines.push(`complete -c nova-fleet -n ${quote(here)} -l ${o.flag.slice(2)}${o.choices ? ` -xa ${quote(o.choices.join(' '))}` : o.takesValue ? ' -r -F' : ''} -d ${quote(o.description.slice(0, 80))}`);

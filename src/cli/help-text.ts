@@ -3,6 +3,7 @@
  * its exit codes mean (errors.ts EXIT_CODES; the numbers every command shares, the 1 that differs).
  */
 import type { Command } from 'commander';
+import { commandPaths } from './command-tree.js';
 import { VERSION } from '../package-info.js';
 
 interface Help {
@@ -64,29 +65,18 @@ export function helpText(path: string): string {
 
 /** Every command's (and subcommand's) help gets its examples and exit codes. */
 export function addHelpTexts(program: Command): void {
-  const walk = (cmd: Command, path: string) => {
-    for (const sub of cmd.commands) {
-      const name = path ? `${path} ${sub.name()}` : sub.name();
-      const text = helpText(name);
-      if (text) sub.addHelpText('after', text);
-      walk(sub, name);
-    }
-  };
-  walk(program, '');
+  for (const { path, command } of commandPaths(program).slice(1)) {
+    const text = helpText(path);
+    if (text) command.addHelpText('after', text);
+  }
 }
 
 /** The commands without help text (a test keeps this empty). */
 export function commandsWithoutHelp(program: Command): string[] {
-  const missing: string[] = [];
-  const walk = (cmd: Command, path: string) => {
-    for (const sub of cmd.commands) {
-      const name = path ? `${path} ${sub.name()}` : sub.name();
-      if (!HELP[name]) missing.push(name);
-      walk(sub, name);
-    }
-  };
-  walk(program, '');
-  return missing;
+  return commandPaths(program)
+    .slice(1)
+    .map(({ path }) => path)
+    .filter((path) => !HELP[path]);
 }
 
 /**
