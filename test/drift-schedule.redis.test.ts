@@ -4,13 +4,17 @@
  * a check that finds none stays quiet; `drift --stop` removes the schedule and the checks end; a pruned
  * batch takes its schedule with it.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { engineFixtures } from './helpers/engine.js';
 import { until } from './helpers/hold.js';
 import { hook } from './helpers/hook.js';
 import { startMock } from './helpers/mock.js';
-import { REDIS_URL, testPrefix } from './helpers/redis.js';
+import { keysUnder, REDIS_URL, testPrefix } from './helpers/redis.js';
+
+const plain = new Redis(REDIS_URL);
+afterAll(() => plain.disconnect());
 
 const { manifest } = engineFixtures('drift-schedule');
 
@@ -91,6 +95,9 @@ describe('drift --every', () => {
     try {
       const file = manifest('flags.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Watched' } })));
       expect((await runCli(['run', file, '--batch', 'flagged', '--rate', '200'], env)).code).toBe(0);
+      // Listing none writes nothing (a BullMQ queue opened would write its keys).
+      expect((await runCli(['drift', '--list'], env)).stdout.trim()).toBe('no drift check is scheduled');
+      expect(await keysUnder(plain, prefix).then((keys) => keys.filter((k) => k.includes('{:drift}')))).toEqual([]);
       const bad = await runCli(['drift', 'flagged', '--every', 'often'], env);
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--every "often" is not a duration')]);
       expect((await runCli(['drift', 'flagged', '--every', '500ms'], env)).code).toBe(2);

@@ -43,6 +43,11 @@ export class DriftSchedules {
     return this.keys.driftQueuePrefix();
   }
 
+  /** BullMQ's set of the queue's job schedulers (by id). */
+  get #schedulers(): string {
+    return `${this.queuePrefix}:${DRIFT_QUEUE_NAME}:repeat`;
+  }
+
   async #withQueue<T>(fn: (queue: Queue<DriftCheck>) => Promise<T>): Promise<T> {
     const queue = new Queue<DriftCheck>(DRIFT_QUEUE_NAME, { connection: this.redis, prefix: this.queuePrefix, streams: { events: { maxLen: 100 } } });
     try {
@@ -66,11 +71,13 @@ export class DriftSchedules {
    * its own keys when it starts).
    */
   async stop(batchId: string): Promise<boolean> {
-    if ((await this.redis.zscore(`${this.queuePrefix}:${DRIFT_QUEUE_NAME}:repeat`, schedulerId(batchId))) === null) return false;
+    if ((await this.redis.zscore(this.#schedulers, schedulerId(batchId))) === null) return false;
     return this.#withQueue((queue) => queue.removeJobScheduler(schedulerId(batchId)));
   }
 
+  /** Read-only: with no schedule, no queue is opened (its keys would be written by `drift --list`). */
   async list(): Promise<DriftSchedule[]> {
+    if ((await this.redis.zcard(this.#schedulers)) === 0) return [];
     const schedulers = await this.#withQueue((queue) => queue.getJobSchedulers(0, 999, true));
     return schedulers.flatMap((s) => {
       const batch = s.key.startsWith('drift-') ? s.key.slice('drift-'.length) : '';
