@@ -15,6 +15,7 @@ import { UsageError } from './errors.js';
 import { requireRegularFileSync } from './user-files.js';
 
 import { CONFIG_FILE } from './names.js';
+import { MAX_RATE } from './batch/records.js';
 
 export { CONFIG_FILE };
 
@@ -28,7 +29,7 @@ function configFileSchema() {
     apiUrl: z.url().optional(),
     redisUrl: z.string().min(1).optional(),
     prefix: z.string().regex(/^[A-Za-z0-9._:-]+$/).optional(),
-    rate: z.number().positive().max(100_000).optional(),
+    rate: z.number().positive().max(MAX_RATE).optional(),
     concurrency: z.number().int().min(1).max(1000).optional(),
     timeoutMs: z.number().int().positive().optional(),
     auth: z.enum(['auto', 'x-api-key', 'bearer']).optional(),

@@ -103,6 +103,9 @@ describe('drift --every', () => {
       expect((await runCli(['drift', 'flagged', '--every', '500ms'], env)).code).toBe(2);
       expect((await runCli(['drift', 'flagged', '--notify', 'http://127.0.0.1:9/x'], env)).stderr).toContain('--notify goes with --every');
       expect((await runCli(['drift', 'nope', '--every', '1h'], env)).code).toBe(2);
+      // Any --rate the flag takes, the schedule keeps (it refused above 10,000 as an unexpected error).
+      const fast = await runCli(['drift', 'flagged', '--every', '1h', '--rate', '50000'], env);
+      expect(fast.code, fast.stderr).toBe(0);
       expect((await runCli(['drift', 'flagged', '--every', '1h'], env)).code).toBe(0);
       expect((await runCli(['drift', '--list'], env)).stdout).toContain('flagged: every 1h');
       expect((await runCli(['prune', '--older-than', '0', '--yes'], env)).code).toBe(0);

@@ -6,6 +6,12 @@
 import type { Agent } from '../api/types.js';
 import type { AgentStatus, BatchStatus } from './lifecycle.js';
 
+/**
+ * The most requests per second any rate may be (a flag, the config file, a journal, an archive, a drift
+ * schedule): above it a rate is no limit at all, and every reader of a stored rate takes what a writer may.
+ */
+export const MAX_RATE = 100_000;
+
 export interface BatchOptions {
   /** API requests per second shared by every worker of the batch. */
   rate: number;

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { ENV_NAME } from '../names.js';
+import { MAX_RATE } from '../batch/records.js';
 
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -24,8 +25,6 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
-/** The most requests per second a batch may be given: what its records (journal, archive) can hold. */
-export const MAX_RATE = 100_000;
 
 /** A rate flag: above 0, at most MAX_RATE (a batch made with more could not be read back from its journal). */
 export function rateNumber(value: string): number {

@@ -14,7 +14,7 @@ import * as z from 'zod';
 import { UsageError } from '../errors.js';
 import { ENV_NAME } from '../store/batch-store.js';
 import { AGENT_STATUSES, FINAL_BATCH_STATUSES, type BatchStatus } from '../batch/lifecycle.js';
-import type { BatchMeta } from '../batch/records.js';
+import { MAX_RATE, type BatchMeta } from '../batch/records.js';
 import { BATCH_ID } from '../store/keys.js';
 import { halt } from '../batch/halt.js';
 
@@ -37,14 +37,14 @@ const text = (max: number) => z.string().max(max);
 const agentObject = z.record(z.string(), z.unknown());
 
 export const OptionsSchema = z.object({
-  rate: z.number().positive().max(100_000),
+  rate: z.number().positive().max(MAX_RATE),
   attempts: z.number().int().min(1).max(100),
   backoffMs: z.number().int().min(0).max(3_600_000),
   backoffCapMs: z.number().int().min(0).max(86_400_000),
   outageHaltMs: z.number().int().positive().max(86_400_000).optional(),
   planned: z.boolean().optional(),
   freshnessMs: z.number().int().min(0).max(86_400_000).optional(),
-  writeRate: z.number().positive().max(100_000).optional(),
+  writeRate: z.number().positive().max(MAX_RATE).optional(),
 });
 
 const MetaSchema = z.object({

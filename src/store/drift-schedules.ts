@@ -7,6 +7,7 @@
 import { Queue } from 'bullmq';
 import * as z from 'zod';
 import type { ScriptClient } from './scripts.js';
+import { MAX_RATE } from '../batch/records.js';
 import { BATCH_ID, DRIFT_QUEUE_NAME, type Keys } from './keys.js';
 
 /** What one check needs: the batch, where to say it drifted, the pace of its reads. */
@@ -18,7 +19,7 @@ export const DriftCheckSchema = z
       .max(2000)
       .regex(/^https?:\/\//)
       .optional(),
-    rate: z.number().positive().max(10_000).optional(),
+    rate: z.number().positive().max(MAX_RATE).optional(),
   })
   .strict();
 export type DriftCheck = z.infer<typeof DriftCheckSchema>;
