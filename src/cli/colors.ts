@@ -9,7 +9,6 @@ import { createColors } from 'picocolors';
 export type Paint = (text: string) => string;
 
 export interface Palette {
-  enabled: boolean;
   status(status: string): Paint;
 }
 
@@ -20,10 +19,8 @@ export function colorsOn(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = p
 }
 
 export function palette(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Palette {
-  const enabled = colorsOn(stream, env);
-  const c = createColors(enabled);
+  const c = createColors(colorsOn(stream, env));
   return {
-    enabled,
     status(status) {
       if (status === 'completed') return c.green;
       if (status === 'running') return c.cyan;
@@ -35,4 +32,4 @@ export function palette(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = pr
 }
 
 /** No colours (JSON, files, a library). */
-export const PLAIN: Palette = { enabled: false, status: () => (text) => text };
+export const PLAIN: Palette = { status: () => (text) => text };

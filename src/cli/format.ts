@@ -16,6 +16,11 @@ function firstDifference(a: string, b: string): number {
   return i;
 }
 
+/** A moment as operators read it in lines and tables: `2026-12-04 10:31:07` (UTC). */
+export function formatTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
 export function formatValue(value: unknown, around = 0): string {
   if (value === undefined) return '(absent)';
   if (typeof value === 'string') return JSON.stringify(clip(value, around));

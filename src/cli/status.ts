@@ -8,6 +8,8 @@ import { openStore, type RedisFlags } from '../ops/context.js';
 import type { Output } from './output.js';
 import { createLogUpdate } from 'log-update';
 import { PLAIN, palette, type Palette } from './colors.js';
+import { actionLine } from './audit.js';
+import { formatTime } from './format.js';
 
 export interface StatusFlags extends RedisFlags {
   watch?: boolean;
@@ -21,7 +23,7 @@ export function describeBatches(list: BatchView[], colors: Palette = PLAIN): str
     v.meta.id,
     v.meta.kind,
     v.meta.status,
-    new Date(v.meta.createdAt).toISOString().slice(0, 19).replace('T', ' '),
+    formatTime(v.meta.createdAt),
     String(v.meta.total),
     String(v.counts.applied),
     String(v.counts.unchanged),
@@ -54,8 +56,9 @@ export async function statusCommand(batchId: string | undefined, flags: StatusFl
     // On a terminal the block is drawn again in place (log-update); elsewhere each refresh is appended —
     // as on a terminal that says it has no rows (some CI pseudo-terminals), where log-update draws nothing.
     const live = flags.watch && process.stderr.isTTY && (process.stderr.rows ?? 0) > 0 ? createLogUpdate(process.stderr, { showCursor: true }) : undefined;
+    const liveColors = palette(process.stderr);
     while (flags.watch && !FINAL_BATCH_STATUSES.has(view.meta.status)) {
-      if (live) live(`${describeView(view, palette(process.stderr))}\n(updated ${new Date().toISOString().slice(11, 19)} UTC, every ${flags.interval ?? 2} s; Ctrl-C to stop)`);
+      if (live) live(`${describeView(view, liveColors)}\n(updated ${new Date().toISOString().slice(11, 19)} UTC, every ${flags.interval ?? 2} s; Ctrl-C to stop)`);
       else out.note(`${describeView(view)}\n`);
       const sample = { done: view.done, at: Date.now() };
       await new Promise((resolve) => setTimeout(resolve, (flags.interval ?? 2) * 1000));
@@ -65,7 +68,7 @@ export async function statusCommand(batchId: string | undefined, flags: StatusFl
     live?.clear();
     // Who did what to it lately (SPEC §16): the newest few entries of the audit log naming it.
     const actions = await ctx.store.audit.read({ batch: batchId, limit: 5, scan: 5000 });
-    const said = actions.map((e) => `    ${new Date(e.at).toISOString().replace('T', ' ').slice(0, 19)}  ${e.actor}  ${e.action}${e.detail ? ` (${e.detail})` : ''}${e.reason ? ` — "${e.reason}"` : ''}`);
+    const said = actions.map((e) => `    ${actionLine(e, false)}`);
     out.result(`${describeView(view, out.json ? PLAIN : palette(process.stdout))}${said.length > 0 ? `\n  actions (newest first; \`nova-fleet audit --batch ${batchId}\` for all)\n${said.join('\n')}` : ''}`, { ...view, done: doneOf(view.counts), actions });
   } finally {
     ctx.close();
