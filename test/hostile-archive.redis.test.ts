@@ -149,4 +149,18 @@ describe('prune keeps what is still needed', () => {
     expect(pruned).toEqual(['old-1']);
     expect(keptActive.sort()).toEqual(['halted-1', 'origin-1']);
   });
+
+  it('a batch that becomes a running rollback’s origin while the question is read is kept (sorted again after the answer)', async () => {
+    const store = new BatchStore(redis, testPrefix('prune-asked'));
+    await store.createBatch(baseMeta('old-a', { status: 'completed' }));
+    await store.createBatch(baseMeta('old-b', { status: 'completed' }));
+    const { pruned, keptActive } = await pruneBatches(store, 30, Date.now(), async (question) => {
+      expect(question).toContain('delete 2 batches');
+      // Meanwhile another operator starts rolling old-a back.
+      await store.createBatch(baseMeta('undo-a', { kind: 'rollback', rollbackOf: 'old-a', status: 'running', createdAt: Date.now() }));
+    });
+    expect(pruned).toEqual(['old-b']);
+    expect(keptActive).toEqual(['old-a']);
+    expect(await store.getBatch('old-a')).toBeDefined();
+  });
 });

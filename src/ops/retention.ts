@@ -22,33 +22,49 @@ import { maskUrl } from '../controller/hooks.js';
 import { ARCHIVE_VERSION, boundedLines, inertMeta, MAX_LINE_BYTES, parseArchiveLine, type ArchiveLine, type ArchiveMeta } from './archive.js';
 
 
+/** The batches a prune would delete now, those it keeps (unfinished, or a running rollback's origin), and whether every batch has ended. */
+async function sortForPrune(store: BatchStore, ids: readonly string[], cutoff: number): Promise<{ doomed: string[]; kept: string[]; allEnded: boolean }> {
+  const metas = new Map<string, BatchMeta | undefined>();
+  for (const id of ids) metas.set(id, await store.getBatch(id));
+  const originsInUse = new Set([...metas.values()].flatMap((m) => (m?.rollbackOf && !FINAL_BATCH_STATUSES.has(m.status) ? [m.rollbackOf] : [])));
+  const doomed: string[] = [];
+  const kept: string[] = [];
+  for (const id of ids) {
+    const meta = metas.get(id);
+    if (meta && meta.createdAt > cutoff) continue;
+    if ((meta && !FINAL_BATCH_STATUSES.has(meta.status)) || originsInUse.has(id)) kept.push(id);
+    else doomed.push(id);
+  }
+  return { doomed, kept, allEnded: [...metas.values()].every((m) => !m || FINAL_BATCH_STATUSES.has(m.status)) };
+}
+
 /**
  * Deletes batches created more than `days` ago that have ended. Never an unfinished batch (halted
  * included: it may be resumed), nor the origin of a rollback that has not finished (the rollback reads
  * the origin's before snapshots as it goes).
  */
 export async function pruneBatches(store: BatchStore, days: number, now = Date.now(), confirm?: (question: string) => Promise<void>): Promise<{ pruned: string[]; keptActive: string[]; invalid: string[] }> {
-  const doomed: string[] = [];
-  const keptActive: string[] = [];
   // A member of the batches index that is no batch id (written by hand, by another tool) names no keys
   // nova-fleet could own: it is left as it is and reported, and the rest of the prune goes on.
-  const all = await store.listBatchIds();
-  const invalid = all.filter((id) => !BATCH_ID.test(id));
-  const ids = all.filter((id) => BATCH_ID.test(id));
-  const metas = new Map<string, BatchMeta | undefined>();
-  for (const id of ids) metas.set(id, await store.getBatch(id));
-  const originsInUse = new Set([...metas.values()].flatMap((m) => (m?.rollbackOf && !FINAL_BATCH_STATUSES.has(m.status) ? [m.rollbackOf] : [])));
-  for (const id of ids) {
-    const meta = metas.get(id);
-    if (meta && meta.createdAt > now - days * 86_400_000) continue;
-    if ((meta && !FINAL_BATCH_STATUSES.has(meta.status)) || originsInUse.has(id)) {
-      keptActive.push(id);
-      continue;
-    }
-    doomed.push(id);
+  const validIds = async () => {
+    const all = await store.listBatchIds();
+    return { invalid: all.filter((id) => !BATCH_ID.test(id)), ids: all.filter((id) => BATCH_ID.test(id)) };
+  };
+  const cutoff = now - days * 86_400_000;
+  const { invalid, ids } = await validIds();
+  let sorted = await sortForPrune(store, ids, cutoff);
+  let doomed = sorted.doomed;
+  let keptActive = sorted.kept;
+  if (doomed.length > 0 && confirm) {
+    // Asked once the batches are known, before the first is deleted (SPEC §17).
+    await confirm(`prune: delete ${doomed.length} batch${doomed.length === 1 ? '' : 'es'} older than ${days} days, with every snapshot and record (${doomed.slice(0, 10).join(', ')}${doomed.length > 10 ? ', …' : ''})?`);
+    // A person read the question meanwhile: a batch retried since, or the origin of a rollback begun
+    // since, is kept after all. Only what was asked about, and still may go, goes.
+    const asked = new Set(doomed);
+    sorted = await sortForPrune(store, (await validIds()).ids, cutoff);
+    doomed = sorted.doomed.filter((id) => asked.has(id));
+    keptActive = sorted.kept;
   }
-  // Asked once the batches are known, before the first is deleted (SPEC §17).
-  if (doomed.length > 0) await confirm?.(`prune: delete ${doomed.length} batch${doomed.length === 1 ? '' : 'es'} older than ${days} days, with every snapshot and record (${doomed.slice(0, 10).join(', ')}${doomed.length > 10 ? ', …' : ''})?`);
   const pruned: string[] = [];
   for (const id of doomed) {
     await store.deleteBatch(id);
@@ -56,7 +72,7 @@ export async function pruneBatches(store: BatchStore, days: number, now = Date.n
   }
   // The API keys' schedules outlive batches (a day): with no batch left that could use one, they go too.
   // (Only final batches are pruned, and an origin kept in use has an unfinished rollback.)
-  if ([...metas.values()].every((m) => !m || FINAL_BATCH_STATUSES.has(m.status))) await store.dropKeySchedules();
+  if (sorted.allEnded) await store.dropKeySchedules();
   return { pruned, keptActive, invalid };
 }
 
