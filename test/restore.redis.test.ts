@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../src/store/batch-store.js';
+import { restoreBatch } from '../src/ops/restore.js';
 import { runCli } from './helpers/cli.js';
 import { engineFixtures } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
@@ -57,6 +58,16 @@ describe('restore --to', () => {
     // One entry per action: the restore (not an `apply` of the plan it builds beside it); the runs as `run`.
     expect((await store.audit.read({ batch: 'back-to-start' })).map((e) => [e.action, e.reason])).toEqual([['restore', 'undo the week']]);
     expect((await store.audit.read({ batch: 'one' })).map((e) => e.action)).toEqual(['run']);
+    // A batch begun on these agents while the question is read: looked at again after the answer, refused.
+    const asked = restoreBatch({ to: 'one', prefix, batch: 'read-too-long' }, {
+      note: () => {},
+      confirm: async () => {
+        expect((await runCli(['submit', manifest('r4.ndjson', ids.slice(0, 1).map((a) => ({ ...a, patch: { name: 'Meanwhile' } }))), '--batch', 'meanwhile'], env)).code).toBe(0);
+      },
+    });
+    await expect(asked).rejects.toThrow('restore: batch meanwhile (running) holds 1 of these agents');
+    expect(await store.getBatch('read-too-long')).toBeUndefined();
+    expect((await runCli(['cancel', 'meanwhile'], env)).code).toBe(0);
     // SPEC §16's --agents FILE: read and checked as rollback's agent list is (a missing one is exit 2, nothing made).
     const missing = await runCli(['restore', '--to', 'one', '--agents', '/nonexistent/agents.csv'], env);
     expect(missing.code).toBe(2);

@@ -124,19 +124,26 @@ export async function restoreWith(ctx: StoreContext, flags: RestoreFlags, agents
     const { rows, skipped, looked } = await writeRows(ctx.store, time, agents, Boolean(flags.force), file);
     // A batch still at work on these agents would change them after the restore (or, pending, is not in
     // the history yet): the restore waits for it to end — it is not raced.
-    const busy = await unfinishedOver(ctx.store, looked);
-    if (busy.length > 0) {
-      throw new UsageError(
-        `restore: ${busy.map((b) => `batch ${b.id} (${b.status}) holds ${b.agents} of these agents`).join('; ')} — its changes would land after the restore's; nothing was created`,
-        `wait for it to end, or cancel it (\`nova-fleet cancel ${busy[0]!.id}\`), then restore`,
-      );
-    }
+    const refuseIfBusy = async () => {
+      const busy = await unfinishedOver(ctx.store, looked);
+      if (busy.length > 0) {
+        throw new UsageError(
+          `restore: ${busy.map((b) => `batch ${b.id} (${b.status}) holds ${b.agents} of these agents`).join('; ')} — its changes would land after the restore's; nothing was created`,
+          `wait for it to end, or cancel it (\`nova-fleet cancel ${busy[0]!.id}\`), then restore`,
+        );
+      }
+    };
+    await refuseIfBusy();
     for (const line of skipped.slice(0, 20)) notes.note(`restore: left alone: ${line}`);
     if (rows === 0) {
       notes.note(`restore: no agent was changed by nova-fleet since ${new Date(time).toISOString()}: nothing to restore`);
       return undefined;
     }
-    await notes.confirm?.(`restore: ${rows} agent${rows === 1 ? '' : 's'} back to ${new Date(time).toISOString()}${flags.force ? ', even where edited since (--force)' : ''}, as a new batch?`);
+    if (notes.confirm) {
+      await notes.confirm(`restore: ${rows} agent${rows === 1 ? '' : 's'} back to ${new Date(time).toISOString()}${flags.force ? ', even where edited since (--force)' : ''}, as a new batch?`);
+      // Looked at again after the answer: a batch on these agents may have started while it was read.
+      await refuseIfBusy();
+    }
     notes.note(`restore: ${rows} agent${rows === 1 ? '' : 's'} back to ${new Date(time).toISOString()}${flags.force ? ' (--force: even where edited since)' : '; any edited since the tool last wrote it is left alone as a conflict'}`);
     const options = { ...manifestOptions(flags), format: 'json' as const };
     const report = await requireValidManifest(file, flags, notes, options);
