@@ -72,6 +72,9 @@ describe('HTTP_PROXY', () => {
       // A proxy that is not a URL is exit 2, named.
       const bad = await runCli(['drift', 'proxied'], { ...env, HTTP_PROXY: 'http://[bad' });
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('HTTPS_PROXY/HTTP_PROXY')]);
+      // A proxy of a scheme the agent cannot speak (a SOCKS one): exit 2, named — never a direct request.
+      const socks = await runCli(['drift', 'proxied'], { ...env, HTTP_PROXY: 'socks5://127.0.0.1:1080' });
+      expect([socks.code, socks.stderr]).toEqual([2, expect.stringContaining('the proxy socks5://127.0.0.1:1080 is neither http:// nor https://')]);
     } finally {
       proxy.close();
     }
