@@ -26,6 +26,10 @@ export async function benchColdRun(log: (line: string) => void, agents = Number(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nova-fleet-cold-'));
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `bench-cold-${randomBytes(3).toString('hex')}`;
+  // The journals of originals in the bench's own folder, removed with it (in the checkout they piled up,
+  // 17 MB a round). Shared by the rounds, as by an operator's runs of one manifest in one folder: each
+  // round finds the earlier rounds' journals of the same manifest (the mock's fleet is seeded).
+  const journals = path.join(dir, 'journals');
   const mockArgs = ['--agents', String(agents), '--orgs', '5', '--latency', '20', '--prompt-bytes', '3000'];
   const oneRound = async (side: 'ours' | 'naive'): Promise<number> => {
     const mock = await spawnMock(mockArgs);
@@ -35,7 +39,7 @@ export async function benchColdRun(log: (line: string) => void, agents = Number(
     const started = performance.now();
     const result =
       side === 'ours'
-        ? spawnSync(process.execPath, [BIN, 'run', file, '--new', '--rate', '100000', '--concurrency', String(concurrency)], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix, NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey }, stdio: ['ignore', 'ignore', 'pipe'] })
+        ? spawnSync(process.execPath, [BIN, 'run', file, '--new', '--rate', '100000', '--concurrency', String(concurrency)], { env: { ...process.env, REDIS_URL: redisUrl, NOVA_FLEET_PREFIX: prefix, NOVA_API_URL: mock.url, NOVA_API_KEY: mock.apiKey, NOVA_FLEET_JOURNAL_DIR: journals }, stdio: ['ignore', 'ignore', 'pipe'] })
         : spawnSync(process.execPath, [path.join(HERE, 'naive-script.js'), file, mock.url, mock.apiKey, String(concurrency)], { stdio: ['ignore', 'ignore', 'pipe'] });
     const ms = performance.now() - started;
     await mock.close();

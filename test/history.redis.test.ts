@@ -10,8 +10,9 @@ import { runCli } from './helpers/cli.js';
 import { engineFixtures } from './helpers/engine.js';
 import { startMock } from './helpers/mock.js';
 import { REDIS_URL, testPrefix } from './helpers/redis.js';
+import { BatchStore } from '../src/store/batch-store.js';
 
-const { manifest } = engineFixtures('history');
+const { manifest, redis } = engineFixtures('history');
 
 describe('history ORG_ID/AGENT_ID', () => {
   it('two batches over the same agents: both shown, with their actors; a rollback too; --json has the snapshots', async () => {
@@ -48,10 +49,14 @@ describe('history ORG_ID/AGENT_ID', () => {
     // Pruned batches leave the agents' index.
     expect((await runCli(['prune', '--older-than', '0', '--yes'], env)).code).toBe(0);
     expect((await runCli(['history', agent], env)).stdout.trim()).toBe(`agent ${agent}: no batch has touched it`);
+    // Remembered as pruned (a journal of it is no batch Redis lost) until an import brings it back.
+    const store = new BatchStore(redis, prefix);
+    expect(await store.wasPruned('one')).toBe(true);
     // An imported batch joins it again, at the time it first snapshotted the agent (not the import's).
     expect((await runCli(['import', archive], env)).code).toBe(0);
     const back = JSON.parse((await runCli(['history', agent, '--json'], env)).stdout) as { entries: Array<{ batchId: string; at: number }> };
     expect(back.entries.map((e) => [e.batchId, e.at])).toEqual([['one', firstAt]]);
+    expect(await store.wasPruned('one')).toBe(false);
     expect((await runCli(['history', 'no-slash'], env)).code).toBe(2);
   }, 60_000);
 });

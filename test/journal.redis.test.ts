@@ -12,6 +12,8 @@ import { recoverForRollback, recoverLostBatch } from '../src/ops/journal-recover
 import { createOutput } from '../src/cli/output.js';
 import { MAX_LINE_BYTES } from '../src/ops/archive.js';
 import { readJournal } from '../src/journal/rebuild.js';
+import { journalDir } from '../src/journal/journal.js';
+import { pruneBatches } from '../src/ops/retention.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { capture } from './helpers/capture.js';
 import { engineFixtures } from './helpers/engine.js';
@@ -65,5 +67,41 @@ describe('a journal read back', () => {
     await recoverLostBatch(store, 'd-any', missing, createOutput(false, process.stdout, err.stream));
     expect(err.text()).toBe('');
     expect((await rejection(recoverForRollback(store, 'gone-1', missing, createOutput(false, process.stdout, err.stream)))).message).toBe(`${missing} holds no batch gone-1`);
+  });
+
+  it('in the journal folder, a journal whose batch Redis still has is not read whole: its broken line is never reached', async () => {
+    const prefix = testPrefix('journal-kept');
+    const store = new BatchStore(redis, prefix);
+    const err = capture();
+    const notes = createOutput(false, process.stdout, err.stream);
+    await recoverLostBatch(store, 'd-here', journal('here.ndjson', [header('here-1', 'd-here', prefix), before('here-1', 1)]), notes);
+    expect(await store.getBatch('here-1')).toBeDefined();
+    // The same batch's journal in the folder, broken after its head: read whole, it would be refused.
+    writeFileSync(path.join(journalDir(), 'here-1.journal.ndjson'), [header('here-1', 'd-here', prefix), '{"t":"before","broken'].join('\n') + '\n' + before('here-1', 2));
+    await expect(recoverLostBatch(store, 'd-here', undefined, notes)).resolves.toBeUndefined();
+    // A batch of that manifest Redis did lose is still found there (and then read whole).
+    writeFileSync(path.join(journalDir(), 'lost-1.journal.ndjson'), [header('lost-1', 'd-here', prefix), before('lost-1', 3)].join('\n'));
+    await recoverLostBatch(store, 'd-here', undefined, notes);
+    expect((await store.getBatch('lost-1'))?.status).toBe('running');
+  });
+
+  it('a batch deleted by prune is not rebuilt from its journal by a re-run; rollback --journal still brings it back', async () => {
+    const prefix = testPrefix('journal-pruned');
+    const store = new BatchStore(redis, prefix);
+    const err = capture();
+    const notes = createOutput(false, process.stdout, err.stream);
+    const file = path.join(journalDir(), 'pruned-1.journal.ndjson');
+    writeFileSync(file, [header('pruned-1', 'd-pruned', prefix), before('pruned-1', 1)].join('\n'));
+    await recoverLostBatch(store, 'd-pruned', undefined, notes); // as if Redis had lost it: rebuilt
+    expect(await store.transition('pruned-1', 'completed', ['running'])).toBe('running');
+    expect((await pruneBatches(store, 0, Date.now() + 1000)).pruned).toEqual(['pruned-1']);
+    expect(await store.wasPruned('pruned-1')).toBe(true);
+    await recoverLostBatch(store, 'd-pruned', undefined, notes);
+    await recoverLostBatch(store, 'd-pruned', file, notes); // named by --journal: the same
+    expect(await store.getBatch('pruned-1')).toBeUndefined();
+    expect(err.text().match(/rebuilt from/g)).toHaveLength(1);
+    await recoverForRollback(store, 'pruned-1', file, notes);
+    expect((await store.getBatch('pruned-1'))?.status).toBe('running');
+    expect(await store.wasPruned('pruned-1')).toBe(false);
   });
 });

@@ -93,5 +93,7 @@ export async function rebuildBatch(store: BatchStore, journaled: JournaledBatch)
   // Metadata last: an interrupted rebuild is records without a batch, cleared by the next one.
   await store.createBatch({ ...meta, status: 'running', total: keys.length, enqueued: false });
   if (meta.kind === 'rollout') await store.setBatchOfDigest(meta.digest, meta.id);
+  // Brought back on purpose (`rollback --journal`): no longer a pruned batch.
+  await store.unmarkPruned(meta.id);
   return store.getBatch(meta.id);
 }

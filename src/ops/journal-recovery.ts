@@ -11,22 +11,43 @@ import { UsageError } from '../errors.js';
 import { splitLines } from '../lines.js';
 import { journalDir } from '../journal/journal.js';
 import { readJournal, rebuildBatch, type JournaledBatch } from '../journal/rebuild.js';
+import { BATCH_ID } from '../store/keys.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { Notes } from './notes.js';
 
 /**
- * Whether a journal found in the journal folder begins with a header naming the manifest digest: a
- * cheap look before a full read (`run`'s journals hold one batch, its header on the first line).
+ * The batches of this manifest digest a journal found in the journal folder names in its first 64 KiB:
+ * a cheap look before a full read (`run`'s journals hold one batch, its header on the first line or,
+ * as lines of concurrent jobs land in any order, a little after).
  */
-async function mentions(file: string, digest: string): Promise<boolean> {
+async function headsOf(file: string, digest: string): Promise<Array<{ id: string; prefix: string }>> {
+  const heads: Array<{ id: string; prefix: string }> = [];
   try {
     for await (const item of splitLines(createReadStream(file, { end: 64 * 1024 }), 64 * 1024)) {
-      if ('text' in item && item.text.includes('"t":"batch"') && item.text.includes(JSON.stringify(digest))) return true;
+      if (!('text' in item) || !item.text.includes('"t":"batch"') || !item.text.includes(JSON.stringify(digest))) continue;
+      // Untrusted: only a header of the expected shape names a batch; the full read checks every line.
+      const line = (() => {
+        try {
+          return JSON.parse(item.text) as { t?: unknown; prefix?: unknown; meta?: { id?: unknown; digest?: unknown } };
+        } catch {
+          return undefined;
+        }
+      })();
+      const id = line?.meta?.id;
+      if (line?.t === 'batch' && line.meta?.digest === digest && typeof line.prefix === 'string' && typeof id === 'string' && BATCH_ID.test(id)) heads.push({ id, prefix: line.prefix });
     }
   } catch {
-    return false;
+    return heads;
   }
-  return false;
+  return heads;
+}
+
+/**
+ * Whether a journal's batch is one Redis lost: under this prefix, not in Redis, and not deleted on
+ * purpose by `prune` (its journal outlives it: a re-run then makes a new batch, as after any prune).
+ */
+async function lost(store: BatchStore, id: string): Promise<boolean> {
+  return !(await store.getBatch(id)) && !(await store.wasPruned(id));
 }
 
 async function rebuild(store: BatchStore, journaled: JournaledBatch, file: string, notes: Notes): Promise<boolean> {
@@ -50,11 +71,19 @@ export async function recoverLostBatch(store: BatchStore, digest: string, file: 
     }
   }
   for (const candidate of files) {
-    // A journal named by --journal is read whole: a worker's holds many batches, a header anywhere.
-    if (!file && !(await mentions(candidate, digest))) continue;
+    // A journal named by --journal is read whole: a worker's holds many batches, a header anywhere. One
+    // found in the folder is read whole only if its head names a batch of this manifest that Redis lost:
+    // the journals of every earlier run of the same manifest stay there, and reading each of them
+    // whole made every run slower than the last (issue 30: with seven 17 MB journals of 1,500 agents
+    // in the folder a run took 8.3–9.5 s, 5.6–6.2 s without them).
+    if (!file) {
+      let any = false;
+      for (const head of await headsOf(candidate, digest)) if (head.prefix === store.prefix && (await lost(store, head.id))) any = true;
+      if (!any) continue;
+    }
     for (const journaled of (await readNamed(candidate)).values()) {
       // Under this prefix only: the same manifest run against another prefix is another batch.
-      if (journaled.meta.kind === 'rollout' && journaled.meta.digest === digest && journaled.prefix === store.prefix) await rebuild(store, journaled, candidate, notes);
+      if (journaled.meta.kind === 'rollout' && journaled.meta.digest === digest && journaled.prefix === store.prefix && (await lost(store, journaled.meta.id))) await rebuild(store, journaled, candidate, notes);
     }
   }
 }

@@ -8,6 +8,8 @@
  *                                    key per agent (~200)
  *   P:audit                   stream who did what: action, batch, actor, reason (capped, SPEC §16)
  *   P:batches                 zset   batch id → created time (ms); every batch (status, batches, prune)
+ *   P:pruned                  zset   batch id → when `prune` deleted it (the newest 100,000): a journal of
+ *                                    a pruned batch is not taken for a batch Redis lost (SPEC §16)
  *   P:active                  zset   batch id → created time (ms); the batches workers poll: added on
  *                                    create and on reopen (retry), dropped by a worker once it finds
  *                                    the batch final — so idle workers read a few keys, not the history
@@ -113,6 +115,11 @@ export class Keys {
 
   active(): string {
     return `${this.prefix}:active`;
+  }
+
+  /** The batches `prune` deleted: gone on purpose, not lost (a journal of one is not rebuilt). */
+  pruned(): string {
+    return `${this.prefix}:pruned`;
   }
 
   /** BullMQ's prefix for the batch's queue; its keys become `${queuePrefix}:agents:…`. */
