@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { NovaClient } from '../src/api/client.js';
 import { cancelBatch, pauseBatch, resumeBatch, retryBatch } from '../src/ops/actions.js';
-import { submitBatch } from '../src/ops/create-batch.js';
+import { RAMP_WAIT_MS, submitBatch } from '../src/ops/create-batch.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
 import { BatchStore } from '../src/store/batch-store.js';
 import { agentKey, QUEUE_NAME } from '../src/store/keys.js';
@@ -53,11 +53,101 @@ describe('engine: submit and the worker of the same process', () => {
       });
       expect(submitted).toMatchObject({ created: true, enqueued: 100 });
       // A worker that looked when told of the batch found nothing; one that looks once told of the first
-      // jobs finds them (the first chunk: 32).
+      // jobs finds them (the first chunk: 64).
       expect(seen!.atCreation).toBe(0);
-      expect(await seen!.once).toBeGreaterThanOrEqual(32);
+      expect(await seen!.once).toBeGreaterThanOrEqual(64);
     } finally {
       await queue.close();
+    }
+  });
+
+  it('writes the rest once that worker has its first jobs under way (the promise it returns), never later than RAMP_WAIT_MS', async () => {
+    const api = await startMock({ agents: 300 });
+    const file = manifest('ramp-wait.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Waited' } })));
+    const store = new BatchStore(redis, testPrefix('ramp-wait'));
+    const queue = store.queue('ramp-w-1');
+    try {
+      let ramped!: () => void;
+      let told!: (counted: Promise<number>) => void;
+      const counted = new Promise<Promise<number>>((resolve) => (told = resolve));
+      const submitting = submitBatch({
+        store, file, manifestOptions: {}, batchId: 'ramp-w-1', options: FAST,
+        onCreated: (_meta, firstJobs) => {
+          // Counted a while after the first chunk, with the worker not yet "ramped": only that chunk.
+          told(firstJobs.then(() => new Promise((r) => setTimeout(r, 200))).then(() => queue.count()));
+          return new Promise<void>((resolve) => (ramped = resolve));
+        },
+      });
+      expect(await (await counted)).toBe(64);
+      ramped();
+      expect(await submitting).toMatchObject({ created: true, enqueued: 300 });
+      expect(await queue.count()).toBe(300);
+      // A worker that never says so holds the rest back RAMP_WAIT_MS at most.
+      const started = Date.now();
+      const stuck = await submitBatch({ store, file, manifestOptions: {}, batchId: 'ramp-w-2', options: FAST, onCreated: () => new Promise<void>(() => {}) });
+      expect(stuck).toMatchObject({ created: true, enqueued: 300 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(RAMP_WAIT_MS - 5);
+      expect(Date.now() - started).toBeLessThan(RAMP_WAIT_MS + 5000);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("a pool's `ramped` settles when its runner holds all the jobs it keeps, or all there are (drained), or it does not work the batch at once", async () => {
+    const api = await startMock({ agents: 40, latencyMs: 200 });
+    const file = manifest('ramped.ndjson', api.agentIds().map((a) => ({ ...a, patch: { name: 'Ramped' } })));
+    const prefix = testPrefix('ramped');
+    const store = new BatchStore(redis, prefix);
+    const client = new NovaClient({ baseUrl: api.url, apiKey: api.apiKey, maxSockets: 64 });
+    const pools: WorkerPool[] = [];
+    const settledWithin = (promise: Promise<void>, ms: number) => Promise.race([promise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+    try {
+      // 40 agents, --concurrency 32: the runner keeps 64 jobs and never holds that many — the queue drains.
+      let pool: Promise<WorkerPool> | undefined;
+      await submitBatch({
+        store, file, manifestOptions: {}, batchId: 'ramped-1', options: FAST,
+        onCreated: (meta, firstJobs) => {
+          pool = (async () => {
+            const made = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: 32, batchIds: [meta.id], created: meta, firstJobs, pollMs: 100 });
+            pools.push(made);
+            await made.start();
+            return made;
+          })();
+          return pool.then((p) => p.ramped);
+        },
+      });
+      // Settled while the 200 ms requests are still out: by the drain, not by the end of the batch.
+      expect(await settledWithin((await pool!).ramped, 150)).toBe(true);
+      expect(api.stats().total).toBeLessThan(80);
+      // 40 agents, --concurrency 4: the runner keeps 8 jobs — settled once it holds them, 32 still queued.
+      const other = await startMock({ agents: 40, latencyMs: 200, seed: 2 }); // agents of its own (not leased by the first batch)
+      const otherClient = new NovaClient({ baseUrl: other.url, apiKey: other.apiKey, maxSockets: 4 });
+      const otherFile = manifest('ramped-full.ndjson', other.agentIds().map((a) => ({ ...a, patch: { name: 'Ramped' } })));
+      let full: Promise<WorkerPool> | undefined;
+      await submitBatch({
+        store, file: otherFile, manifestOptions: {}, batchId: 'ramped-3', options: FAST,
+        onCreated: (meta, firstJobs) => {
+          full = (async () => {
+            const made = new WorkerPool({ redisUrl: REDIS_URL, prefix, client: otherClient, concurrency: 4, batchIds: [meta.id], created: meta, firstJobs, pollMs: 100 });
+            pools.push(made);
+            await made.start();
+            return made;
+          })();
+          return full.then((p) => p.ramped);
+        },
+      });
+      expect(await settledWithin((await full!).ramped, 150)).toBe(true);
+      expect(await store.queue('ramped-3').count()).toBeGreaterThanOrEqual(30);
+      otherClient.close();
+      // A batch that waits for its start time is not worked at once: nothing to wait for.
+      const later = { ...(await store.getBatch('ramped-1'))!, id: 'ramped-2', startAt: Date.now() + 60_000 };
+      const waiting = new WorkerPool({ redisUrl: REDIS_URL, prefix, client, concurrency: 4, batchIds: ['ramped-2'], created: later, firstJobs: Promise.resolve(), pollMs: 100 });
+      pools.push(waiting);
+      await waiting.start();
+      expect(await settledWithin(waiting.ramped, 50)).toBe(true);
+    } finally {
+      for (const p of pools) await p.close(2000);
+      client.close();
     }
   });
 });

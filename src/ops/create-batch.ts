@@ -51,7 +51,13 @@ export interface SubmitInput {
  * the submit ended without one): a worker that looked before found the queue empty and then slept in
  * BullMQ's blocking wait (a cold run of 1,500 agents: its first job 140 ms after the jobs were there).
  */
-export type OnCreated = (meta: BatchMeta, firstJobs: Promise<void>) => void;
+export type OnCreated = (meta: BatchMeta, firstJobs: Promise<void>) => Promise<void> | void;
+
+/**
+ * The longest the rest of a submit waits for a worker in this process to have taken its first jobs
+ * (OnCreated's promise): a worker that cannot start delays the enqueue by no more than this.
+ */
+export const RAMP_WAIT_MS = 500;
 
 export interface SubmitResult {
   batchId: string;
@@ -88,8 +94,11 @@ export function requireSameManifest(meta: BatchMeta, digest: string): void {
   if (meta.digest !== digest) throw new UsageError(`batch ${meta.id} already exists with a different manifest`, 'choose another --batch id, or omit it to get a new one');
 }
 
-/** The size of a submit's first chunk of jobs (then ×4 each chunk, up to `chunk`). */
-const FIRST_CHUNK = 32;
+/**
+ * The size of a submit's first chunk of jobs (then ×4 each chunk, up to `chunk`): with `run`, what the
+ * in-process worker takes while the rest waits (32 jobs at --concurrency 16) and a few more to go on with.
+ */
+const FIRST_CHUNK = 64;
 /**
  * Rows read between two turns of the event loop. Reading a manifest that is already in memory is
  * microtasks only; a worker in this process (`run`'s) shares the loop, and its connection's handshake
@@ -138,7 +147,8 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
   let firstJobsWritten!: () => void;
   const firstJobs = new Promise<void>((resolve) => (firstJobsWritten = resolve));
   if (!created) firstJobsWritten(); // a re-submit: its jobs are in the queue already
-  input.onCreated?.(meta, firstJobs);
+  // Settles once a worker in this process (`run`'s) has its first jobs under way: the rest waits for it.
+  let ramped = input.onCreated?.(meta, firstJobs) ?? undefined;
   const files = manifestFiles(file, input.manifestOptions);
   const storedFiles = new Set<string>();
   const storedPatches = new Set<string>();
@@ -230,6 +240,16 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
         const writing: Promise<void> = flush().finally(() => inFlight.delete(writing));
         writing.catch(() => {}); // handled: its error is rethrown where it is awaited below
         inFlight.add(writing);
+        if (ramped) {
+          // The first chunk written, the rest waits until this process's worker has taken its first jobs:
+          // each job is fetched by a Redis round trip of its own, and written alongside, the other chunks'
+          // work (~150 µs of CPU per agent) stretched those trips — 32 jobs were reached in ~300 ms, with
+          // few requests out meanwhile; waiting, in 25–85 ms (issue 30). Later chunks fill the idle time
+          // between replies instead. Bounded: a worker that cannot start delays the rest by RAMP_WAIT_MS.
+          await writing;
+          await within(ramped, RAMP_WAIT_MS);
+          ramped = undefined;
+        }
       }
     }
     await Promise.all(inFlight);
@@ -243,4 +263,11 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     await queue.close();
   }
   return { batchId, created, total, enqueued, meta: (await store.getBatch(batchId))! };
+}
+
+/** Waits for `promise` (its failure too) at most `ms`. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

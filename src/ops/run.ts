@@ -38,6 +38,11 @@ export async function runSubmitted(ctx: StoreContext, client: NovaClient, submit
     submitted = await submit(ctx, (meta, firstJobs) => {
       early = startPool(ctx, client, meta, notes, metrics, firstJobs);
       early.catch(() => {}); // awaited below
+      // The rest of the jobs are written once the pool has its first ones under way (or could not start).
+      return early.then(
+        (pool) => pool.ramped,
+        () => undefined,
+      );
     });
   } catch (error) {
     if (early) await (await early.catch(() => undefined))?.close();

@@ -106,6 +106,9 @@ export class WorkerPool {
   #clockOffset = 0;
   #polling: Promise<void> | undefined;
   #closed = false;
+  /** Settles once the batch this process created (`created`) has its first jobs under way; see `ramped`. */
+  #rampedUp!: () => void;
+  readonly #ramped = new Promise<void>((resolve) => (this.#rampedUp = resolve));
   /** This process's name in the heartbeats. */
   readonly #id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
@@ -124,9 +127,19 @@ export class WorkerPool {
     setMaxListeners(0, this.#stopping.signal, this.#shutdown.signal);
   }
 
+  /**
+   * Settles once the runner of `created` has started as many jobs as it keeps at once, or found the
+   * queue empty (or this pool stops, or does not work the batch at once): the submit in the same process
+   * writes the rest of the batch's jobs from then on (create-batch.ts).
+   */
+  get ramped(): Promise<void> {
+    return this.#ramped;
+  }
+
   async start(): Promise<void> {
     const made = this.#options.created;
     if (made?.kind === 'rollout' && made.status === 'running' && !made.startAt && !made.window && !made.deadline) this.#runners.set(made.id, this.#startRunner(made, undefined, this.#options.firstJobs));
+    else this.#rampedUp(); // not worked at once: nothing for the submit to wait for
     if (!this.#options.batchIds?.length) await this.store.relistActive();
     await this.#poll();
     const tick = () => {
@@ -218,6 +231,7 @@ export class WorkerPool {
       async (job: Job<AgentJobData>, token?: string) => {
         // Raised here, inside BullMQ's loop (processJob calls this before any await): its next look counts it.
         if (worker.concurrency < jobs) worker.concurrency += 1;
+        else if (batchId === this.#options.created?.id) this.#rampedUp();
         // A job fetched ahead but not started when the pool began closing goes back to the queue
         // at once (for this or another worker), rather than being started during shutdown.
         if (this.#closed) {
@@ -255,6 +269,8 @@ export class WorkerPool {
     );
     // Jobs BullMQ fails by itself (a stall past the limit) are recorded by the controller (lost-jobs.ts).
     worker.on('error', (error) => this.#options.onError?.(error));
+    // Fewer jobs in the queue than the runner keeps at once: it has all there are (see `ramped`).
+    if (batchId === this.#options.created?.id) worker.once('drained', () => this.#rampedUp());
     // Connected now, looking for jobs once the first are there (as BullMQ's autorun; not once closing).
     void firstJobs?.then(() => (this.#closed ? undefined : worker.run().catch((error: Error) => worker.emit('error', error))));
     return {
@@ -278,6 +294,7 @@ export class WorkerPool {
   stop(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#rampedUp();
     if (this.#timer) clearTimeout(this.#timer);
     this.#stopping.abort(new Error('worker stopping'));
   }
