@@ -51,12 +51,12 @@ describe('history ORG_ID/AGENT_ID', () => {
     expect((await runCli(['history', agent], env)).stdout.trim()).toBe(`agent ${agent}: no batch has touched it`);
     // Remembered as pruned (a journal of it is no batch Redis lost) until an import brings it back.
     const store = new BatchStore(redis, prefix);
-    expect(await store.wasPruned('one')).toBe(true);
+    expect(await store.pruned.has('one')).toBe(true);
     // An imported batch joins it again, at the time it first snapshotted the agent (not the import's).
     expect((await runCli(['import', archive], env)).code).toBe(0);
     const back = JSON.parse((await runCli(['history', agent, '--json'], env)).stdout) as { entries: Array<{ batchId: string; at: number }> };
     expect(back.entries.map((e) => [e.batchId, e.at])).toEqual([['one', firstAt]]);
-    expect(await store.wasPruned('one')).toBe(false);
+    expect(await store.pruned.has('one')).toBe(false);
     expect((await runCli(['history', 'no-slash'], env)).code).toBe(2);
   }, 60_000);
 });

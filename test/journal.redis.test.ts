@@ -95,13 +95,13 @@ describe('a journal read back', () => {
     await recoverLostBatch(store, 'd-pruned', undefined, notes); // as if Redis had lost it: rebuilt
     expect(await store.transition('pruned-1', 'completed', ['running'])).toBe('running');
     expect((await pruneBatches(store, 0, Date.now() + 1000)).pruned).toEqual(['pruned-1']);
-    expect(await store.wasPruned('pruned-1')).toBe(true);
+    expect(await store.pruned.has('pruned-1')).toBe(true);
     await recoverLostBatch(store, 'd-pruned', undefined, notes);
     await recoverLostBatch(store, 'd-pruned', file, notes); // named by --journal: the same
     expect(await store.getBatch('pruned-1')).toBeUndefined();
     expect(err.text().match(/rebuilt from/g)).toHaveLength(1);
     await recoverForRollback(store, 'pruned-1', file, notes);
     expect((await store.getBatch('pruned-1'))?.status).toBe('running');
-    expect(await store.wasPruned('pruned-1')).toBe(false);
+    expect(await store.pruned.has('pruned-1')).toBe(false);
   });
 });

@@ -94,6 +94,6 @@ export async function rebuildBatch(store: BatchStore, journaled: JournaledBatch)
   await store.createBatch({ ...meta, status: 'running', total: keys.length, enqueued: false });
   if (meta.kind === 'rollout') await store.setBatchOfDigest(meta.digest, meta.id);
   // Brought back on purpose (`rollback --journal`): no longer a pruned batch.
-  await store.unmarkPruned(meta.id);
+  await store.pruned.forget(meta.id);
   return store.getBatch(meta.id);
 }

@@ -47,7 +47,7 @@ async function headsOf(file: string, digest: string): Promise<Array<{ id: string
  * purpose by `prune` (its journal outlives it: a re-run then makes a new batch, as after any prune).
  */
 async function lost(store: BatchStore, id: string): Promise<boolean> {
-  return !(await store.getBatch(id)) && !(await store.wasPruned(id));
+  return !(await store.getBatch(id)) && !(await store.pruned.has(id));
 }
 
 async function rebuild(store: BatchStore, journaled: JournaledBatch, file: string, notes: Notes): Promise<boolean> {

@@ -69,7 +69,7 @@ export async function pruneBatches(store: BatchStore, days: number, now = Date.n
   for (const id of doomed) {
     // Remembered first: a journal of it found by a later run is a batch gone on purpose, not one Redis
     // lost, and is not rebuilt (journal-recovery.ts) — an interrupted prune leaves it marked, never lost.
-    await store.markPruned([id], now);
+    await store.pruned.mark([id], now);
     await store.deleteBatch(id);
     pruned.push(id);
   }
@@ -191,7 +191,7 @@ export async function importBatch(store: BatchStore, file: string, options: Impo
       else if (entry.type === 'analysis') await store.saveAnalysis(meta.id, entry.wave, entry.json);
     }
     await store.createBatch({ ...meta, total: agents, enqueued: true }, { listActive: false });
-    await store.unmarkPruned(meta.id);
+    await store.pruned.forget(meta.id);
   } catch (error) {
     await store.deleteBatch(meta.id).catch(() => {});
     throw error;

@@ -15,6 +15,7 @@ import { memoryRoom, type MemoryRoom } from './redis-memory.js';
 import { AuditLog } from './audit-log.js';
 import { DriftSchedules } from './drift-schedules.js';
 import { HistoryIndex } from './history-index.js';
+import { PrunedBatches } from './pruned-batches.js';
 import { packAsync, unpack } from './snapshot-codec.js';
 import type { Agent } from '../api/types.js';
 
@@ -23,14 +24,12 @@ export type { MetaChange } from './meta-codec.js';
 export { ENV_NAME } from '../names.js';
 
 
-/** How many pruned batch ids are remembered (~60 bytes each). */
-export const PRUNED_KEPT = 100_000;
-
 export class BatchStore extends AgentRecords {
   /** Who did what (SPEC §16), over the same connection. */
   readonly audit = new AuditLog(this.redis, this.keys);
   readonly driftChecks = new DriftSchedules(this.redis, this.keys);
   readonly history = new HistoryIndex(this.redis, this.keys);
+  readonly pruned = new PrunedBatches(this.redis, this.keys);
 
   /** Creates the batch, or returns the existing one (the caller compares digests). */
   async createBatch(meta: BatchMeta, options: { listActive?: boolean } = {}): Promise<{ created: boolean; meta: BatchMeta }> {
@@ -92,29 +91,6 @@ export class BatchStore extends AgentRecords {
 
   async batchStatus(batchId: string): Promise<BatchStatus | undefined> {
     return ((await this.redis.hget(this.keys.meta(batchId), 'status')) as BatchStatus | null) ?? undefined;
-  }
-
-  /**
-   * Batches deleted by `prune`, remembered so that a journal of one found later is not taken for a batch
-   * Redis lost (journal-recovery.ts): the newest PRUNED_KEPT, a bounded key whatever the history.
-   */
-  async markPruned(batchIds: readonly string[], at: number): Promise<void> {
-    if (batchIds.length === 0) return;
-    await this.redis
-      .multi()
-      .zadd(this.keys.pruned(), ...batchIds.flatMap((id) => [at, id]))
-      .zremrangebyrank(this.keys.pruned(), 0, -PRUNED_KEPT - 1)
-      .exec();
-  }
-
-  /** Whether `prune` deleted the batch (and no import brought it back since). */
-  async wasPruned(batchId: string): Promise<boolean> {
-    return (await this.redis.zscore(this.keys.pruned(), batchId)) !== null;
-  }
-
-  /** A batch brought back on purpose (import) is no longer one that was pruned. */
-  async unmarkPruned(batchId: string): Promise<void> {
-    await this.redis.zrem(this.keys.pruned(), batchId);
   }
 
   /** Batch ids, oldest first. */
