@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Journal } from '../src/journal/journal.js';
+import { packAsync, unpack } from '../src/store/snapshot-codec.js';
 import type { BatchMeta } from '../src/batch/records.js';
 
 const meta = { id: 'b1', kind: 'rollout', manifest: 'm.ndjson', digest: 'd', createdAt: 1, options: { rate: 10 } } as unknown as BatchMeta;
@@ -46,5 +47,19 @@ describe('journal writer', () => {
     await journal.before(meta, 'o/a3', agent(3));
     await journal.close();
     expect(readFileSync(file, 'utf8')).toContain('"k":"o/a3"');
+  });
+
+  it('a before line carries exactly the text its snapshot was packed from, not a second serialisation', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nf-journal-'));
+    const journal = new Journal(path.join(dir, 'j.ndjson'), 'p');
+    const original = { id: 'a1', name: 'Zoë — 東京', prompt_template: 'Role: help' };
+    const packed = await packAsync(original);
+    // Changed after packing (nothing in the engine does; the journal must still match the snapshot).
+    original.name = 'changed since';
+    await journal.before(meta, 'o/a1', original as never);
+    await journal.close();
+    const line = JSON.parse(readFileSync(path.join(dir, 'j.ndjson'), 'utf8').trimEnd().split('\n')[1]!) as { before: unknown };
+    expect(line.before).toEqual(unpack(packed));
+    expect(line.before).toMatchObject({ name: 'Zoë — 東京' });
   });
 });

@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Agent, Json } from '../api/types.js';
 import { setOwn } from '../patch/merge.js';
 import { Cluster } from 'ioredis';
-import { pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
+import { jsonText, pack, packAgainst, packAgainstAsync, packAsync, unpack, unpackAgainst, unpackText } from './snapshot-codec.js';
 import { Coordination } from './coordination.js';
 import { historyMember } from './keys.js';
 import type { AgentStatus, BatchStatus } from '../batch/lifecycle.js';
@@ -132,7 +132,7 @@ export class AgentRecords extends Coordination {
     if (record.after) {
       if (!record.before) throw new Error('an after snapshot needs its before snapshot');
       // The before given is the recorded one (or its parse): its JSON text is the stored one's.
-      fields.push('after', await packAgainstAsync(delta(record.before, record.after), JSON.stringify(record.before)));
+      fields.push('after', await packAgainstAsync(delta(record.before, record.after), jsonText(record.before)));
     }
     if (record.changed) fields.push('changed', JSON.stringify(record.changed));
     fields.push('error', record.error ?? '');
