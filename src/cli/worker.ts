@@ -15,6 +15,7 @@ import type { Output } from './output.js';
 import { untilSignal } from './signals.js';
 import { openRedis } from '../store/connect.js';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
+import { atMost } from '../wait.js';
 
 export interface WorkerFlags extends RedisFlags, ApiFlags {
   queue?: string[];
@@ -66,7 +67,7 @@ export async function workerCommand(flags: WorkerFlags, out: Output, until: Prom
   } finally {
     // Not waited for past the grace and 5 s: with Redis gone, BullMQ's close waits for ever (issue 25).
     // The drift checks close beside the pool (a Redis gone would hold either for its 5 s).
-    await Promise.all([closePool(pool, (flags.grace ?? 30) * 1000, 5_000), Promise.race([drift?.close(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())])]);
+    await Promise.all([closePool(pool, (flags.grace ?? 30) * 1000, 5_000), atMost(drift?.close() ?? Promise.resolve(), 5_000)]);
     client.close();
     await served?.close();
   }

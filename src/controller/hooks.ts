@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import type { BatchStore } from '../store/batch-store.js';
 import type { BatchMeta, Counts } from '../batch/records.js';
+import { atMost } from '../wait.js';
 
 /**
  * A verify command's environment: the basics a shell needs, the batch and wave, and only the variables
@@ -126,7 +127,5 @@ export async function deliver(url: string, body: { event: string }, onError: (er
 /** Waits (at most `timeoutMs`) for this process's queued notifications: before it exits. */
 export async function flushNotifications(timeoutMs = NOTIFY_TRIES * (NOTIFY_TIMEOUT_MS + 2 * NOTIFY_RETRY_MS)): Promise<void> {
   if (pending.size === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-  clearTimeout(timer);
+  await atMost(Promise.allSettled([...pending]), timeoutMs);
 }

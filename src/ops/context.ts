@@ -4,6 +4,7 @@ import type { AuthMode } from '../api/client.js';
 import { loadConfigFile, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openRedis, type RedisTarget } from '../store/connect.js';
+import { atMost } from '../wait.js';
 
 export interface RedisFlags {
   /** Why (SPEC §16): recorded with the action in the audit log. */
@@ -67,7 +68,5 @@ export async function openStore(flags: RedisFlags & ApiFlags, options: { readOnl
  * A close cut short leaves its jobs to BullMQ's stalled check; they are retried safely.
  */
 export async function closePool(pool: WorkerPool, graceMs: number, extraMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([pool.close(graceMs), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + extraMs)))]);
-  clearTimeout(timer);
+  await atMost(pool.close(graceMs), graceMs + extraMs);
 }

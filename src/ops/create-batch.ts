@@ -19,6 +19,7 @@ import { enqueueAgents } from '../store/job-queue.js';
 import { INLINE_PATCH_BYTES, jobFromRow, patchDigest, type AgentJobData } from '../batch/job.js';
 import { waveOf } from '../batch/waves.js';
 import { scheduleState } from '../batch/window.js';
+import { atMost } from '../wait.js';
 
 export interface SubmitInput {
   store: BatchStore;
@@ -247,7 +248,7 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
           // few requests out meanwhile; waiting, in 25–85 ms (issue 30). Later chunks fill the idle time
           // between replies instead. Bounded: a worker that cannot start delays the rest by RAMP_WAIT_MS.
           await writing;
-          await within(ramped, RAMP_WAIT_MS);
+          await atMost(ramped.catch(() => {}), RAMP_WAIT_MS);
           ramped = undefined;
         }
       }
@@ -263,11 +264,4 @@ export async function submitBatch(input: SubmitInput): Promise<SubmitResult> {
     await queue.close();
   }
   return { batchId, created, total, enqueued, meta: (await store.getBatch(batchId))! };
-}
-
-/** Waits for `promise` (its failure too) at most `ms`. */
-async function within(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }
